@@ -1,0 +1,325 @@
+"""The `rnnlab` command line: thin typer commands over the library.
+
+Every user error is one line on stderr and a non-zero exit (2 for bad input),
+never a traceback; RNNLAB_DEBUG=1 shows the traceback of an unexpected error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.text import Text
+
+from . import config as config_mod
+from . import store
+from .errors import ConfigError, RnnlabError
+
+app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+runs_app = typer.Typer(help="Browse and manage saved runs.", no_args_is_help=True)
+list_app = typer.Typer(help="List what rnnlab offers.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(list_app, name="list")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+RunsDir = Annotated[Optional[Path], typer.Option("--runs-dir", help="Where runs live [default: $RNNLAB_RUNS_DIR or ./runs]")]
+Sets = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: section.key=value")]
+RESUMABLE_KEYS = {"train.steps", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
+                  "train.time_limit", "device"}
+
+
+def reports_errors(command):
+    """Turn an RnnlabError into one line on stderr and its exit code (also under CliRunner)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except RnnlabError as error:
+            err.print(f"error: {error}", markup=False)
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper
+
+
+def runs_dir_of(option: Path | None) -> Path:
+    return option if option is not None else store.default_runs_dir()
+
+
+# -- run ------------------------------------------------------------------------------
+@app.command()
+@reports_errors
+def run(
+    config: Annotated[Optional[Path], typer.Argument(help="Experiment TOML (defaults when omitted)")] = None,
+    set_: Sets = None,
+    resume: Annotated[Optional[str], typer.Option("--resume", help="Continue RUN from its last checkpoint")] = None,
+    runs_dir: RunsDir = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print every event as a JSON line on stdout")] = False,
+) -> None:
+    """Train a model headless (the same command the TUI starts)."""
+    from .train import Trainer, prepare
+    from .train import checkpoint as ckpt
+
+    runs_dir = runs_dir_of(runs_dir)
+    overrides = list(set_ or [])
+    if resume is not None:
+        if config is not None:
+            raise ConfigError("config", str(config), "give either a config file or --resume, not both")
+        run_dir = store.find_run(runs_dir, resume)
+        status = run_dir.read_status()
+        if status.get("state") == "running":
+            raise RnnlabError(f"run {run_dir.id} is still running (pid {status.get('pid')}); stop it first")
+        for text in overrides:
+            path, _ = config_mod.parse_override(text)
+            if ".".join(path) not in RESUMABLE_KEYS:
+                raise ConfigError(".".join(path), text, "cannot change when resuming", ", ".join(sorted(RESUMABLE_KEYS)))
+        cfg = config_mod.load(run_dir.config_path, overrides)
+        saved = ckpt.load(run_dir.checkpoint("last"))
+        if saved["step"] >= cfg.train.steps:
+            raise ConfigError("train.steps", cfg.train.steps, f"run {run_dir.id} already reached step {saved['step']}",
+                              f"--set train.steps=N with N > {saved['step']}")
+        prepared = prepare(cfg)
+        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())
+    else:
+        cfg = config_mod.load(config, overrides)
+        prepared = prepare(cfg)  # every config error is raised before anything is written
+        saved = None
+        run_dir = store.create_run(runs_dir, cfg.name)
+        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())
+
+    from .console import RunProgress, summary_table
+
+    mode = "json" if json_ else "quiet" if quiet else "bar"
+    start_step = saved["step"] if saved else 0
+    with RunProgress(mode, cfg.train.steps, run_dir.id, start_step) as progress:
+        tokens = Throughput()
+        trainer = Trainer(prepared, run_dir, on_event=lambda e: (tokens(e), progress(e)))
+        outcome = trainer.train(resume_from=saved)
+    if mode == "bar":
+        out.print(summary_table(run_dir.id, run_dir.read_status(), outcome, outcome.final, tokens.rate()))
+        out.print(f"run directory: {run_dir.path}")
+        if outcome.state == "stopped":
+            out.print(f"resume with: rnnlab run --resume {run_dir.id}")
+    if outcome.error and mode != "bar":
+        err.print(f"error: run {run_dir.id} {outcome.state}: {outcome.error}")
+    raise typer.Exit(outcome.exit_code)
+
+
+class Throughput:
+    """Mean training tokens/s over the run's steps (evaluation time excluded).
+
+    Every step of a run has the same token count N, so the mean rate is
+    steps / sum(1 / rate_i): total tokens over total step time.
+    """
+
+    def __init__(self):
+        self.steps, self.inverse_sum = 0, 0.0
+
+    def __call__(self, event: dict) -> None:
+        if event["kind"] == "train" and event["tokens_per_s"] > 0:
+            self.steps += 1
+            self.inverse_sum += 1.0 / event["tokens_per_s"]
+
+    def rate(self) -> float | None:
+        return self.steps / self.inverse_sum if self.inverse_sum else None
+
+
+# -- sample ---------------------------------------------------------------------------
+@app.command()
+@reports_errors
+def sample(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
+    prompt: Annotated[str, typer.Option(help="Text to start from")] = "\n",
+    length: Annotated[int, typer.Option(min=1, help="Characters to generate")] = 400,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Softmax temperature (0: greedy)")] = 0.8,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Sample among the k most likely")] = None,
+    greedy: Annotated[bool, typer.Option("--greedy", help="Always take the most likely character")] = False,
+    seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible samples")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    device: Annotated[str, typer.Option(help="cpu, cuda, mps or auto")] = "cpu",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Stream generated text from a trained language model."""
+    from .sampling import generate, load_language_model
+    from .train.device import resolve_device
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
+    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    model, vocab, _ = load_language_model(run_dir, checkpoint, str(resolve_device(device)))
+    stream = generate(model, vocab, prompt, length, temperature, top_k, greedy, seed)
+    first = next(stream)  # errors in the prompt surface before anything is printed
+    sys.stdout.write(prompt + first)
+    for char in stream:
+        sys.stdout.write(char)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+
+
+# -- list -------------------------------------------------------------------------------
+def _registry_table(registry, title: str):
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("description")
+    table.add_column("options")
+    base = {"arch", "name", "hidden", "layers", "dropout", "embed"}
+    for name, cls in registry.items():
+        own = [row["key"] for row in _describe(cls.Options) if row["key"] not in base]
+        table.add_row(name, cls.summary, ", ".join(own) or "-")
+    return table
+
+
+def _describe(cls):
+    from .options import describe
+
+    return describe(cls)
+
+
+@list_app.command("archs")
+@reports_errors
+def list_archs() -> None:
+    """The architectures (model.arch)."""
+    from .models import ARCHS
+
+    out.print(_registry_table(ARCHS, "architectures (model.arch)"))
+
+
+@list_app.command("tasks")
+@reports_errors
+def list_tasks() -> None:
+    """The tasks (task.name)."""
+    from .tasks import TASKS
+
+    out.print(_registry_table(TASKS, "tasks (task.name)"))
+
+
+@app.command("config")
+@reports_errors
+def show_config(
+    config: Annotated[Optional[Path], typer.Argument(help="Experiment TOML (defaults when omitted)")] = None,
+    set_: Sets = None,
+) -> None:
+    """Print the resolved config (every default filled in) without running it."""
+    cfg = config_mod.load(config, list(set_ or []))
+    out.print(Syntax(cfg.to_toml(), "toml", background_color="default"))
+
+
+# -- runs ---------------------------------------------------------------------------------
+@runs_app.command("ls")
+@reports_errors
+def runs_ls(
+    state: Annotated[Optional[str], typer.Option(help="Only runs in this state")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Only this architecture")] = None,
+    task: Annotated[Optional[str], typer.Option(help="Only this task")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """List runs, newest first."""
+    from .console import runs_table
+
+    if state is not None and state not in store.STATES + ("corrupt",):
+        raise ConfigError("--state", state, "unknown state", ", ".join(store.STATES + ("corrupt",)))
+    rows = [r for r in store.list_runs(runs_dir_of(runs_dir))
+            if (state is None or r.state == state) and (arch is None or r.arch == arch)
+            and (task is None or r.task == task)]
+    if not rows:
+        out.print(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if state or arch or task else ""))
+        return
+    out.print(runs_table(rows))
+
+
+@runs_app.command("show")
+@reports_errors
+def runs_show(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
+    runs_dir: RunsDir = None,
+) -> None:
+    """Config, status, final metrics and the loss curve of one run."""
+    from .console import status_table
+    from .termplot import downsample, line_plot
+
+    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    out.print(f"[bold]{run_dir.id}[/]  ({run_dir.path})")
+    try:
+        out.print(status_table(run_dir.read_status()))
+    except (OSError, ValueError) as error:
+        out.print(f"[red]status.json unreadable: {error}")
+    if run_dir.config_path.is_file():
+        out.print(Syntax(run_dir.config_path.read_text(), "toml", background_color="default"))
+    events = run_dir.read_events()
+    train = [e for e in events if e["kind"] == "train"]
+    evals = [e for e in events if e["kind"] == "eval"]
+    if evals:
+        last = evals[-1]
+        shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("loss", "bpc", "ppl", "baseline") if k in last)
+        out.print(f"[bold]last validation[/] (step {last['step']}): {shown}")
+    if train:
+        width, _ = shutil.get_terminal_size((100, 30))
+        series = {"train": downsample([e["step"] for e in train], [e["loss"] for e in train])}
+        if evals:
+            series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
+        baseline = next((e.get("baseline") for e in events if e["kind"] == "start" and e.get("baseline")), None)
+        plot = line_plot(series, "loss (nats/token)", min(width, 120), 20,
+                         hline=(baseline, "baseline") if baseline else None, color=out.is_terminal)
+        out.print(Text.from_ansi(plot))
+    else:
+        out.print("no training steps recorded yet")
+
+
+@runs_app.command("rm")
+@reports_errors
+def runs_rm(
+    run_refs: Annotated[list[str], typer.Argument(metavar="RUN...", help="Runs to delete")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Delete runs (asks first unless --yes). A live run must be stopped first."""
+    runs = [store.find_run(runs_dir_of(runs_dir), ref) for ref in run_refs]
+    for run_dir in runs:
+        if run_dir.is_live():
+            raise RnnlabError(f"run {run_dir.id} is still running; stop it before deleting it")
+    names = ", ".join(r.id for r in runs)
+    if not yes and not typer.confirm(f"delete {len(runs)} run(s): {names}?", default=False):
+        err.print("nothing deleted")
+        raise typer.Exit(1)
+    for run_dir in runs:
+        store.remove_run(run_dir)
+        out.print(f"deleted {run_dir.id}")
+
+
+def main() -> None:
+    """Console-script entry point: one-line errors, no tracebacks."""
+    try:
+        code = app(standalone_mode=False)  # returns the exit code of a typer.Exit
+        sys.exit(code if isinstance(code, int) else 0)
+    except RnnlabError as error:
+        err.print(f"error: {error}", markup=False)
+        sys.exit(error.exit_code)
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except Exception as error:  # click usage errors and anything unexpected
+        import click
+
+        if isinstance(error, click.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if os.environ.get("RNNLAB_DEBUG"):
+            raise
+        err.print(f"error: unexpected {error.__class__.__name__}: {error} (RNNLAB_DEBUG=1 shows the traceback)",
+                  markup=False)
+        sys.exit(1)

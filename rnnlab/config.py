@@ -1,0 +1,217 @@
+"""Contract 1: the experiment config.
+
+One TOML file describes one experiment. Every key has a default, `--set
+section.key=value` overrides any key (parsed as a TOML value, so numbers and
+booleans are typed), and the resolved config -- every default filled in -- is
+written into the run directory. The [model] and [task] tables are open-ended:
+`model.arch` and `task.name` pick a registered class whose `Options`
+dataclass declares the remaining keys of that table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from . import options
+from .errors import ConfigError
+from .options import opt
+
+OPTIMIZERS = ["sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad"]
+SCHEDULES = ["none", "exponential", "staircase", "step", "cosine", "plateau"]
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass
+class TrainConfig:
+    steps: int = opt(1000, "optimizer steps in total", min=1)
+    batch_size: int = opt(32, "sequences per batch", min=1)
+    algorithm: str = opt("bptt", "bptt: random windows, full backprop; tbptt: contiguous streams, "
+                         "state carried across chunks", choices=["bptt", "tbptt"])
+    tbptt_k1: int = opt(32, "tbptt: new tokens consumed per step", min=1)
+    tbptt_k2: int = opt(32, "tbptt: tokens backpropagated through per step (>= tbptt_k1)", min=1)
+    optimizer: str = opt("adam", "update rule", choices=OPTIMIZERS)
+    lr: float = opt(2e-3, "base learning rate", above=0)
+    momentum: float = opt(0.9, "momentum (momentum, rmsprop)", min=0, max=0.999)
+    weight_decay: float = opt(0.0, "L2 penalty (decoupled for adamw)", min=0)
+    schedule: str = opt("none", "learning-rate schedule", choices=SCHEDULES)
+    warmup_steps: int = opt(0, "linear warm-up from 0 before the schedule starts", min=0)
+    decay_rate: float = opt(0.5, "exponential/staircase/step: factor per decay", above=0, max=1)
+    decay_steps: int = opt(1000, "exponential/staircase: steps per factor of decay_rate", min=1)
+    milestones: list[int] = opt([], "step: steps at which lr is multiplied by decay_rate", min=1)
+    lr_min: float = opt(0.0, "cosine: final learning rate", min=0)
+    plateau_patience: int = opt(1, "plateau: evals without improvement before lr is divided", min=1)
+    plateau_divisor: float = opt(4.0, "plateau: lr is divided by this on a plateau", above=1)
+    clip: float = opt(5.0, "clipping threshold (global norm, or per-element value)", above=0)
+    clip_mode: str = opt("norm", "gradient clipping", choices=["norm", "value", "none"])
+    eval_every: int = opt(200, "steps between validation passes (0: only at the end)", min=0)
+    eval_batches: int = opt(20, "validation batches per pass", min=1)
+    checkpoint_every: int = opt(500, "steps between last.pt checkpoints (0: only at the end)", min=0)
+    time_limit: float = opt(0.0, "end the run (as finished) after this many seconds of training; 0: none", min=0)
+
+    def check(self, section: str) -> None:
+        if self.algorithm == "tbptt" and self.tbptt_k2 < self.tbptt_k1:
+            raise ConfigError(f"{section}.tbptt_k2", self.tbptt_k2, "must be >= train.tbptt_k1",
+                              f"an integer >= {self.tbptt_k1}")
+        if self.schedule == "step" and not self.milestones:
+            raise ConfigError(f"{section}.milestones", self.milestones,
+                              "schedule 'step' needs at least one milestone", "a list of step numbers")
+
+
+@dataclass
+class RunOptions:
+    """The top-level keys of the config file."""
+
+    name: str = opt("experiment", "a short name; part of the run id")
+    seed: int = opt(0, "seeds weights, batches, dropout and sampling", min=0)
+    device: str = opt("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
+    precision: str = opt("fp32", "bf16 uses autocast on CUDA", choices=["fp32", "bf16"])
+
+    def check(self, section: str) -> None:
+        if not DEVICE_PATTERN.match(self.device):
+            raise ConfigError("device", self.device, "not a device", "auto, cpu, cuda, cuda:N, mps")
+        if not self.name.strip():
+            raise ConfigError("name", self.name, "must not be empty", "a short name")
+
+
+@dataclass
+class Config:
+    run: RunOptions
+    model: Any  # the chosen architecture's Options dataclass
+    task: Any  # the chosen task's Options dataclass
+    train: TrainConfig
+
+    # Top-level keys read naturally as cfg.name, cfg.seed, ...
+    name = property(lambda self: self.run.name)
+    seed = property(lambda self: self.run.seed)
+    device = property(lambda self: self.run.device)
+    precision = property(lambda self: self.run.precision)
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self.run)
+        for section in SECTIONS:
+            out[section] = dataclasses.asdict(getattr(self, section))
+        return out
+
+    def to_toml(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+
+SECTIONS = ("model", "task", "train")
+DEFAULT_SELECTION = {"model": "lstm", "task": "charlm"}
+
+
+def _registries():
+    from .models import ARCHS  # imported late: models import rnnlab.options, not config
+    from .tasks import TASKS
+
+    return {"model": (ARCHS, "arch"), "task": (TASKS, "name")}
+
+
+def section_class(section: str, selected: str | None = None):
+    """The dataclass that declares the keys of `section` (for a chosen arch/task)."""
+    if section == "train":
+        return TrainConfig
+    if section == "":
+        return RunOptions
+    registry, selector = _registries()[section]
+    name = selected or _default_selection(section)
+    return registry.get(name).Options
+
+
+def _default_selection(section: str) -> str:
+    return DEFAULT_SELECTION[section]
+
+
+def read_toml(path: Path) -> dict:
+    if not path.is_file():
+        raise ConfigError("config", str(path), "file not found", "a path to a .toml file")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError("config", str(path), f"invalid TOML ({error})") from None
+
+
+def parse_override(text: str) -> tuple[list[str], str]:
+    """'model.hidden=512' -> (['model', 'hidden'], '512')."""
+    key, sep, value = text.partition("=")
+    path = key.strip().split(".")
+    if not sep or not all(path) or len(path) > 2:
+        raise ConfigError("--set", text, "expected key=value", "e.g. model.hidden=512 or seed=3")
+    return path, value.strip()
+
+
+def _typed(raw: str, tp) -> Any:
+    """Parse an override as a TOML value; a string field always takes the raw text."""
+    if tp is str:
+        try:
+            parsed = tomllib.loads(f"v = {raw}")["v"]
+            return parsed if isinstance(parsed, str) else raw
+        except tomllib.TOMLDecodeError:
+            return raw
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw  # the type check then names the key and the expected type
+
+
+def resolve(raw: dict, overrides: list[str] = ()) -> Config:
+    """Merge overrides into a raw TOML dict and validate everything."""
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    for name in raw:
+        if isinstance(raw[name], dict) and name not in SECTIONS:
+            raise ConfigError(name, raw[name], "unknown section", ", ".join(SECTIONS))
+    parsed = [parse_override(text) for text in overrides]
+    # Selectors first: the chosen arch/task decides which keys exist.
+    for path, value in parsed:
+        if path in (["model", "arch"], ["task", "name"]):
+            table = raw.setdefault(path[0], {})
+            if not isinstance(table, dict):
+                raise ConfigError(path[0], table, "expected a table", f"[{path[0]}] with keys")
+            table[path[1]] = _typed(value, str)  # model.arch="gru" (TOML-quoted) works like model.arch=gru
+    for path, value in parsed:
+        section, key = (path[0], path[1]) if len(path) == 2 else ("", path[0])
+        if section and section not in SECTIONS:
+            raise ConfigError(".".join(path), value, "unknown section", ", ".join(SECTIONS))
+        table = raw.setdefault(section, {}) if section else raw
+        if section and not isinstance(table, dict):
+            raise ConfigError(section, table, "expected a table")
+        selected = table.get(_registries()[section][1]) if section in ("model", "task") else None
+        cls = section_class(section, selected if isinstance(selected, str) else None)
+        table[key] = _typed(value, options.field_type(cls, key))
+    top = {k: v for k, v in raw.items() if k not in SECTIONS}
+    built = {"run": options.build(RunOptions, top, "")}
+    for section in SECTIONS:
+        table = raw.get(section, {})
+        if not isinstance(table, dict):
+            raise ConfigError(section, table, "expected a table", "[" + section + "] with keys")
+        if section in ("model", "task"):
+            registry, selector = _registries()[section]
+            choice = table.get(selector, _default_selection(section))
+            if not isinstance(choice, str):
+                raise ConfigError(f"{section}.{selector}", choice, "expected string", ", ".join(registry.names()))
+            cls = registry.get(choice).Options
+        else:
+            cls = TrainConfig
+        built[section] = options.build(cls, table, section)
+    return Config(**built)
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """Load a config file (or the defaults when `path` is None) plus overrides."""
+    raw = read_toml(Path(path)) if path is not None else {}
+    return resolve(raw, overrides)
+
+
+def loads(text: str, overrides: list[str] = ()) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("config", text[:40], f"invalid TOML ({error})") from None
+    return resolve(raw, overrides)

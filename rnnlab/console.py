@@ -1,0 +1,136 @@
+"""What the headless CLI prints: a live progress bar, summaries, run tables (rich)."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+from rich.text import Text
+
+from .store import RunSummary
+
+STATE_STYLES = {"running": "cyan", "finished": "green", "stopped": "yellow", "diverged": "red",
+                "failed": "red", "crashed": "magenta", "corrupt": "red reverse"}
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def fmt_num(value, digits: int = 4) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+class RunProgress:
+    """Consumes trainer events: a rich progress bar, `--json` lines, or nothing (`--quiet`)."""
+
+    def __init__(self, mode: str, total_steps: int, run_id: str, start_step: int = 0):
+        self.mode, self.total = mode, total_steps
+        self.val = None
+        self.tokens, self.seconds = 0.0, 0.0
+        self.progress = None
+        if mode == "bar":
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]} tok/s"),
+                TimeRemainingColumn(), console=Console(stderr=True), refresh_per_second=4,
+            )
+            self.task = self.progress.add_task(run_id, total=total_steps, completed=start_step,
+                                               loss="-", val="-", speed="-")
+
+    def __enter__(self):
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, event: dict) -> None:
+        if self.mode == "json":
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+            return
+        if self.progress is None:
+            return
+        kind = event["kind"]
+        if kind == "train":
+            speed = event["tokens_per_s"]
+            self.progress.update(self.task, completed=event["step"], loss=f"{event['loss']:.3f}",
+                                 speed=f"{speed:,.0f}")
+        elif kind == "eval":
+            self.progress.update(self.task, val=f"{event['loss']:.3f}")
+        elif kind == "log":
+            self.progress.console.print(f"[dim]{event['message']}")
+
+
+def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: float | None) -> Table:
+    table = Table(title=f"run {run_id}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    state = outcome.state
+    table.add_row("state", Text(state, style=STATE_STYLES.get(state, "")))
+    table.add_row("steps", f"{outcome.step} / {status.get('total_steps', '?')}")
+    if final:
+        table.add_row("val loss", f"{final['loss']:.4f} nats/token")
+        for key, label in (("bpc", "val bits/char"), ("ppl", "val perplexity")):
+            if key in final:
+                table.add_row(label, f"{final[key]:.3f}")
+        if final.get("baseline"):
+            gain = 1 - final["loss"] / final["baseline"]
+            table.add_row("baseline", f"{final['baseline']:.4f} nats/token (model beats it by {gain:.0%})")
+    table.add_row("best val loss", fmt_num(status.get("best_val")))
+    if throughput:
+        table.add_row("tokens/s", f"{throughput:,.0f}")
+    table.add_row("duration", fmt_duration(status.get("elapsed")))
+    table.add_row("device", str(status.get("device")))
+    if outcome.error:
+        table.add_row("error", Text(outcome.error, style="red"))
+    return table
+
+
+def runs_table(rows: list[RunSummary]) -> Table:
+    # Light borders and single spaces between columns: a full row fits 80 columns.
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table.add_column("id", no_wrap=True, style="bold")  # ids are copied into other commands: never wrap
+    for column in ("arch", "task", "state", "steps", "best val", "time"):
+        table.add_column(column, justify="right" if column in ("steps", "best val", "time") else "left")
+    for row in rows:
+        state = Text(row.state, style=STATE_STYLES.get(row.state, ""))
+        steps = f"{row.step}/{row.total_steps}" if row.total_steps else "-"
+        table.add_row(row.id, row.arch, row.task, state, steps, fmt_num(row.best_val), fmt_duration(row.duration))
+    return table
+
+
+def status_table(status: dict) -> Table:
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key in ("state", "step", "total_steps", "best_val", "last_val", "device", "params", "host", "pid",
+                "started", "ended", "elapsed", "clipped_share", "error"):
+        if key not in status or status[key] is None:
+            continue
+        value = status[key]
+        if key in ("started", "ended"):
+            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+        elif key == "elapsed":
+            value = fmt_duration(value)
+        elif isinstance(value, float):
+            value = f"{value:.4g}"
+        table.add_row(key, Text(str(value), style=STATE_STYLES.get(str(value), "")))
+    versions = status.get("versions") or {}
+    if versions:
+        table.add_row("versions", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return table

@@ -1,0 +1,41 @@
+"""Errors that reach the user as one clean line (never a traceback)."""
+
+
+class RnnlabError(Exception):
+    """Base class: the CLI prints str(error) on one line and exits with `exit_code`."""
+
+    exit_code = 1
+
+
+class ConfigError(RnnlabError):
+    """A bad key or value in an experiment config (or a bad command-line option).
+
+    The message always names the key, the value and what is allowed, so a user
+    can fix the file without reading the source.
+    """
+
+    exit_code = 2
+
+    def __init__(self, key: str, value, problem: str, allowed: str | None = None):
+        self.key, self.value, self.problem, self.allowed = key, value, problem, allowed
+        shown = "(missing)" if value is _MISSING else repr(value)
+        message = f"{key} = {shown}: {problem}"
+        if allowed:
+            message += f"; allowed: {allowed}"
+        super().__init__(message)
+
+
+class RunNotFound(RnnlabError):
+    """RUN did not name exactly one run directory."""
+
+    exit_code = 2
+
+
+class CheckpointError(RnnlabError):
+    """A checkpoint is missing, unreadable, or does not match the run's config."""
+
+    exit_code = 2
+
+
+_MISSING = object()
+MISSING = _MISSING

@@ -1,0 +1,16 @@
+"""The architecture registry. `rnnlab list archs` prints it."""
+
+from ..registry import Registry
+
+ARCHS = Registry("architecture", "model.arch")
+
+from . import fused  # noqa: E402,F401  (registers elman, lstm, gru)
+from .base import SequenceModel, TaskSpec, count_parameters, detach_state  # noqa: E402
+
+
+def build_model(options, spec: TaskSpec) -> SequenceModel:
+    """Instantiate the architecture that `options.arch` names."""
+    return ARCHS.get(options.arch)(options, spec)
+
+
+__all__ = ["ARCHS", "SequenceModel", "TaskSpec", "build_model", "count_parameters", "detach_state"]

@@ -1,0 +1,67 @@
+"""What every sequence model in rnnlab shares: options, task shape, interface."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..options import opt
+
+
+@dataclass
+class TaskSpec:
+    """What a task feeds a model and expects back.
+
+    vocab_size: inputs are token ids in [0, vocab_size) when set, else float
+    vectors of `input_size` features. `output_size` is the width of the
+    model's output (logits for classification/LM, values for regression).
+    """
+
+    input_size: int
+    output_size: int
+    vocab_size: int | None = None
+
+
+@dataclass
+class RecurrentOptions:
+    """Keys every recurrent architecture accepts under [model]."""
+
+    arch: str = opt("lstm", "architecture (`rnnlab list archs`)")
+    hidden: int = opt(256, "units per recurrent layer", min=1)
+    layers: int = opt(2, "stacked recurrent layers", min=1, max=64)
+    dropout: float = opt(0.0, "dropout on embeddings, between layers and before the output", min=0, max=0.95)
+    embed: int = opt(64, "token embedding width (token inputs only)", min=1)
+
+
+State = torch.Tensor | tuple[torch.Tensor, ...]
+
+
+class SequenceModel(nn.Module):
+    """forward(x, state=None) -> (y, state); state is None for a fresh start.
+
+    x: (B, T) token ids or (B, T, I) features; y: (B, T, O).
+    """
+
+    Options = RecurrentOptions
+
+    def init_state(self, batch: int, device=None) -> State:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def recurrent_matrices(self) -> dict[str, torch.Tensor]:  # pragma: no cover - interface
+        """Name -> recurrent weight matrix, for spectra and probes."""
+        raise NotImplementedError
+
+
+def detach_state(state: State | None) -> State | None:
+    """Cut the graph at a chunk boundary (truncated BPTT) but keep the values."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(s.detach() for s in state)
+    return state.detach()
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

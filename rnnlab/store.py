@@ -1,0 +1,293 @@
+"""Contract 2: the run directory. The only module that reads or writes one.
+
+    runs/<run-id>/
+      config.toml      the resolved config
+      status.json      state, pid, host, device, versions, step, times, error
+      events.jsonl     append-only, one JSON object per line
+      checkpoints/     last.pt, best.pt (written by rnnlab.train.checkpoint
+                       through `atomic_write`)
+
+A run id is `YYYYMMDD-HHMMSS-<name>-<4 hex>`, created with an exclusive
+mkdir so concurrent starts never share a directory. See docs/run-directory.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import RunNotFound
+
+STATES = ("running", "finished", "stopped", "diverged", "failed", "crashed")
+CONFIG, STATUS, EVENTS, CHECKPOINTS = "config.toml", "status.json", "events.jsonl", "checkpoints"
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("RNNLAB_RUNS_DIR", "runs"))
+
+
+def safe_name(name: str) -> str:
+    """A config name as it may appear in a path: lowercase [a-z0-9-], at most 40 chars."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug[:40].strip("-") or "run"
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temp file beside `path`, fsync, then rename: readers see old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (Linux), to tell a live run from a recycled pid."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, after the "(comm)" field
+
+
+def pid_alive(pid: int, start_time: str | None = None) -> bool:
+    if isinstance(pid, bool) or pid <= 0:
+        return False  # os.kill(0 or -1, 0) would probe a process group / every process and succeed
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    if start_time is not None:
+        current = process_start_time(pid)
+        return current is None or current == start_time
+    return True
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+
+    config_path = property(lambda self: self.path / CONFIG)
+    status_path = property(lambda self: self.path / STATUS)
+    events_path = property(lambda self: self.path / EVENTS)
+    checkpoints = property(lambda self: self.path / CHECKPOINTS)
+
+    def checkpoint(self, which: str) -> Path:
+        return self.checkpoints / f"{which}.pt"
+
+    # -- status ----------------------------------------------------------------
+    def write_status(self, status: dict) -> None:
+        atomic_write(self.status_path, (json.dumps(status, indent=1) + "\n").encode())
+
+    def update_status(self, **fields) -> dict:
+        status = self.read_status_raw()
+        status.update(fields)
+        self.write_status(status)
+        return status
+
+    def read_status_raw(self) -> dict:
+        status = json.loads(self.status_path.read_text())
+        if not isinstance(status, dict):
+            raise ValueError(f"{STATUS} holds {type(status).__name__}, not an object")
+        return status
+
+    def read_status(self) -> dict:
+        """The status with `crashed` inferred: 'running' here but its process is gone."""
+        status = self.read_status_raw()
+        if status.get("state") == "running" and status.get("host") == socket.gethostname():
+            pid = status.get("pid")
+            if not isinstance(pid, int) or not pid_alive(pid, status.get("pid_start")):
+                status["state"] = "crashed"
+                status.setdefault("error", "the trainer process is gone (killed or crashed)")
+        return status
+
+    def is_live(self) -> bool:
+        try:
+            return self.read_status().get("state") == "running"
+        except (OSError, ValueError):
+            return False
+
+    # -- events ----------------------------------------------------------------
+    def event_writer(self) -> EventWriter:
+        return EventWriter(self.events_path)
+
+    def event_reader(self, offset: int = 0) -> EventReader:
+        return EventReader(self.events_path, offset)
+
+    def read_events(self) -> list[dict]:
+        """Every complete event, with history replaced after a resume (see `history`)."""
+        return history(self.event_reader().read_new())
+
+
+class EventWriter:
+    """Appends one JSON object per line, flushed at once so readers tail it live."""
+
+    def __init__(self, path: Path):
+        self.handle = open(path, "a", encoding="utf-8")
+
+    def write(self, event: dict) -> None:
+        self.handle.write(json.dumps(event, separators=(",", ":")) + "\n")
+        self.handle.flush()
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class EventReader:
+    """Tails events.jsonl from a byte offset; never re-reads what it has read.
+
+    A last line without its newline (a writer mid-write, or killed) is left for
+    the next call; a complete line that is not valid JSON is skipped and counted.
+    """
+
+    def __init__(self, path: Path, offset: int = 0):
+        self.path, self.offset, self.skipped = Path(path), offset, 0
+
+    def read_new(self) -> list[dict]:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n") + 1  # only whole lines
+        events = []
+        for line in chunk[:end].splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                self.skipped += 1
+                continue
+            if isinstance(event, dict) and "kind" in event:
+                events.append(event)
+            else:
+                self.skipped += 1
+        self.offset += end
+        return events
+
+
+def history(events: list[dict]) -> list[dict]:
+    """Apply `resume` events: a run resumed from step N drops the events it wrote after N.
+
+    (A trainer killed after its last checkpoint wrote steps that the resumed run
+    writes again; the curve must show them once.)
+    """
+    out: list[dict] = []
+    for event in events:
+        if event["kind"] == "resume":
+            step = event.get("step", 0)
+            out = [e for e in out if e.get("step", 0) <= step and e["kind"] != "end"]
+        out.append(event)
+    return out
+
+
+# -- creating, finding, listing ---------------------------------------------------
+def create_run(runs_dir: Path, name: str, now: float | None = None) -> RunDir:
+    runs_dir = Path(runs_dir)
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for _ in range(100):
+        path = runs_dir / f"{stamp}-{safe_name(name)}-{secrets.token_hex(2)}"
+        try:
+            path.mkdir()  # exclusive: two starters can never get the same directory
+        except FileExistsError:
+            continue
+        (path / CHECKPOINTS).mkdir()
+        return RunDir(path)
+    raise RuntimeError(f"could not create a unique run directory in {runs_dir}")
+
+
+def is_run_dir(path: Path) -> bool:
+    return path.is_dir() and ((path / STATUS).exists() or (path / CONFIG).exists())
+
+
+def find_run(runs_dir: Path, ref: str) -> RunDir:
+    """RUN as a path, a full id, or a unique id prefix."""
+    as_path = Path(ref)
+    if (os.sep in ref or ref.startswith(".")) and is_run_dir(as_path):
+        return RunDir(as_path)
+    runs_dir = Path(runs_dir)
+    if is_run_dir(runs_dir / ref):
+        return RunDir(runs_dir / ref)
+    if is_run_dir(as_path):
+        return RunDir(as_path)
+    matches = [p for p in _run_paths(runs_dir) if p.name.startswith(ref)] if ref else []
+    if len(matches) == 1:
+        return RunDir(matches[0])
+    if not matches:
+        raise RunNotFound(f"no run matches {ref!r} in {runs_dir} (try `rnnlab runs ls`)")
+    names = ", ".join(p.name for p in matches[:5])
+    raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({names}{', ...' if len(matches) > 5 else ''}); "
+                      "give more of the id")
+
+
+def _run_paths(runs_dir: Path) -> list[Path]:
+    if not runs_dir.is_dir():
+        return []
+    return sorted((p for p in runs_dir.iterdir() if not p.name.startswith(".") and is_run_dir(p)),
+                  key=lambda p: p.name)
+
+
+@dataclass
+class RunSummary:
+    """One row of `rnnlab runs ls`; `problem` is set for an unreadable directory."""
+
+    id: str
+    path: Path
+    name: str = ""
+    arch: str = "?"
+    task: str = "?"
+    state: str = "corrupt"
+    step: int = 0
+    total_steps: int = 0
+    best_val: float | None = None
+    started: float | None = None
+    duration: float | None = None
+    problem: str | None = None
+
+
+def summarize(path: Path) -> RunSummary:
+    run = RunDir(path)
+    summary = RunSummary(id=run.id, path=run.path)
+    try:
+        status = run.read_status()
+    except (OSError, ValueError) as error:
+        summary.problem = f"unreadable {STATUS}: {error.__class__.__name__}"
+        return summary
+    try:
+        summary.name = str(status.get("name", ""))
+        summary.arch, summary.task = str(status.get("arch", "?")), str(status.get("task", "?"))
+        summary.state = str(status.get("state", "corrupt"))
+        summary.step, summary.total_steps = int(status.get("step", 0)), int(status.get("total_steps", 0))
+        summary.best_val = status.get("best_val")
+        summary.started = status.get("started")
+        ended = status.get("ended") or (time.time() if summary.state == "running" else status.get("updated"))
+        summary.duration = status.get("elapsed") or (ended - summary.started if ended and summary.started else None)
+    except (TypeError, ValueError) as error:  # a field of the wrong type: list it, flagged, never raise
+        return RunSummary(id=run.id, path=run.path, problem=f"bad field in {STATUS}: {error}")
+    return summary
+
+
+def list_runs(runs_dir: Path) -> list[RunSummary]:
+    """Every run directory, newest first; corrupt ones included and flagged."""
+    # Start time first: ids of runs started in the same second do not sort by time.
+    return sorted((summarize(p) for p in _run_paths(Path(runs_dir))),
+                  key=lambda s: (s.started or 0.0, s.id), reverse=True)
+
+
+def remove_run(run: RunDir) -> None:
+    shutil.rmtree(run.path)

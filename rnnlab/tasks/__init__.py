@@ -1,0 +1,16 @@
+"""The task registry. `rnnlab list tasks` prints it."""
+
+from ..registry import Registry
+
+TASKS = Registry("task", "task.name")
+
+from . import charlm  # noqa: E402,F401  (registers charlm)
+from .base import Task  # noqa: E402
+
+
+def build_task(options, seed: int) -> Task:
+    """Instantiate (and load the data of) the task that `options.name` names."""
+    return TASKS.get(options.name)(options, seed)
+
+
+__all__ = ["TASKS", "Task", "build_task"]

@@ -1,0 +1,88 @@
+"""Backpropagation through time, full and truncated.
+
+Both produce one training loss per optimizer step; `state_dict()` holds what a
+resumed run needs to continue exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..models.base import detach_state
+
+
+class FullBPTT:
+    """Each step: a fresh batch of random windows, zero initial state, backprop through all of it."""
+
+    def __init__(self, task, batch_size: int, generator: torch.Generator, device: torch.device):
+        self.task, self.batch_size, self.generator, self.device = task, batch_size, generator, device
+
+    def step_loss(self, model) -> tuple[torch.Tensor, int]:
+        x, y, mask = self.task.train_batch(self.batch_size, self.generator)
+        x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+        mask = mask.to(self.device) if mask is not None else None
+        output, _ = model(x)  # (B, T, O)
+        tokens = int(mask.sum()) if mask is not None else y.numel()
+        return self.task.loss(output, y, mask), tokens
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class TruncatedBPTT:
+    """TBPTT(k1, k2) over B contiguous streams of the training text.
+
+    Every step consumes k1 new tokens and backpropagates through the last k2
+    (k2 >= k1): the window starts k2 - k1 tokens before the new ones, from the
+    state carried (detached) from the previous step. The loss counts only the
+    k1 new tokens; the older ones are context, already counted once. At the
+    end of the streams they wrap around and the state restarts from zero.
+    """
+
+    def __init__(self, task, batch_size: int, k1: int, k2: int, device: torch.device):
+        self.streams = task.train_streams(batch_size).to(device)  # (B, L)
+        self.task, self.k1, self.k2 = task, k1, k2
+        self.pos = 0  # index of the first new token of the next step
+        self.state = None  # state at the start of the next window, detached
+
+    def _window_start(self, pos: int) -> int:
+        return max(0, pos - (self.k2 - self.k1))
+
+    def step_loss(self, model) -> tuple[torch.Tensor, int]:
+        length = self.streams.shape[1]
+        if self.pos + self.k1 + 1 > length:  # not enough text left for k1 targets: wrap
+            self.pos, self.state = 0, None
+        start, end = self._window_start(self.pos), self.pos + self.k1
+        middle = self._window_start(end)  # where the next window starts
+        x = self.streams[:, start:end]  # (B, W)
+        y = self.streams[:, start + 1:end + 1]  # (B, W)
+        outputs, state = [], self.state
+        for a, b in ((start, middle), (middle, end)):
+            if b > a:
+                out, state = model(x[:, a - start:b - start], state)  # (B, b-a, O)
+                outputs.append(out)
+            if b == middle:
+                carried = detach_state(state)
+        output = torch.cat(outputs, dim=1)  # (B, W, O)
+        new = end - self.pos  # only the new tokens count
+        loss = self.task.loss(output[:, -new:], y[:, -new:], None)
+        self.state, self.pos = carried, end
+        return loss, y[:, -new:].numel()
+
+    def state_dict(self) -> dict:
+        state = self.state
+        if isinstance(state, torch.Tensor):
+            state = (state,)
+        return {"pos": self.pos, "state": [s.cpu() for s in state] if state is not None else None,
+                "tuple": isinstance(self.state, tuple)}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.pos = saved["pos"]
+        if saved["state"] is None:
+            self.state = None
+        else:
+            tensors = tuple(s.to(self.streams.device) for s in saved["state"])
+            self.state = tensors if saved["tuple"] else tensors[0]

@@ -1,0 +1,280 @@
+"""The training loop: one run from its first (or resumed) step to its end state.
+
+Everything it reports goes into the run directory (status.json, events.jsonl,
+checkpoints/) and, for a live display, to an optional `on_event` callback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import signal
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import __version__
+from ..config import Config
+from ..models import build_model, count_parameters
+from ..store import RunDir, process_start_time
+from ..tasks import build_task
+from . import checkpoint
+from .bptt import FullBPTT, TruncatedBPTT
+from .device import check_precision, resolve_device
+from .optim import Schedule, make_optimizer, set_lr
+
+EXIT_CODES = {"finished": 0, "stopped": 130, "diverged": 3, "failed": 1}
+
+
+@dataclass
+class Prepared:
+    """A validated experiment, ready to run; nothing written to disk yet."""
+
+    cfg: Config
+    task: object
+    model: torch.nn.Module
+    device: torch.device
+
+
+def prepare(cfg: Config) -> Prepared:
+    """Build device, task and model; every config error surfaces here, before a run dir exists."""
+    device = resolve_device(cfg.device)
+    check_precision(cfg.precision, device)
+    torch.manual_seed(cfg.seed)  # weights are the first thing drawn from the seed
+    task = build_task(cfg.task, cfg.seed)
+    model = build_model(cfg.model, task.spec).to(device)
+    return Prepared(cfg, task, model, device)
+
+
+@dataclass
+class Outcome:
+    state: str
+    step: int
+    error: str | None = None
+    final: dict = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.state]
+
+
+class StopSignal:
+    """SIGINT/SIGTERM ask the loop to finish its step; a second SIGINT interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+class Trainer:
+    def __init__(self, prepared: Prepared, run: RunDir, on_event=None):
+        self.p, self.cfg, self.run = prepared, prepared.cfg, run
+        self.model, self.task, self.device = prepared.model, prepared.task, prepared.device
+        self.on_event = on_event
+        tc = self.cfg.train
+        self.optimizer = make_optimizer(self.model.parameters(), tc)
+        self.schedule = Schedule(tc)
+        self.generator = torch.Generator().manual_seed(self.cfg.seed + 1)  # batches
+        if tc.algorithm == "tbptt":
+            self.algorithm = TruncatedBPTT(self.task, tc.batch_size, tc.tbptt_k1, tc.tbptt_k2, self.device)
+        else:
+            self.algorithm = FullBPTT(self.task, tc.batch_size, self.generator, self.device)
+        self.step, self.best_val, self.last_val, self.elapsed_before = 0, math.inf, None, 0.0
+        self.clipped_steps = 0
+        self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.precision == "bf16"
+                         else contextlib.nullcontext())
+
+    # -- reporting -------------------------------------------------------------
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def emit(self, kind: str, **payload) -> dict:
+        event = {"kind": kind, "step": self.step, "t": round(self.elapsed(), 3), **payload}
+        self.events.write(event)
+        if self.on_event is not None:
+            self.on_event(event)
+        return event
+
+    def status(self, **fields) -> None:
+        self.run.update_status(step=self.step, best_val=_finite(self.best_val), last_val=self.last_val,
+                               elapsed=round(self.elapsed(), 3), updated=time.time(), **fields)
+
+    # -- checkpoints -------------------------------------------------------------
+    def payload(self) -> dict:
+        return {
+            "format": 1, "step": self.step, "elapsed": self.elapsed(),
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(), "algorithm": self.algorithm.state_dict(),
+            "rng": checkpoint.rng_state(self.generator), "best_val": self.best_val,
+            "clipped_steps": self.clipped_steps, "arch": self.cfg.model.arch, "task": self.cfg.task.name,
+            **self.task.checkpoint_extras(),
+        }
+
+    def save(self, which: str) -> None:
+        checkpoint.save(self.run, which, self.payload())
+        self.emit("checkpoint", which=which)
+
+    def restore(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.schedule.load_state_dict(saved["schedule"])
+        self.algorithm.load_state_dict(saved["algorithm"])
+        checkpoint.restore_rng(saved["rng"], self.generator)
+        self.step, self.best_val = saved["step"], saved["best_val"]
+        self.elapsed_before, self.clipped_steps = saved["elapsed"], saved["clipped_steps"]
+
+    # -- one step, one evaluation ---------------------------------------------------
+    def train_step(self) -> dict:
+        tc = self.cfg.train
+        began = time.perf_counter()
+        lr = self.schedule.lr(self.step + 1)
+        set_lr(self.optimizer, lr)
+        self.model.train()
+        with self.autocast:
+            loss, tokens = self.algorithm.step_loss(self.model)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        if tc.clip_mode == "norm":  # clipping keeps one exploding gradient from wrecking the weights
+            norm = float(torch.nn.utils.clip_grad_norm_(params, tc.clip))
+            clipped = norm > tc.clip
+        else:
+            norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
+            clipped = False
+            if tc.clip_mode == "value":
+                clipped = any(bool((p.grad.abs() > tc.clip).any()) for p in params)
+                torch.nn.utils.clip_grad_value_(params, tc.clip)
+        loss_value = loss.item()
+        if not (math.isfinite(loss_value) and math.isfinite(norm)):
+            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
+            raise Diverged(f"{what} became {loss_value if what == 'loss' else norm} at step {self.step + 1} "
+                           f"(lr {lr:.3g}); lower train.lr or clip the gradients")
+        self.optimizer.step()
+        self.step += 1
+        self.clipped_steps += clipped
+        seconds = time.perf_counter() - began
+        return self.emit("train", loss=loss_value, lr=lr, grad_norm=norm, clipped=clipped,
+                         tokens_per_s=round(tokens / max(seconds, 1e-9), 1))
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        tc = self.cfg.train
+        self.model.eval()
+        total, count = 0.0, 0
+        for x, y, mask in self.task.eval_batches(tc.batch_size, tc.eval_batches):
+            x, y = x.to(self.device), y.to(self.device)
+            mask = mask.to(self.device) if mask is not None else None
+            with self.autocast:
+                output, _ = self.model(x)
+            tokens = int(mask.sum()) if mask is not None else y.numel()
+            total += float(self.task.loss(output.float(), y, mask)) * tokens
+            count += tokens
+        metrics = self.task.metrics(total / max(count, 1))
+        self.last_val = metrics["loss"]
+        best = metrics["loss"] < self.best_val
+        if best:
+            self.best_val = metrics["loss"]
+        event = self.emit("eval", **metrics, best=best)
+        if self.schedule.observe(metrics["loss"]):
+            self.emit("log", message=f"validation plateau: lr divided by {tc.plateau_divisor:g}")
+        if best:
+            self.save("best")
+        return event
+
+    # -- the run ----------------------------------------------------------------------
+    def start_status(self, resumed: bool) -> None:
+        status = {
+            "id": self.run.id, "name": self.cfg.name, "arch": self.cfg.model.arch, "task": self.cfg.task.name,
+            "state": "running", "pid": os.getpid(), "pid_start": process_start_time(os.getpid()),
+            "host": socket.gethostname(), "device": str(self.device), "total_steps": self.cfg.train.steps,
+            "versions": {"rnnlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
+            "params": count_parameters(self.model), "error": None, "ended": None,
+        }
+        if not resumed:
+            status["started"] = time.time()
+            self.run.write_status(status)
+            self.status()
+        else:
+            self.status(**status)
+
+    def train(self, resume_from: dict | None = None) -> Outcome:
+        self.started = time.perf_counter()
+        if resume_from is not None:
+            self.restore(resume_from)
+        self.events = self.run.event_writer()
+        tc = self.cfg.train
+        try:
+            self.start_status(resumed=resume_from is not None)
+            if resume_from is not None:
+                self.emit("resume", message=f"resumed from step {self.step}")
+            else:
+                self.emit("start", run_id=self.run.id, device=str(self.device), params=count_parameters(self.model),
+                          total_steps=tc.steps, arch=self.cfg.model.arch, task=self.cfg.task.name,
+                          baseline=self.task.metrics(0.0).get("baseline"))
+            return self._loop()
+        finally:
+            self.events.close()
+
+    def _loop(self) -> Outcome:
+        tc = self.cfg.train
+        state, error = "finished", None
+        with StopSignal() as stop:
+            try:
+                while self.step < tc.steps:
+                    self.train_step()
+                    if tc.eval_every and self.step % tc.eval_every == 0 and self.step < tc.steps:
+                        self.evaluate()
+                        self.status()
+                    if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
+                        self.save("last")
+                        self.status()
+                    if stop.requested:
+                        state = "stopped"
+                        break
+                    if tc.time_limit and self.elapsed() >= tc.time_limit:
+                        self.emit("log", message=f"time limit of {tc.time_limit:g}s reached")
+                        break
+            except Diverged as diverged:
+                state, error = "diverged", str(diverged)
+            except KeyboardInterrupt:
+                state, error = "stopped", "interrupted twice: stopped without a final checkpoint"
+            except Exception as failure:  # recorded in the run, then reported in one line
+                state, error = "failed", f"{failure.__class__.__name__}: {failure}"
+                self.emit("log", level="error", message=error, traceback=traceback.format_exc())
+        final = {}
+        if state == "finished":
+            final = self.evaluate()
+        if state in ("finished", "stopped") and error is None:
+            self.save("last")
+        self.emit("end", state=state, error=error)
+        self.status(state=state, error=error, ended=time.time(), clipped_share=self.clipped_steps / max(self.step, 1))
+        return Outcome(state, self.step, error, final)
+
+
+class Diverged(Exception):
+    pass
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,89 @@
+"""The character-level LM task: corpus, split, batches, metrics, baseline."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnlab import config
+from rnnlab.errors import ConfigError
+from rnnlab.tasks import build_task
+from rnnlab.tasks.charlm import Vocabulary
+from rnnlab.tasks.corpus import stdlib_text
+
+from tiny import corpus
+
+
+def task_on(path, **extra):
+    sets = [f"task.corpus={path}"] + [f"task.{k}={v}" for k, v in extra.items()]
+    return build_task(config.load(None, sets).task, seed=0)
+
+
+def test_embedded_corpus_is_deterministic_python_source():
+    text = stdlib_text()
+    assert text == stdlib_text()
+    assert len(text) > 500_000 and "def " in text and "import " in text
+
+
+def test_last_tenth_is_validation(tmp_path):
+    task = task_on(corpus(tmp_path), seq_len=8)
+    text = corpus(tmp_path).read_text()
+    split = int(len(text) * 0.9)
+    assert task.vocab.decode(task.train_data) == text[:split]
+    assert task.vocab.decode(task.val_data) == text[split:]
+
+
+def test_train_batches_are_shifted_windows_drawn_from_the_seed(tmp_path):
+    task = task_on(corpus(tmp_path), seq_len=10)
+    x, y, mask = task.train_batch(6, torch.Generator().manual_seed(3))
+    assert x.shape == y.shape == (6, 10) and mask is None
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    text = task.vocab.decode(task.train_data)
+    for row_x, row_y in zip(x, y):
+        window = task.vocab.decode(row_x) + task.vocab.decode(row_y[-1:])
+        assert window in text
+    again, _, _ = task.train_batch(6, torch.Generator().manual_seed(3))
+    assert torch.equal(x, again)
+
+
+def test_eval_batches_cover_the_validation_text_in_order(tmp_path):
+    task = task_on(corpus(tmp_path), seq_len=10)
+    batches = list(task.eval_batches(4, 100))
+    xs = torch.cat([x for x, _, _ in batches])
+    ys = torch.cat([y for _, y, _ in batches])
+    assert torch.equal(xs.reshape(-1), task.val_data[: xs.numel()])
+    assert torch.equal(ys.reshape(-1), task.val_data[1: xs.numel() + 1])
+    assert len(list(task.eval_batches(4, 2))) == 2
+
+
+def test_unigram_baseline_and_metrics(tmp_path):
+    path = tmp_path / "ab.txt"
+    path.write_text("aaab" * 25 + "ab" * 5)  # train: 3:1 a:b; val: the last 11 chars
+    task = task_on(path, seq_len=2)
+    train, val = task.vocab.decode(task.train_data), task.vocab.decode(task.val_data)
+    p = {c: (train.count(c) + 1) / (len(train) + 2) for c in "ab"}  # add-one smoothing
+    expected = -sum(math.log(p[c]) for c in val) / len(val)
+    assert task.unigram_loss == pytest.approx(expected)
+    metrics = task.metrics(math.log(2))
+    assert metrics["bpc"] == pytest.approx(1.0) and metrics["ppl"] == pytest.approx(2.0)
+    assert metrics["baseline"] == pytest.approx(expected)
+
+
+def test_masked_loss_ignores_padding(tmp_path):
+    task = task_on(corpus(tmp_path), seq_len=4)
+    logits = torch.randn(2, 5, len(task.vocab))
+    y = torch.randint(0, len(task.vocab), (2, 5))
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], dtype=torch.bool)
+    full = task.loss(logits, y, mask)
+    kept = torch.cat([task.loss(logits[0:1, :3], y[0:1, :3], None).reshape(1) * 3,
+                      task.loss(logits[1:2], y[1:2], None).reshape(1) * 5]).sum() / 8
+    torch.testing.assert_close(full, kept)
+
+
+def test_vocabulary_round_trip_and_unknown_characters():
+    vocab = Vocabulary.from_text("hello world")
+    assert vocab.decode(vocab.encode("low hello")) == "low hello"
+    with pytest.raises(ConfigError, match="not in the vocabulary: 'z'"):
+        vocab.encode("zoo")

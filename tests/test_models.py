@@ -1,0 +1,50 @@
+"""The first architectures: shapes, state carrying, registry, options."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnlab import config
+from rnnlab.models import ARCHS, TaskSpec, build_model
+
+SPEC = TaskSpec(input_size=11, output_size=11, vocab_size=11)
+
+
+def model_for(arch, **extra):
+    sets = [f"model.arch={arch}", "model.hidden=12", "model.layers=2", "model.embed=5"]
+    sets += [f"model.{k}={v}" for k, v in extra.items()]
+    return build_model(config.load(None, sets).model, SPEC).double().eval()
+
+
+def test_registry_lists_the_first_architectures():
+    assert {"elman", "lstm", "gru"} <= set(ARCHS.names())
+    assert all(cls.summary for _, cls in ARCHS.items())
+
+
+@pytest.mark.parametrize("arch", ["elman", "lstm", "gru"])
+def test_forward_shapes_and_chunked_state(arch):
+    model = model_for(arch)
+    x = torch.randint(0, 11, (3, 10))  # (B, T)
+    y, state = model(x)
+    assert y.shape == (3, 10, 11)
+    first, mid = model(x[:, :4])
+    second, _ = model(x[:, 4:], mid)  # carrying the state == one long pass
+    torch.testing.assert_close(torch.cat([first, second], 1), y, rtol=1e-12, atol=1e-12)
+    zero = model.init_state(3)
+    again, _ = model(x, tuple(s.double() for s in zero) if isinstance(zero, tuple) else zero.double())
+    torch.testing.assert_close(again, y)
+    assert [tuple(w.shape) for w in model.recurrent_matrices().values()][0][1] == 12
+
+
+def test_elman_relu_and_lstm_forget_bias():
+    relu = model_for("elman", nonlinearity="relu")
+    assert relu.rnn.nonlinearity == "relu"
+    lstm = model_for("lstm", forget_bias=2.0)
+    bias = lstm.rnn.bias_ih_l1 + lstm.rnn.bias_hh_l1
+    assert torch.all(bias[12:24] == 2.0)
+
+
+def test_unknown_arch_is_a_config_error():
+    with pytest.raises(Exception, match="model.arch = 'transformer': unknown architecture; allowed: elman"):
+        config.load(None, ["model.arch=transformer"])
