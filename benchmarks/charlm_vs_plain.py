@@ -111,8 +111,8 @@ def run_rnnlab(cfg: config.Config, prepared, eval_batches: int) -> dict:
 def run_plain(task, seed: int, seconds: float, eval_batches: int, initial: dict) -> dict:
     torch.manual_seed(seed)  # as prepare() does, just before building the model
     model = PlainLSTM(len(task.vocab), forget_bias=1.0)
-    same = all(torch.equal(model.state_dict()[k], v) for k, v in initial.items())
-    if not same or model.state_dict().keys() != initial.keys():
+    same = initial is None or all(torch.equal(model.state_dict()[k], v) for k, v in initial.items())
+    if not same or (initial is not None and model.state_dict().keys() != initial.keys()):
         raise SystemExit("plain model does not start from rnnlab's initial weights")
     optimizer = torch.optim.Adam(model.parameters(), lr=LR)
     generator = torch.Generator().manual_seed(seed + 1)  # Trainer's batch generator
@@ -148,6 +148,9 @@ def main() -> None:
     parser.add_argument("--order", choices=["rnnlab", "plain"], default="rnnlab", help="which runs first")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--warmup", type=float, default=20.0,
+                        help="seconds of throw-away plain training first: whichever run went first "
+                        "was otherwise ~15%% slower (allocator and CPU warm-up), whatever its kind")
     args = parser.parse_args()
 
     if args.threads:
@@ -169,6 +172,9 @@ def main() -> None:
           f"{args.seconds:g}s each, {args.order} first, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
 
+    if args.warmup > 0:
+        print(f"warming up for {args.warmup:g}s ...", flush=True)
+        run_plain(task, args.seed + 1000, args.warmup, 1, None)
     results = {}
     for which in ([args.order] + [o for o in ("rnnlab", "plain") if o != args.order]):
         print(f"training {which} ...", flush=True)

@@ -264,7 +264,7 @@ def runs_show(
     if evals:
         last = evals[-1]
         shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("loss", "bpc", "ppl", "baseline") if k in last)
-        out.print(f"[bold]last validation[/] (step {last['step']}): {shown}")
+        out.print(f"[bold]validation at step {last['step']}:[/] {shown}")
     if train:
         width, _ = shutil.get_terminal_size((100, 30))
         series = {"train": downsample([e["step"] for e in train], [e["loss"] for e in train])}
@@ -272,7 +272,7 @@ def runs_show(
             series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
         baseline = next((e.get("baseline") for e in events if e["kind"] == "start" and e.get("baseline")), None)
         plot = line_plot(series, "loss (nats/token)", min(width, 120), 20,
-                         hline=(baseline, "baseline") if baseline else None, color=out.is_terminal)
+                         hline=(baseline, "unigram") if baseline else None, color=out.is_terminal)
         out.print(Text.from_ansi(plot))
     else:
         out.print("no training steps recorded yet")
@@ -300,24 +300,12 @@ def runs_rm(
 
 
 def main() -> None:
-    """Console-script entry point: one-line errors, no tracebacks."""
+    """Console-script entry point. Typer handles usage errors and exit codes; the
+    commands turn rnnlab's own errors into one line (`reports_errors`); anything
+    unexpected is one line too, unless RNNLAB_DEBUG=1 asks for the traceback."""
     try:
-        code = app(standalone_mode=False)  # returns the exit code of a typer.Exit
-        sys.exit(code if isinstance(code, int) else 0)
-    except RnnlabError as error:
-        err.print(f"error: {error}", markup=False)
-        sys.exit(error.exit_code)
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
-    except typer.Abort:
-        err.print("aborted")
-        sys.exit(1)
-    except Exception as error:  # click usage errors and anything unexpected
-        import click
-
-        if isinstance(error, click.ClickException):
-            error.show()
-            sys.exit(error.exit_code)
+        app()
+    except Exception as error:
         if os.environ.get("RNNLAB_DEBUG"):
             raise
         err.print(f"error: unexpected {error.__class__.__name__}: {error} (RNNLAB_DEBUG=1 shows the traceback)",

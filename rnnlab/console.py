@@ -37,16 +37,17 @@ class RunProgress:
 
     def __init__(self, mode: str, total_steps: int, run_id: str, start_step: int = 0):
         self.mode, self.total = mode, total_steps
-        self.val = None
-        self.tokens, self.seconds = 0.0, 0.0
         self.progress = None
         if mode == "bar":
+            # The id goes on its own line: the bar row must fit 80 columns.
+            console = Console(stderr=True, highlight=False)
+            console.print(f"run [bold]{run_id}[/]")
             self.progress = Progress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                MofNCompleteColumn(), BarColumn(bar_width=20),
                 TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]} tok/s"),
-                TimeRemainingColumn(), console=Console(stderr=True), refresh_per_second=4,
+                TimeRemainingColumn(), console=console, refresh_per_second=4,
             )
-            self.task = self.progress.add_task(run_id, total=total_steps, completed=start_step,
+            self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
                                                loss="-", val="-", speed="-")
 
     def __enter__(self):
@@ -103,7 +104,7 @@ def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: f
 
 def runs_table(rows: list[RunSummary]) -> Table:
     # Light borders and single spaces between columns: a full row fits 80 columns.
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
     table.add_column("id", no_wrap=True, style="bold")  # ids are copied into other commands: never wrap
     for column in ("arch", "task", "state", "steps", "best val", "time"):
         table.add_column(column, justify="right" if column in ("steps", "best val", "time") else "left")

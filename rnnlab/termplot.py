@@ -30,9 +30,10 @@ def line_plot(series: dict[str, tuple[list, list]], title: str, width: int, heig
     for label, (xs, ys) in series.items():
         if xs:
             plt.plot(xs, ys, label=label, marker="braille")
-    if hline is not None:
-        plt.horizontal_line(hline[0])
-        plt.text(hline[1], x=min((xs[0] for xs, _ in series.values() if xs), default=0), y=hline[0])
+    if hline is not None:  # a reference level, drawn as a labelled series across the x range
+        xs = [x for points, _ in series.values() for x in points]
+        if xs:
+            plt.plot([min(xs), max(xs)], [hline[0]] * 2, label=hline[1], marker="braille")
     if log_y:
         plt.yscale("log")
     plt.title(title)

@@ -73,7 +73,7 @@ def test_runs_show_by_prefix(runs):
     run_id = sorted(p.name for p in runs.iterdir() if "lstm" in p.name)[0]
     result = invoke("runs", "show", run_id[:-2], "--runs-dir", runs)
     assert result.exit_code == 0, result.output
-    assert run_id in result.output and "last validation" in result.output
+    assert run_id in result.output and "validation at step" in result.output
     assert 'arch = "lstm"' in result.output and "loss (nats/token)" in result.output
 
 

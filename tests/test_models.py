@@ -48,3 +48,15 @@ def test_elman_relu_and_lstm_forget_bias():
 def test_unknown_arch_is_a_config_error():
     with pytest.raises(Exception, match="model.arch = 'transformer': unknown architecture; allowed: elman"):
         config.load(None, ["model.arch=transformer"])
+
+
+@pytest.mark.parametrize("arch,extra", [("elman", {}), ("elman", {"nonlinearity": "relu"}), ("lstm", {}), ("gru", {})])
+def test_unrolled_layers_equal_the_fused_kernels(arch, extra):
+    from rnnlab.models.unrolled import unrolled_forward
+
+    model = model_for(arch, **extra)
+    x = torch.randint(0, 11, (3, 9))  # (B, T)
+    fused, _ = model(x)
+    trace = unrolled_forward(model, x)
+    torch.testing.assert_close(trace.output, fused, rtol=0, atol=1e-10)
+    assert len(trace.hidden) == 2 and len(trace.hidden[0]) == 9

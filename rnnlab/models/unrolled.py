@@ -1,0 +1,96 @@
+"""The fused Elman/LSTM/GRU layers unrolled one step at a time, in plain torch.
+
+Training never runs this: it uses the fused kernels. The probes do, because
+they need what a fused kernel hides: every h_t as its own tensor (so autograd
+gives the *total* dL/dh_t, through the recurrence as well as upwards), the
+gate activations, and a one-step function for the Jacobian dh_t/dh_{t-1}.
+The equations are torch's own (see nn.RNN/nn.LSTM/nn.GRU docs), and a test
+checks the unrolled outputs against the fused ones in float64.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+GATE_NAMES = {"elman": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
+
+
+def cell_kind(model) -> str:
+    rnn = model.rnn
+    return "lstm" if isinstance(rnn, nn.LSTM) else "gru" if isinstance(rnn, nn.GRU) else "elman"
+
+
+def layer_weights(model, layer: int) -> dict[str, torch.Tensor]:
+    rnn = model.rnn
+    return {name: getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+def cell_step(kind: str, w: dict, x: torch.Tensor, state, nonlinearity: str = "tanh"):
+    """One step of one layer. x (B, I); state h (B, H), or (h, c) for LSTM.
+
+    Returns (h_new (B, H), new state, gates: name -> activation (B, H)).
+    """
+    h = state[0] if kind == "lstm" else state
+    gi = x @ w["weight_ih"].T + w["bias_ih"]  # (B, G*H)
+    gh = h @ w["weight_hh"].T + w["bias_hh"]  # (B, G*H)
+    if kind == "elman":
+        pre = gi + gh
+        h_new = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+        return h_new, h_new, {}
+    if kind == "lstm":
+        i, f, g, o = (gi + gh).chunk(4, dim=-1)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c_new = f * state[1] + i * g
+        h_new = o * torch.tanh(c_new)
+        return h_new, (h_new, c_new), {"input": i, "forget": f, "cell": g, "output": o}
+    ri, zi, ni = gi.chunk(3, dim=-1)
+    rh, zh, nh = gh.chunk(3, dim=-1)
+    r, z = torch.sigmoid(ri + rh), torch.sigmoid(zi + zh)
+    n = torch.tanh(ni + r * nh)
+    h_new = (1 - z) * n + z * h
+    return h_new, h_new, {"reset": r, "update": z, "new": n}
+
+
+def zero_state(kind: str, batch: int, hidden: int, like: torch.Tensor):
+    h = like.new_zeros(batch, hidden)
+    return (h, h.clone()) if kind == "lstm" else h
+
+
+@dataclass
+class Trace:
+    """What an unrolled forward pass records, per layer and per time step."""
+
+    output: torch.Tensor  # (B, T, O)
+    hidden: list[list[torch.Tensor]] = field(default_factory=list)  # [layer][t] -> (B, H)
+    cells: list[list[torch.Tensor]] = field(default_factory=list)  # LSTM only: [layer][t] -> (B, H)
+    gates: list[dict[str, torch.Tensor]] = field(default_factory=list)  # [layer][name] -> (B, T, H)
+
+
+def unrolled_forward(model, x: torch.Tensor) -> Trace:
+    """The model's forward pass from a zero state, in eval mode semantics (no dropout)."""
+    kind = cell_kind(model)
+    options = model.options
+    nonlinearity = getattr(options, "nonlinearity", "tanh")
+    inputs = model.embed(x) if model.embed is not None else x  # (B, T, E)
+    batch, steps = inputs.shape[:2]
+    trace = Trace(output=None)
+    for layer in range(options.layers):
+        w = layer_weights(model, layer)
+        state = zero_state(kind, batch, options.hidden, inputs)
+        hs, cs, gates = [], [], {name: [] for name in GATE_NAMES[kind]}
+        for t in range(steps):
+            h, state, g = cell_step(kind, w, inputs[:, t], state, nonlinearity)
+            hs.append(h)
+            if kind == "lstm":
+                cs.append(state[1])
+            for name, value in g.items():
+                gates[name].append(value)
+        trace.hidden.append(hs)
+        trace.cells.append(cs)
+        trace.gates.append({name: torch.stack(values, 1) for name, values in gates.items()})  # (B, T, H)
+        inputs = torch.stack(hs, 1)  # (B, T, H): the next layer's input
+    trace.output = model.head(inputs)  # (B, T, O)
+    return trace
