@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -157,7 +156,7 @@ def sample(
     if checkpoint not in ("best", "last"):
         raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
     run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
-    model, vocab, _ = load_language_model(run_dir, checkpoint, str(resolve_device(device)))
+    model, vocab, _, _ = load_language_model(run_dir, checkpoint, str(resolve_device(device)))
     stream = generate(model, vocab, prompt, length, temperature, top_k, greedy, seed)
     first = next(stream)  # errors in the prompt surface before anything is printed
     sys.stdout.write(prompt + first)
@@ -165,6 +164,53 @@ def sample(
         sys.stdout.write(char)
         sys.stdout.flush()
     sys.stdout.write("\n")
+
+
+@app.command()
+@reports_errors
+def activations(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
+    text: Annotated[Optional[str], typer.Option(help="Text to read [default: the start of the validation text]")] = None,
+    length: Annotated[int, typer.Option(min=1, help="Characters of validation text when --text is not given")] = 400,
+    unit: Annotated[Optional[int], typer.Option(min=0, help="Unit to colour by [default: the most variable one]")] = None,
+    layer: Annotated[int, typer.Option(help="Layer (negative counts from the top)")] = -1,
+    cell: Annotated[bool, typer.Option("--cell", help="Colour by the LSTM cell state instead of h")] = False,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Colour a text by one hidden unit's activation; saves every unit's activations in the run."""
+    from .console import colour_by_values
+    from .probes.activations import most_variable_unit, save_activations, unit_activations
+    from .sampling import load_language_model
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
+    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    model, vocab, cfg, step = load_language_model(run_dir, checkpoint)
+    if text is None:
+        from .tasks import build_task
+
+        task = build_task(cfg.task, cfg.seed)
+        text = task.vocab.decode(task.val_data[:length])
+    record = unit_activations(model, vocab, text)
+    values = record["cells"] if cell else record["hidden"]
+    if values is None:
+        raise ConfigError("--cell", True, f"{cfg.model.arch} has no cell state", "--cell only for lstm")
+    layers, _, hidden = values.shape
+    if not -layers <= layer < layers:
+        raise ConfigError("--layer", layer, "no such layer", f"-{layers} .. {layers - 1}")
+    if unit is None:
+        unit = most_variable_unit({"hidden": values}, layer)
+    if unit >= hidden:
+        raise ConfigError("--unit", unit, "no such unit", f"0 .. {hidden - 1}")
+    path = save_activations(run_dir, f"{checkpoint}-step{step}", record)
+    writer = run_dir.event_writer()
+    writer.write({"kind": "activations", "step": step, "t": None,
+                  "file": str(path.relative_to(run_dir.path)), "checkpoint": checkpoint, "chars": len(text)})
+    writer.close()
+    out.print(f"layer {layer % layers}, unit {unit} ({'cell' if cell else 'hidden'}): blue > 0 > red; "
+              f"all {hidden} units saved in {path}")
+    out.print(colour_by_values(text, values[layer, :, unit].float().tolist()))
 
 
 # -- list -------------------------------------------------------------------------------
@@ -246,9 +292,9 @@ def runs_show(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
     runs_dir: RunsDir = None,
 ) -> None:
-    """Config, status, final metrics and the loss curve of one run."""
+    """Status, config, last metrics, and plots: loss, gradient norms, gradient flow, spectra."""
     from .console import status_table
-    from .termplot import downsample, line_plot
+    from .report import run_plots
 
     run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
     out.print(f"[bold]{run_dir.id}[/]  ({run_dir.path})")
@@ -259,22 +305,15 @@ def runs_show(
     if run_dir.config_path.is_file():
         out.print(Syntax(run_dir.config_path.read_text(), "toml", background_color="default"))
     events = run_dir.read_events()
-    train = [e for e in events if e["kind"] == "train"]
     evals = [e for e in events if e["kind"] == "eval"]
     if evals:
         last = evals[-1]
         shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("loss", "bpc", "ppl", "baseline") if k in last)
         out.print(f"[bold]validation at step {last['step']}:[/] {shown}")
-    if train:
-        width, _ = shutil.get_terminal_size((100, 30))
-        series = {"train": downsample([e["step"] for e in train], [e["loss"] for e in train])}
-        if evals:
-            series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
-        baseline = next((e.get("baseline") for e in events if e["kind"] == "start" and e.get("baseline")), None)
-        plot = line_plot(series, "loss (nats/token)", min(width, 120), 20,
-                         hline=(baseline, "unigram") if baseline else None, color=out.is_terminal)
+    plots = run_plots(events, min(out.width, 120), color=out.is_terminal)
+    for plot in plots:
         out.print(Text.from_ansi(plot))
-    else:
+    if not plots:
         out.print("no training steps recorded yet")
 
 

@@ -65,6 +65,25 @@ class TrainConfig:
 
 
 @dataclass
+class ProbesConfig:
+    every: int = opt(100, "steps between probes (0 turns every probe off)", min=0)
+    batch: int = opt(8, "sequences in the fixed probe batch (the first validation windows)", min=1)
+    gradnorms: bool = opt(True, "pre-clip gradient norms per layer and per gate block")
+    gradflow: bool = opt(True, "norm of dL/dh_t for every time step and layer")
+    gates: bool = opt(True, "gate means and saturation (LSTM/GRU)")
+    spectrum: bool = opt(True, "eigenvalues and singular values of the recurrent matrices")
+    jacobian_every: int = opt(1000, "steps between Jacobian dh_t/dh_{t-1} spectra (costly; 0: never)", min=0)
+    jacobian_steps: int = opt(32, "time steps (the last of the probe sequence) for the Jacobian", min=1)
+    top_singular: int = opt(6, "leading singular values kept per Jacobian", min=1)
+
+    def check(self, section: str) -> None:
+        if self.every and self.jacobian_every and self.jacobian_every % self.every:
+            raise ConfigError(f"{section}.jacobian_every", self.jacobian_every,
+                              f"must be a multiple of probes.every ({self.every})",
+                              f"0 or a multiple of {self.every}")
+
+
+@dataclass
 class RunOptions:
     """The top-level keys of the config file."""
 
@@ -86,6 +105,7 @@ class Config:
     model: Any  # the chosen architecture's Options dataclass
     task: Any  # the chosen task's Options dataclass
     train: TrainConfig
+    probes: ProbesConfig
 
     # Top-level keys read naturally as cfg.name, cfg.seed, ...
     name = property(lambda self: self.run.name)
@@ -103,7 +123,7 @@ class Config:
         return tomli_w.dumps(self.to_dict())
 
 
-SECTIONS = ("model", "task", "train")
+SECTIONS = ("model", "task", "train", "probes")
 DEFAULT_SELECTION = {"model": "lstm", "task": "charlm"}
 
 
@@ -118,6 +138,8 @@ def section_class(section: str, selected: str | None = None):
     """The dataclass that declares the keys of `section` (for a chosen arch/task)."""
     if section == "train":
         return TrainConfig
+    if section == "probes":
+        return ProbesConfig
     if section == "":
         return RunOptions
     registry, selector = _registries()[section]
@@ -198,7 +220,7 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
                 raise ConfigError(f"{section}.{selector}", choice, "expected string", ", ".join(registry.names()))
             cls = registry.get(choice).Options
         else:
-            cls = TrainConfig
+            cls = TrainConfig if section == "train" else ProbesConfig
         built[section] = options.build(cls, table, section)
     return Config(**built)
 

@@ -135,3 +135,15 @@ def status_table(status: dict) -> Table:
     if versions:
         table.add_row("versions", ", ".join(f"{k} {v}" for k, v in versions.items()))
     return table
+
+
+def colour_by_values(text: str, values: list[float]) -> Text:
+    """Each character on a background from red (negative) through black to blue (positive)."""
+    scale = max((abs(v) for v in values), default=1.0) or 1.0
+    out = Text()
+    for char, value in zip(text, values):
+        level = int(40 + 215 * min(abs(value) / scale, 1.0))
+        colour = f"rgb(0,{level // 3},{level})" if value >= 0 else f"rgb({level},{level // 5},0)"
+        shown = "↵\n" if char == "\n" else char
+        out.append(shown, style=f"white on {colour}")
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import torch
 
@@ -16,8 +17,15 @@ from .tasks.charlm import Vocabulary
 from .train import checkpoint
 
 
-def load_language_model(run: RunDir, which: str = "best", device: str = "cpu"):
-    """(model in eval mode, vocabulary, config) from a run's checkpoint."""
+class LoadedModel(NamedTuple):
+    model: torch.nn.Module  # in eval mode
+    vocab: Vocabulary
+    cfg: Config
+    step: int  # the checkpoint's training step
+
+
+def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -> LoadedModel:
+    """A run's language model from its checkpoint (best falls back to last)."""
     cfg: Config = load_config(run.config_path)
     saved = checkpoint.load_for_run(run, which, map_location=device)
     if "vocab" not in saved:
@@ -30,7 +38,7 @@ def load_language_model(run: RunDir, which: str = "best", device: str = "cpu"):
     except RuntimeError as error:
         raise CheckpointError(f"checkpoint does not match the run's config: {str(error).splitlines()[0]}") from None
     model.eval()
-    return model, vocab, cfg
+    return LoadedModel(model, vocab, cfg, int(saved["step"]))
 
 
 def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, greedy: bool,

@@ -1,6 +1,8 @@
-"""Terminal line plots with plotext, returned as ANSI strings (no printing here)."""
+"""Terminal plots with plotext, returned as strings (no printing here)."""
 
 from __future__ import annotations
+
+import math
 
 import plotext as plt
 
@@ -18,28 +20,45 @@ def downsample(xs: list, ys: list, points: int = 300) -> tuple[list, list]:
     return out_x, out_y
 
 
-def line_plot(series: dict[str, tuple[list, list]], title: str, width: int, height: int,
-              xlabel: str = "step", ylabel: str = "", hline: tuple[float, str] | None = None,
-              log_y: bool = False, color: bool = True) -> str:
-    """series: label -> (xs, ys). Returns the plot as text (ANSI colours when `color`)."""
+def _start(width: int, height: int, title: str, color: bool) -> None:
     plt.clear_figure()
     plt.plotsize(width, height)
-    plt.theme("clear" if not color else "pro")
-    if not color:
-        plt.theme("clear")
-    for label, (xs, ys) in series.items():
-        if xs:
-            plt.plot(xs, ys, label=label, marker="braille")
-    if hline is not None:  # a reference level, drawn as a labelled series across the x range
-        xs = [x for points, _ in series.values() for x in points]
-        if xs:
-            plt.plot([min(xs), max(xs)], [hline[0]] * 2, label=hline[1], marker="braille")
-    if log_y:
-        plt.yscale("log")
+    plt.theme("pro" if color else "clear")
     plt.title(title)
-    plt.xlabel(xlabel)
-    if ylabel:
-        plt.ylabel(ylabel)
+
+
+def _finish() -> str:
     text = plt.build()
     plt.clear_figure()
     return text
+
+
+def line_plot(series: dict[str, tuple[list, list]], title: str, width: int, height: int,
+              xlabel: str = "step", hline: tuple[float, str] | None = None,
+              log_y: bool = False, color: bool = True) -> str:
+    """series: label -> (xs, ys); `hline` (level, label) draws a reference level."""
+    _start(width, height, title, color)
+    all_x = [x for xs, _ in series.values() for x in xs]
+    for label, (xs, ys) in series.items():
+        if log_y:  # log of zero is undefined: leave such points out
+            xs, ys = zip(*[(x, y) for x, y in zip(xs, ys) if y > 0]) if any(y > 0 for y in ys) else ([], [])
+        if xs:
+            plt.plot(list(xs), list(ys), label=label, marker="braille")
+    if hline is not None and all_x:
+        plt.plot([min(all_x), max(all_x)], [hline[0]] * 2, label=hline[1], marker="braille")
+    if log_y:
+        plt.yscale("log")
+    plt.xlabel(xlabel)
+    return _finish()
+
+
+def complex_plane(points: dict[str, tuple[list, list]], title: str, width: int, height: int,
+                  color: bool = True) -> str:
+    """Eigenvalues (re, im) per label, with the unit circle for reference."""
+    _start(width, height, title, color)
+    angles = [2 * math.pi * k / 200 for k in range(201)]
+    plt.plot([math.cos(a) for a in angles], [math.sin(a) for a in angles], label="|z|=1", marker="braille")
+    for label, (re, im) in points.items():
+        plt.scatter(re, im, label=label, marker="dot")
+    plt.xlabel("Re")
+    return _finish()

@@ -141,3 +141,23 @@ def test_list_and_config():
     assert "charlm" in invoke("list", "tasks").output
     shown = invoke("config", "--set", "model.hidden=77")
     assert shown.exit_code == 0 and "hidden = 77" in shown.output
+
+
+def test_runs_show_draws_the_probe_plots_and_activations_colour_a_text(tmp_path):
+    runs_dir = tmp_path / "runs"
+    extra = dict(train__steps=8, probes__every=4, probes__jacobian_every=8, probes__jacobian_steps=4)
+    assert invoke("run", *sets(tmp_path, **extra), "--runs-dir", runs_dir, "-q").exit_code == 0
+    (run_path,) = runs_dir.iterdir()
+    shown = invoke("runs", "show", run_path.name, "--runs-dir", runs_dir)
+    assert shown.exit_code == 0, shown.output
+    for title in ("gradient norm before clipping", "||dL/dh_t||", "eigenvalues of the recurrent matrices",
+                  "spectral radius over training", "log ||J_t ... J_t0||"):
+        assert title in shown.output
+    result = invoke("activations", run_path.name, "--text", "the quick fox", "--unit", 3, "--runs-dir", runs_dir)
+    assert result.exit_code == 0, result.output
+    assert "unit 3" in result.output and "the quick fox" in result.output
+    assert (run_path / "activations" / "best-step8.pt").is_file()
+    event = store.RunDir(run_path).read_events()[-1]
+    assert event["kind"] == "activations" and event["file"] == "activations/best-step8.pt"
+    bad = invoke("activations", run_path.name, "--unit", 999, "--runs-dir", runs_dir)
+    assert bad.exit_code == 2 and "--unit = 999: no such unit; allowed: 0 .. 15" in bad.output

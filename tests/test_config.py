@@ -184,7 +184,7 @@ BAD_OVERRIDES = [
     (["model.hiden=8"], "model.hiden", "8", "hidden"),
     (["train.lrate=0.1"], "train.lrate", "0.1", "lr"),
     (["hidden=8"], "hidden", "8", "seed"),
-    (["probe.every=3"], "probe.every", "'3'", "model, task, train"),
+    (["probe.every=3"], "probe.every", "'3'", "model, task, train, probes"),
     # wrong types
     (["model.hidden=abc"], "model.hidden", "'abc'", "integer"),
     (["model.hidden=8.5"], "model.hidden", "8.5", "integer"),
@@ -236,7 +236,8 @@ def test_tbptt_keys_are_only_cross_checked_for_tbptt():
 
 
 @pytest.mark.parametrize("text, key, value, allowed", [
-    ("[probes]\nevery = 3\n", "probes", "{'every': 3}", "model, task, train"),
+    ("[optim]\nlr = 3\n", "optim", "{'lr': 3}", "model, task, train, probes"),
+    ("[probes]\nevery = 3\n", "probes.jacobian_every", "1000", "0 or a multiple of 3"),
     ("[model]\nhiden = 8\n", "model.hiden", "8", "hidden"),
     ("[model]\nhidden = '8'\n", "model.hidden", "'8'", "integer"),
     ("model = 3\n", "model", "3", "[model]"),

@@ -37,7 +37,7 @@ def trained_run(tmp_path_factory):
 
 
 def test_generate_streams_reproducible_text(trained_run):
-    model, vocab, _ = load_language_model(trained_run, "best")
+    model, vocab, _, _ = load_language_model(trained_run, "best")
     a = "".join(generate(model, vocab, "the ", 60, temperature=0.8, seed=7))
     b = "".join(generate(model, vocab, "the ", 60, temperature=0.8, seed=7))
     c = "".join(generate(model, vocab, "the ", 60, temperature=0.8, seed=8))
@@ -48,14 +48,14 @@ def test_generate_streams_reproducible_text(trained_run):
 
 
 def test_greedy_continues_the_most_likely_character(trained_run):
-    model, vocab, _ = load_language_model(trained_run, "last")
+    model, vocab, _, _ = load_language_model(trained_run, "last")
     first = next(generate(model, vocab, "the quick", 1, greedy=True))
     logits, _ = model(vocab.encode("the quick")[None])
     assert first == vocab.chars[int(logits[0, -1].argmax())]
 
 
 def test_bad_prompts_are_config_errors(trained_run):
-    model, vocab, _ = load_language_model(trained_run)
+    model, vocab, _, _ = load_language_model(trained_run)
     with pytest.raises(ConfigError, match="not in the vocabulary"):
         next(generate(model, vocab, "ZZZ", 5))
     with pytest.raises(ConfigError, match="--prompt"):

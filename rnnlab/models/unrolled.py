@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda v: v}  # linear: for analysis
 GATE_NAMES = {"elman": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
 
 
@@ -38,7 +39,7 @@ def cell_step(kind: str, w: dict, x: torch.Tensor, state, nonlinearity: str = "t
     gh = h @ w["weight_hh"].T + w["bias_hh"]  # (B, G*H)
     if kind == "elman":
         pre = gi + gh
-        h_new = torch.tanh(pre) if nonlinearity == "tanh" else torch.relu(pre)
+        h_new = ACTIVATIONS[nonlinearity](pre)
         return h_new, h_new, {}
     if kind == "lstm":
         i, f, g, o = (gi + gh).chunk(4, dim=-1)
@@ -64,6 +65,7 @@ class Trace:
     """What an unrolled forward pass records, per layer and per time step."""
 
     output: torch.Tensor  # (B, T, O)
+    inputs: torch.Tensor  # (B, T, I): what the first layer reads (embedded tokens)
     hidden: list[list[torch.Tensor]] = field(default_factory=list)  # [layer][t] -> (B, H)
     cells: list[list[torch.Tensor]] = field(default_factory=list)  # LSTM only: [layer][t] -> (B, H)
     gates: list[dict[str, torch.Tensor]] = field(default_factory=list)  # [layer][name] -> (B, T, H)
@@ -76,7 +78,7 @@ def unrolled_forward(model, x: torch.Tensor) -> Trace:
     nonlinearity = getattr(options, "nonlinearity", "tanh")
     inputs = model.embed(x) if model.embed is not None else x  # (B, T, E)
     batch, steps = inputs.shape[:2]
-    trace = Trace(output=None)
+    trace = Trace(output=None, inputs=inputs)
     for layer in range(options.layers):
         w = layer_weights(model, layer)
         state = zero_state(kind, batch, options.hidden, inputs)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .. import __version__
+from ..probes import Prober
 from ..config import Config
 from ..models import build_model, count_parameters
 from ..store import RunDir, process_start_time
@@ -102,6 +103,7 @@ class Trainer:
             self.algorithm = FullBPTT(self.task, tc.batch_size, self.generator, self.device)
         self.step, self.best_val, self.last_val, self.elapsed_before = 0, math.inf, None, 0.0
         self.clipped_steps = 0
+        self.prober = Prober(self.cfg.probes, self.model, self.task, self.device)
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.precision == "bf16"
                          else contextlib.nullcontext())
 
@@ -156,6 +158,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
+        groups = self.prober.gradnorms(self.model) if self.prober.due(self.step + 1) else None  # pre-clip
         if tc.clip_mode == "norm":  # clipping keeps one exploding gradient from wrecking the weights
             norm = float(torch.nn.utils.clip_grad_norm_(params, tc.clip))
             clipped = norm > tc.clip
@@ -174,8 +177,15 @@ class Trainer:
         self.step += 1
         self.clipped_steps += clipped
         seconds = time.perf_counter() - began
-        return self.emit("train", loss=loss_value, lr=lr, grad_norm=norm, clipped=clipped,
-                         tokens_per_s=round(tokens / max(seconds, 1e-9), 1))
+        event = self.emit("train", loss=loss_value, lr=lr, grad_norm=norm, clipped=clipped,
+                          tokens_per_s=round(tokens / max(seconds, 1e-9), 1))
+        if groups is not None:
+            self.emit("gradnorm", **groups, clip=tc.clip if tc.clip_mode == "norm" else None,
+                      clipped_share=round(self.clipped_steps / self.step, 5))
+        if self.prober.due(self.step):
+            for kind, payload in self.prober.run(self.model, self.step):
+                self.emit(kind, **payload)
+        return event
 
     @torch.no_grad()
     def evaluate(self) -> dict:

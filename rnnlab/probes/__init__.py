@@ -1,0 +1,72 @@
+"""Diagnostics computed during training, written as events (docs/run-directory.md).
+
+Every `probes.every` steps, on a fixed probe batch (the first validation
+windows), in eval mode and float32, the Prober records:
+  gradnorm  pre-clip gradient norms per layer and per gate block (the step's own gradients)
+  gradflow  ||dL/dh_t|| for every t and layer, for the total loss and the last step's loss
+  gates     mean activation and saturated shares per gate and layer
+  spectrum  eigenvalues / radius / singular values of every recurrent block, and,
+            every `probes.jacobian_every` steps, the spectrum of dh_t/dh_{t-1}
+Probes never touch the parameters' .grad, the RNG, or the training mode they found.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models.unrolled import cell_kind, unrolled_forward
+from .flow import gate_saturation, gradient_flow, gradient_groups
+from .spectra import jacobian_spectra, weight_spectra
+
+
+def supports(model) -> bool:
+    """Probes read the unrolled form of fused Elman/LSTM/GRU layers."""
+    return isinstance(getattr(model, "rnn", None), (nn.RNN, nn.LSTM, nn.GRU))
+
+
+class Prober:
+    def __init__(self, cfg, model, task, device: torch.device):
+        self.cfg = cfg
+        self.enabled = cfg.every > 0 and supports(model)
+        x, y, mask = next(iter(task.eval_batches(cfg.batch, 1)))
+        self.x, self.y = x.to(device), y.to(device)  # (B, T) each: the same batch at every probe
+        self.task = task
+
+    def due(self, step: int) -> bool:
+        return self.enabled and step % self.cfg.every == 0
+
+    def gradnorms(self, model) -> dict | None:
+        return {"groups": gradient_groups(model)} if self.enabled and self.cfg.gradnorms else None
+
+    def run(self, model, step: int) -> list[tuple[str, dict]]:
+        """[(kind, payload)] for the events of this probe."""
+        cfg, events = self.cfg, []
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.enable_grad(), torch.autocast(self.x.device.type, enabled=False):
+                trace = unrolled_forward(model, self.x)
+                per_token = F.cross_entropy(trace.output.transpose(1, 2), self.y, reduction="none")  # (B, T)
+                if cfg.gradflow:
+                    flow = gradient_flow(trace, per_token.mean(), per_token[:, -1].mean())
+                    events.append(("gradflow", {"steps": per_token.shape[1], "layers": flow}))
+            if cfg.gates:
+                gates = gate_saturation(trace, cell_kind(model))
+                if gates:
+                    events.append(("gates", {"layers": gates}))
+            if cfg.spectrum:
+                payload = {"matrices": weight_spectra(model)}
+                if cfg.jacobian_every and step % cfg.jacobian_every == 0:
+                    payload["jacobian"] = {
+                        f"layer{layer}": jacobian_spectra(model, trace, layer, cfg.jacobian_steps, cfg.top_singular)
+                        for layer in range(model.options.layers)
+                    }
+                events.append(("spectrum", payload))
+        finally:
+            model.train(was_training)
+        return events
+
+
+__all__ = ["Prober", "supports"]

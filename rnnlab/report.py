@@ -1,0 +1,99 @@
+"""`rnnlab runs show`: a run's curves and diagnostics as terminal plots.
+
+Reads only the run's events (through rnnlab.store); returns strings, so the
+CLI decides where they go.
+"""
+
+from __future__ import annotations
+
+from .termplot import complex_plane, downsample, line_plot
+
+
+def latest(events: list[dict], kind: str) -> dict | None:
+    return next((e for e in reversed(events) if e["kind"] == kind), None)
+
+
+def loss_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    train = [e for e in events if e["kind"] == "train"]
+    if not train:
+        return None
+    evals = [e for e in events if e["kind"] == "eval"]
+    series = {"train": downsample([e["step"] for e in train], [e["loss"] for e in train])}
+    if evals:
+        series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
+    start = latest(events, "start")
+    baseline = start.get("baseline") if start else None
+    return line_plot(series, "loss (nats/token)", width, height,
+                     hline=(baseline, "unigram") if baseline else None, color=color)
+
+
+def grad_norm_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    """Global pre-clip norm every step, per-layer norms at probe steps, and the clip threshold."""
+    train = [e for e in events if e["kind"] == "train"]
+    if not train:
+        return None
+    series = {"global": downsample([e["step"] for e in train], [e["grad_norm"] for e in train])}
+    probes = [e for e in events if e["kind"] == "gradnorm"]
+    layers = sorted(k for k in (probes[-1]["groups"] if probes else {}) if k.startswith("layer") and "." not in k)
+    for layer in layers:
+        series[layer] = ([e["step"] for e in probes], [e["groups"].get(layer, 0.0) for e in probes])
+    clip = probes[-1].get("clip") if probes else None
+    return line_plot(series, "gradient norm before clipping (log)", width, height, log_y=True,
+                     hline=(clip, "clip") if clip else None, color=color)
+
+
+def gradflow_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    flow = latest(events, "gradflow")
+    if flow is None:
+        return None
+    series = {}
+    for layer, values in flow["layers"].items():
+        series[f"{layer} last-step loss"] = (list(range(len(values["last"]))), values["last"])
+    title = f"||dL/dh_t|| by time step t at step {flow['step']} (log): vanishing to the left?"
+    return line_plot(series, title, width, height, xlabel="t", log_y=True, color=color)
+
+
+def eigen_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    spectrum = latest(events, "spectrum")
+    if spectrum is None:
+        return None
+    points = {name: (m["eig_re"], m["eig_im"]) for name, m in spectrum["matrices"].items()}
+    return complex_plane(points, f"eigenvalues of the recurrent matrices at step {spectrum['step']}",
+                         width, height, color=color)
+
+
+def radius_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    spectra = [e for e in events if e["kind"] == "spectrum"]
+    if len(spectra) < 2:
+        return None
+    names = list(spectra[-1]["matrices"])
+    series = {name: ([e["step"] for e in spectra], [e["matrices"][name]["radius"] for e in spectra])
+              for name in names}
+    return line_plot(series, "spectral radius over training", width, height, hline=(1.0, "1"), color=color)
+
+
+def jacobian_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    spectrum = next((e for e in reversed(events) if e["kind"] == "spectrum" and "jacobian" in e), None)
+    if spectrum is None:
+        return None
+    series = {}
+    for layer, jac in spectrum["jacobian"].items():
+        points = [(t, v) for t, v in zip(jac["t"], jac["log_product_norm"]) if v is not None]
+        if points:
+            series[layer] = ([t for t, _ in points], [v for _, v in points])
+    title = f"log ||J_t ... J_t0|| along the probe sequence at step {spectrum['step']}"
+    return line_plot(series, title, width, height, xlabel="t", color=color) if series else None
+
+
+PLOTS = (loss_plot, grad_norm_plot, gradflow_plot, eigen_plot, radius_plot, jacobian_plot)
+
+
+def run_plots(events: list[dict], width: int, color: bool) -> list[str]:
+    """Every plot that the run's events can fill, in reading order."""
+    out = []
+    for plot in PLOTS:
+        height = 22 if plot is eigen_plot else 16
+        text = plot(events, width, height, color)
+        if text:
+            out.append(text)
+    return out
