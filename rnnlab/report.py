@@ -38,7 +38,7 @@ def grad_norm_plot(events: list[dict], width: int, height: int, color: bool) -> 
     for layer in layers:
         series[layer] = ([e["step"] for e in probes], [e["groups"].get(layer, 0.0) for e in probes])
     clip = probes[-1].get("clip") if probes else None
-    return line_plot(series, "gradient norm before clipping (log)", width, height, log_y=True,
+    return line_plot(series, "gradient norm before clipping (log10)", width, height, log_y=True,
                      hline=(clip, "clip") if clip else None, color=color)
 
 
@@ -49,7 +49,7 @@ def gradflow_plot(events: list[dict], width: int, height: int, color: bool) -> s
     series = {}
     for layer, values in flow["layers"].items():
         series[f"{layer} last-step loss"] = (list(range(len(values["last"]))), values["last"])
-    title = f"||dL/dh_t|| by time step t at step {flow['step']} (log): vanishing to the left?"
+    title = f"log10 ||dL/dh_t|| of the last step's loss, by t (probe at step {flow['step']})"
     return line_plot(series, title, width, height, xlabel="t", log_y=True, color=color)
 
 

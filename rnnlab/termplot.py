@@ -39,16 +39,17 @@ def line_plot(series: dict[str, tuple[list, list]], title: str, width: int, heig
     """series: label -> (xs, ys); `hline` (level, label) draws a reference level."""
     _start(width, height, title, color)
     all_x = [x for xs, _ in series.values() for x in xs]
+    # log_y plots log10 of the values: plotext's own log axis prints unreadable tick labels.
+    scale = (lambda v: math.log10(v)) if log_y else (lambda v: v)
     for label, (xs, ys) in series.items():
-        if log_y:  # log of zero is undefined: leave such points out
-            xs, ys = zip(*[(x, y) for x, y in zip(xs, ys) if y > 0]) if any(y > 0 for y in ys) else ([], [])
-        if xs:
-            plt.plot(list(xs), list(ys), label=label, marker="braille")
-    if hline is not None and all_x:
-        plt.plot([min(all_x), max(all_x)], [hline[0]] * 2, label=hline[1], marker="braille")
-    if log_y:
-        plt.yscale("log")
+        points = [(x, scale(y)) for x, y in zip(xs, ys) if y is not None and (y > 0 or not log_y)]
+        if points:
+            plt.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille")
+    if hline is not None and all_x and (hline[0] > 0 or not log_y):
+        plt.plot([min(all_x), max(all_x)], [scale(hline[0])] * 2, label=hline[1], marker="braille")
     plt.xlabel(xlabel)
+    if log_y:
+        plt.ylabel("log10")
     return _finish()
 
 
