@@ -21,8 +21,8 @@ from . import config as config_mod
 from . import store
 from .errors import ConfigError, RnnlabError
 
-app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. With no command, in a "
+                  "terminal, opens the app (`rnnlab tui`).", pretty_exceptions_enable=False, add_completion=False)
 runs_app = typer.Typer(help="Browse and manage saved runs.", no_args_is_help=True)
 list_app = typer.Typer(help="List what rnnlab offers.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
@@ -53,6 +53,34 @@ def reports_errors(command):
 
 def runs_dir_of(option: Path | None) -> Path:
     return option if option is not None else store.default_runs_dir()
+
+
+@app.callback(invoke_without_command=True)
+def front_door(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        tui(None, None, None)
+    else:  # a script or a pipe: an app would wait forever; say what there is instead
+        out.print(ctx.get_help())
+
+
+@app.command()
+@reports_errors
+def tui(
+    run_ref: Annotated[Optional[str], typer.Argument(metavar="[RUN]", help="Open this run's live view")] = None,
+    runs_dir: RunsDir = None,
+    experiments: Annotated[Optional[Path], typer.Option(help="Folder of preset TOML files for new runs")] = None,
+) -> None:
+    """Open the app: launch runs, watch them live, browse, compare, sample."""
+    from .tui import make_app
+
+    runs_dir = runs_dir_of(runs_dir)
+    if run_ref is not None:
+        store.find_run(runs_dir, run_ref)  # a bad RUN is a one-line error before the screen opens
+    if experiments is not None and not experiments.is_dir():
+        raise ConfigError("--experiments", str(experiments), "not a folder", "a folder of .toml presets")
+    make_app(runs_dir, run_ref, experiments).run()
 
 
 # -- run ------------------------------------------------------------------------------

@@ -112,7 +112,7 @@ class RunDir:
             pid = status.get("pid")
             if not isinstance(pid, int) or not pid_alive(pid, status.get("pid_start")):
                 status["state"] = "crashed"
-                status.setdefault("error", "the trainer process is gone (killed or crashed)")
+                status["error"] = status.get("error") or "the trainer process is gone (killed or crashed)"
         return status
 
     def is_live(self) -> bool:
@@ -273,13 +273,24 @@ def summarize(path: Path) -> RunSummary:
         summary.arch, summary.task = str(status.get("arch", "?")), str(status.get("task", "?"))
         summary.state = str(status.get("state", "corrupt"))
         summary.step, summary.total_steps = int(status.get("step", 0)), int(status.get("total_steps", 0))
-        summary.best_val = status.get("best_val")
-        summary.started = status.get("started")
-        ended = status.get("ended") or (time.time() if summary.state == "running" else status.get("updated"))
-        summary.duration = status.get("elapsed") or (ended - summary.started if ended and summary.started else None)
+        summary.best_val = _number(status.get("best_val"))
+        summary.started = _number(status.get("started"))
+        ended = _number(status.get("ended")) or (time.time() if summary.state == "running"
+                                                 else _number(status.get("updated")))
+        summary.duration = _number(status.get("elapsed")) or (ended - summary.started if ended and summary.started
+                                                                else None)
     except (TypeError, ValueError) as error:  # a field of the wrong type: list it, flagged, never raise
         return RunSummary(id=run.id, path=run.path, problem=f"bad field in {STATUS}: {error}")
     return summary
+
+
+def _number(value) -> float | None:
+    """A float from a status field, or a TypeError that flags the run corrupt (never a crash later)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"expected a number, got {value!r}")
+    return float(value)
 
 
 def list_runs(runs_dir: Path) -> list[RunSummary]:

@@ -437,3 +437,13 @@ def test_list_runs_ignores_non_runs_and_infers_crashed(tmp_path):
     rows = {r.id: r for r in store.list_runs(runs)}
     assert set(rows) == {live.id, config_only.id}
     assert rows[live.id].state == "crashed"
+
+
+def test_a_non_numeric_time_flags_the_run_instead_of_breaking_the_listing(tmp_path):
+    good = store.create_run(tmp_path, "good")
+    good.write_status({"state": "finished", "started": 5.0})
+    bad = store.create_run(tmp_path, "bad")
+    bad.write_status({"state": "finished", "started": "noon", "elapsed": 3.0})
+    rows = {row.id: row for row in store.list_runs(tmp_path)}
+    assert rows[good.id].state == "finished"
+    assert rows[bad.id].state == "corrupt" and "noon" in rows[bad.id].problem

@@ -1,0 +1,87 @@
+"""The rnnlab app: runs browser (home), launch, live view, sample, help.
+
+`make_app()` is the factory tests use; `rnnlab` (no arguments, in a terminal)
+and `rnnlab tui [RUN]` run it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from functools import partial
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+
+from ..store import RunDir, default_runs_dir, find_run
+
+EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"  # presets of a source checkout
+
+
+class RnnlabApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "rnnlab"
+    SUB_TITLE = "a terminal lab for recurrent neural networks"
+    BINDINGS = [
+        Binding("question_mark", "help", "Help"),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(self, runs_dir: Path | None = None, open_run: str | None = None,
+                 experiments_dir: Path | None = None):
+        super().__init__()
+        self.runs_dir = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+        self.experiments_dir = experiments_dir if experiments_dir is not None else EXPERIMENTS
+        self.open_run_ref = open_run
+        self.children_started: list[subprocess.Popen] = []  # trainers launched from this app
+
+    def on_mount(self) -> None:
+        from .screens.runs import RunsScreen
+
+        self.push_screen(RunsScreen(self.runs_dir))
+        if self.open_run_ref:
+            self.open_live(find_run(self.runs_dir, self.open_run_ref))
+
+    # -- navigation used by every screen -------------------------------------------------
+    def open_live(self, run: RunDir, process: subprocess.Popen | None = None) -> None:
+        from .screens.live import LiveScreen
+
+        self.push_screen(LiveScreen(run, process))
+
+    def open_sample(self, run: RunDir) -> None:
+        from .screens.sample import SampleScreen
+
+        self.push_screen(SampleScreen(run))
+
+    def open_launch(self) -> None:
+        from .screens.launch import LaunchScreen
+
+        self.push_screen(LaunchScreen(self.runs_dir, self.experiments_dir))
+
+    def open_compare(self, runs: list[RunDir]) -> None:
+        from .screens.compare import CompareScreen
+
+        self.push_screen(CompareScreen(runs))
+
+    def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New run", "Choose an architecture and a task, and train", self.open_launch)
+        yield SystemCommand("Help", "Every key binding", self.action_help)
+        for run in self.recent_runs(8):
+            yield SystemCommand(f"Open run {run.id}", "Watch it live or browse its plots", partial(self.open_live, run))
+
+    def recent_runs(self, count: int) -> list[RunDir]:
+        from ..store import list_runs
+
+        return [RunDir(summary.path) for summary in list_runs(self.runs_dir)[:count]]
+
+
+def make_app(runs_dir: Path | None = None, open_run: str | None = None,
+             experiments_dir: Path | None = None) -> RnnlabApp:
+    return RnnlabApp(runs_dir, open_run, experiments_dir)

@@ -1,0 +1,319 @@
+"""New run: pick a preset (or an architecture and a task), edit the key hyperparameters, launch.
+
+The form has no rules of its own: every change re-runs `config.resolve` on the
+preset plus the changed fields as `--set` overrides, so the inline messages are
+exactly what `rnnlab run` would print, and Launch starts that very command.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.worker import get_current_worker
+
+from ... import config, worker
+from ...errors import ConfigError
+from ...models import ARCHS
+from ...options import describe
+from ...tasks import TASKS
+from ...tasks.corpus import EMBEDDED, read_text_file
+
+# The key hyperparameters; every other key keeps the preset's value (or its default).
+FIELDS = ("name", "model.arch", "model.hidden", "model.layers", "model.dropout", "task.name", "task.corpus",
+          "task.seq_len", "train.steps", "train.batch_size", "train.optimizer", "train.lr", "train.clip",
+          "train.algorithm", "probes.every", "device")
+DEVICES = ["auto", "cpu", "cuda", "mps"]  # a preset's cuda:N is added to these when it has one
+SELECTORS = {"model.arch": ARCHS, "task.name": TASKS}
+
+
+def _split(key: str) -> tuple[str, str]:
+    return key.rpartition(".")[::2]  # "model.hidden" -> ("model", "hidden"), "seed" -> ("", "seed")
+
+
+def _lookup(raw: dict, key: str):
+    section, name = _split(key)
+    table = raw.get(section, {}) if section else raw
+    return table.get(name) if isinstance(table, dict) else None
+
+
+def _as_text(value) -> str:
+    """A value as the user would type it after `--set key=` (TOML for numbers and booleans)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+@functools.lru_cache(maxsize=None)  # describe() reads type hints: slow enough to matter per keystroke
+def _field_info(key: str, arch: str | None = None, task: str | None = None) -> tuple[dict, list | None] | None:
+    """(describe() row, choices) of `key` for the chosen arch/task; None if that class has no such key."""
+    section, name = _split(key)
+    try:
+        cls = config.section_class(section, {"model": arch, "task": task}.get(section))
+    except ConfigError:  # an unknown arch/task: resolve() reports it on the selector
+        cls = config.section_class(section)
+    for row, field in zip(describe(cls), dataclasses.fields(cls)):
+        if row["key"] == name:
+            return row, field.metadata.get("choices")
+    return None
+
+
+def _preset_label(path: Path) -> str:
+    """The preset's name and its first comment line (what it is for)."""
+    try:
+        first = (path.read_text(encoding="utf-8").splitlines() or [""])[0]
+    except (OSError, UnicodeDecodeError):
+        first = ""
+    return f"{path.stem} - {first.lstrip('# ')}" if first.startswith("#") else path.stem
+
+
+def _error_line(log: Path, code: int | None) -> str:
+    """The child's one-line error (`rnnlab run` prints `error: ...` and exits)."""
+    try:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        lines = []
+    errors = [line for line in lines if line.startswith("error:")]
+    return (errors or lines or [f"error: rnnlab run exited with code {code} before creating a run"])[-1]
+
+
+class LaunchScreen(Screen):
+    SUB_TITLE = "new run"
+    BINDINGS = [
+        Binding("ctrl+l", "launch", "Launch", priority=True),  # priority: an Input would swallow it
+        Binding("escape", "cancel", "Cancel"),
+    ]
+    DEFAULT_CSS = """
+    LaunchScreen #form { height: 1fr; padding: 0 1; }
+    LaunchScreen .field, LaunchScreen .row, LaunchScreen #actions { height: auto; }
+    LaunchScreen .field Label { width: 18; color: $text-muted; }
+    LaunchScreen .field Input, LaunchScreen .field Select { width: 1fr; }
+    LaunchScreen .row .problem { margin-left: 17; }  /* under the input (app.tcss pads problems by 1) */
+    LaunchScreen .field SelectCurrent #label { text-wrap: nowrap; text-overflow: ellipsis; }
+    LaunchScreen #preset-row, LaunchScreen #actions { padding: 0 1; }
+    LaunchScreen #actions Static { width: 1fr; }
+    LaunchScreen .problem, LaunchScreen .hint { height: auto; }
+    """
+
+    def __init__(self, runs_dir: Path, experiments_dir: Path):
+        super().__init__()
+        self.runs_dir, self.experiments_dir = Path(runs_dir), Path(experiments_dir)
+        self.presets = sorted(self.experiments_dir.glob("*.toml")) if self.experiments_dir.is_dir() else []
+        self.preset: Path | None = None
+        self.raw: dict = {}
+        self.preset_error: str | None = None  # the preset file is unreadable (its bad values show per field)
+        self.initial: dict[str, str] = {}  # what the preset says: only departures become overrides
+        self.choices: dict[str, list[tuple[str, str]]] = {}  # (label, value) of each Select field
+        self.valid = False
+        self.launching = False
+        self.validated: tuple = ()  # the form as last validated
+
+    # -- layout --------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header()
+        choices = [("defaults - every key at its default", "")] + [(_preset_label(p), str(p)) for p in self.presets]
+        first = next((p for p in self.presets if p.stem == "quickstart"), self.presets[0] if self.presets else "")
+        with Horizontal(id="preset-row", classes="field"):
+            yield Label("preset")
+            yield Select(choices, value=str(first), allow_blank=False, compact=True, id="preset")
+        with VerticalScroll(id="form"):
+            for key in FIELDS:
+                with Vertical(classes="row"):
+                    with Horizontal(classes="field"):
+                        yield Label(key)
+                        yield self._make_widget(key)
+                    yield Static("", classes="problem", id=self.field_id(key, "problem"))
+        yield Static("", id="problem", classes="problem")
+        with Horizontal(id="actions"):
+            yield Button("Launch", variant="primary", compact=True, id="launch", disabled=True)
+            yield Static("", id="help", classes="hint")  # the focused field's meaning, or the launch's progress
+        yield Footer()
+
+    @staticmethod
+    def field_id(key: str, kind: str = "field") -> str:
+        return f"{kind}-{key.replace('.', '-')}"
+
+    def _make_widget(self, key: str):
+        if key in SELECTORS:  # generated from the registry, with each entry's one-line summary
+            options = [(f"{name} - {cls.summary}", name) for name, cls in SELECTORS[key].items()]
+        elif key == "device":
+            options = [(name, name) for name in DEVICES]
+        else:
+            info = _field_info(key)
+            if info is None or not info[1]:
+                return Input(compact=True, id=self.field_id(key), select_on_focus=False)
+            options = [(str(choice), str(choice)) for choice in info[1]]
+        self.choices[key] = options
+        return Select(options, allow_blank=False, compact=True, id=self.field_id(key))
+
+    def widget(self, key: str) -> Input | Select:
+        return self.query_one(f"#{self.field_id(key)}")
+
+    def on_mount(self) -> None:
+        self.load_preset(self.query_one("#preset", Select).value or None)
+
+    # -- the preset and the form ---------------------------------------------------------
+    def load_preset(self, path: str | None) -> None:
+        """Read a preset and prefill every field from it (its value, else the default)."""
+        self.preset, self.raw, self.preset_error = (Path(path) if path else None), {}, None
+        try:
+            self.raw = config.read_toml(self.preset) if self.preset else {}
+        except ConfigError as error:
+            self.preset_error = str(error)
+        selected = {s: _lookup(self.raw, f"{s}.{sel}") for s, sel in (("model", "arch"), ("task", "name"))}
+        selected = {s: v for s, v in selected.items() if isinstance(v, str)}
+        for key in FIELDS:
+            value = _lookup(self.raw, key)
+            if value is None:
+                info = _field_info(key, selected.get("model"), selected.get("task"))
+                value = info[0]["default"] if info else ""
+            self.initial[key] = _as_text(value)
+        for key in FIELDS:
+            widget = self.widget(key)
+            if isinstance(widget, Select):
+                options = self.choices[key]
+                if self.initial[key] not in [value for _, value in options]:  # e.g. cuda:1, or an unknown arch
+                    options = [*options, (self.initial[key], self.initial[key])]
+                widget.set_options(options)
+            widget.value = self.initial[key]
+        self.validate(force=True)
+
+    def value(self, key: str) -> str:
+        return str(self.widget(key).value)
+
+    def selected(self) -> tuple[str, str]:
+        return self.value("model.arch"), self.value("task.name")
+
+    def overrides(self) -> list[str]:
+        """`--set key=value` for each field that departs from the preset (enabled fields only)."""
+        return [f"{key}={self.value(key)}" for key in FIELDS
+                if not self.widget(key).disabled and self.value(key) != self.initial.get(key)]
+
+    def validate(self, force: bool = False) -> None:
+        """Resolve preset + overrides exactly as `rnnlab run` will; show the first error where it belongs."""
+        seen = (self.preset, *(self.value(key) for key in FIELDS))
+        if seen == self.validated and not force:
+            return  # prefilling posts a Changed per field; one check of the same form is enough
+        self.validated = seen
+        for key in FIELDS:
+            self._problem(key, "")
+        self._say("#problem", self.preset_error or "")
+        for key in FIELDS:  # a key the chosen arch/task does not have is greyed out, not sent
+            if _split(key)[0] in ("model", "task") and key not in SELECTORS:
+                self.widget(key).disabled = _field_info(key, *self.selected()) is None
+        self.valid = self.preset_error is None
+        if self.valid:
+            try:
+                cfg = config.resolve(self.raw, self.overrides())
+                corpus = getattr(cfg.task, "corpus", None)
+                # The corpus is read when the task is built, not in resolve(); a missing path is
+                # cheap to see now (read_text_file fails on it before reading anything).
+                if corpus not in (None, EMBEDDED) and not Path(corpus).is_file():
+                    read_text_file(corpus)
+            except ConfigError as error:
+                self.show_error(str(error))
+        self.query_one("#launch", Button).disabled = not self.valid or self.launching
+
+    def show_error(self, message: str) -> None:
+        """Put a config message under its field (the key starts the message), else below the form."""
+        self.valid = False
+        key = message.removeprefix("error: ").split(" = ", 1)[0]
+        if key in FIELDS:
+            self._problem(key, message.removeprefix("error: "))
+        else:
+            self._say("#problem", message.removeprefix("error: "))
+
+    def _problem(self, key: str, message: str) -> None:
+        self._say(f"#{self.field_id(key, 'problem')}", message)
+
+    def _say(self, selector: str, message: str) -> None:
+        """Problem lines take no room while there is nothing to say (80x24 has none to spare)."""
+        line = self.query_one(selector, Static)
+        line.update(message)
+        line.display = bool(message)
+
+    @on(Select.Changed, "#preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        if (str(event.value) or None) != (str(self.preset) if self.preset else None):  # not the first value
+            self.load_preset(str(event.value) or None)
+
+    @on(Input.Changed)
+    @on(Select.Changed, ".field Select")
+    def _field_changed(self, event) -> None:
+        if event.control.id != "preset":
+            self.validate()
+
+    def on_descendant_focus(self, event) -> None:
+        """The focused field's help line: what it means and what is allowed."""
+        key = next((k for k in FIELDS if self.field_id(k) == event.widget.id), None)
+        if event.widget.id == "preset":
+            text = "preset: the experiment file the form starts from"
+        elif key is None:
+            return
+        elif key in SELECTORS:
+            name = self.value(key)
+            text = f"{key}: {SELECTORS[key].get(name).summary}" if name in SELECTORS[key].names() else key
+        else:
+            info = _field_info(key, *self.selected())
+            text = f"{key}: {info[0]['help']} ({info[0]['allowed']})" if info else key
+        self.query_one("#help", Static).update(text)
+
+    # -- launching -----------------------------------------------------------------------
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#launch")
+    def action_launch(self) -> None:
+        if not self.valid or self.launching:
+            return
+        self.launching = True
+        self.query_one("#launch", Button).disabled = True
+        self.query_one("#help", Static).update("starting rnnlab run ...")
+        self._start(self.preset, self.overrides())
+
+    @work(thread=True, exclusive=True, group="launch")
+    def _start(self, preset: Path | None, overrides: list[str]) -> None:
+        """Start `rnnlab run` and wait (off the UI thread) for its run directory."""
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        before = {p.name for p in self.runs_dir.iterdir()}
+        log = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        try:
+            process = worker.start(self.runs_dir, preset, overrides, log=log)
+        except OSError as error:
+            self.app.call_from_thread(self._failed, f"error: cannot start rnnlab run: {error}")
+            return
+        self.app.children_started.append(process)
+        run = None
+        # Short waits, so a closed screen stops waiting; the child keeps training either way.
+        while run is None and process.poll() is None and not get_current_worker().is_cancelled:
+            run = worker.find_new_run(self.runs_dir, before, process, timeout=0.5)
+        if run is None and process.poll() is not None:  # it may have made its run just before exiting
+            run = worker.find_new_run(self.runs_dir, before, process, timeout=0.1)
+        if get_current_worker().is_cancelled:
+            return
+        if run is None:
+            self.app.call_from_thread(self._failed, _error_line(log, process.poll()))
+        else:
+            self.app.call_from_thread(self._opened, run, process)
+
+    def _failed(self, line: str) -> None:
+        self.launching = False
+        self.query_one("#help", Static).update("")
+        self.validate(force=True)
+        self.show_error(line)
+        self.query_one("#launch", Button).disabled = True
+
+    def _opened(self, run, process) -> None:
+        if self.app.screen is not self:
+            return  # the user went elsewhere; the run is in the runs browser
+        self.app.pop_screen()  # replace this screen: escape from the live view goes back to the runs
+        self.app.open_live(run, process)
+
+    def action_cancel(self) -> None:
+        self.app.pop_screen()

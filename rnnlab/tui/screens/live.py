@@ -1,0 +1,237 @@
+"""The live view of one run: header, two pages of plots, a log; stop, continue, sample.
+
+Everything shown comes from the run directory: a thread worker tails it
+(`watch_run`, new bytes only) and posts `RunUpdate`s; the screen feeds their
+events to a `RunCurves` and marks itself dirty; a 4 Hz timer repaints when
+dirty, all widgets in one `batch_update()`. So a finished run, a run this app
+launched and a run started headless in another terminal look the same, and a
+trainer writing 1000 steps/s costs at most 4 repaints a second.
+
+Nothing here raises on bad data: a deleted directory, a corrupt line or a
+malformed event becomes the header's problem line or a log line.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, RichLog
+from textual.worker import get_current_worker
+
+from ... import worker
+from ...curves import RunCurves
+from ...store import RunDir
+from ..messages import RunUpdate
+from ..watch import watch_run
+from ..widgets.header import RunHeader, num
+from ..widgets.plots import DYNAMICS, TRAINING, RunPlot
+
+PAGES = ("training", "dynamics")
+REPAINT_SECONDS = 0.5  # the header and log: at most 2 repaints a second, however fast events arrive
+PLOT_SECONDS = 1.0  # plots cost far more to rebuild (and every CPU cycle here is one the trainer lacks)
+RESUMABLE = ("stopped", "crashed")
+CRASHED = "the trainer process is gone (killed or crashed)"
+
+
+def last_line(path: Path) -> str:
+    """The last non-empty line of a (possibly long) log, reading only its tail."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, handle.seek(0, 2) - 4096))
+            lines = handle.read().decode(errors="replace").strip().splitlines()
+    except OSError as error:
+        return f"unreadable ({error.__class__.__name__})"
+    return lines[-1] if lines else "(empty)"
+
+
+class LiveScreen(Screen):
+    BINDINGS = [
+        Binding("s", "stop", "Stop", tooltip="SIGINT: the trainer finishes its step, checkpoints, stops"),
+        Binding("c", "resume", "Continue", tooltip="Resume a stopped or crashed run from its last checkpoint"),
+        Binding("tab,p", "page", "Plots page", priority=True,  # priority: tab would move focus
+                tooltip="Switch between the training and the dynamics plots"),
+        Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint"),
+        Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
+    ]
+    # 2 plots side by side on a small terminal (the third page plot's latest value is
+    # in the header or the eigenvalue title); 3 plots when there is room for them.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    DEFAULT_CSS = """
+    LiveScreen ContentSwitcher { height: 1fr; }
+    LiveScreen .page { layout: grid; grid-size: 2 1; grid-gutter: 0 1; height: 1fr; }
+    LiveScreen .page > .extra { display: none; }
+    LiveScreen.-medium.-tall .page, LiveScreen.-wide.-tall .page { grid-size: 2 2; }
+    LiveScreen.-medium.-tall .page > .first, LiveScreen.-wide.-tall .page > .first { column-span: 2; }
+    LiveScreen.-wide.-short .page { grid-size: 3 1; }
+    LiveScreen.-tall .page > .extra, LiveScreen.-wide .page > .extra { display: block; }
+    LiveScreen #log { height: 5; border-top: hkey $foreground 20%; background: $surface; }
+    LiveScreen.-tall #log { height: 6; }
+    """
+
+    def __init__(self, run: RunDir, process: subprocess.Popen | None = None):
+        super().__init__()
+        self.run = run
+        self.process = process  # the trainer, when this app started it (to reap it and see its exit code)
+        self.curves = RunCurves()
+        self.status: dict | None = None
+        self.problem: str | None = None  # from the watcher: deleted dir, corrupt lines, unreadable status
+        self.malformed = 0  # events that parsed as JSON but lack what their kind needs
+        self.page = PAGES[0]
+        self.dirty = True
+        self.plots_drawn_at = 0.0  # monotonic time of the last plot rebuild
+        self.logged = 0  # how many of curves.logs are in the log pane
+        self.started_noted = False
+        self.shown_state: str | None = None
+        self.resume_log: Path | None = None  # the output of a trainer that `c` started
+        self.repaints = 0
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(self.run.id, id="header")
+        with ContentSwitcher(initial=PAGES[0]):
+            for page, plots in zip(PAGES, (TRAINING, DYNAMICS)):
+                with Container(id=page, classes="page"):
+                    for i, plot in enumerate(plots):
+                        yield plot(classes=("first", "", "extra")[i])
+        yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, highlight=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.watch()
+        self.set_interval(REPAINT_SECONDS, self.repaint)
+
+    @work(thread=True, exclusive=True, group="watch")
+    def watch(self) -> None:
+        current = get_current_worker()
+        watch_run(lambda: current.is_cancelled, self.post_message, self.run)
+
+    # -- data in ------------------------------------------------------------------------
+    def on_run_update(self, update: RunUpdate) -> None:
+        for event in update.events:
+            try:
+                self.curves.feed([event])
+            except (KeyError, TypeError, ValueError, AttributeError):
+                self.malformed += 1  # valid JSON, wrong shape: skip it like a corrupt line
+        if update.status is not None or self.status is None:
+            self.status = update.status  # keep the last good status when the directory vanishes
+        self.problem = update.problem
+        if update.status is None and not self.run.path.exists() and "deleted" not in (self.problem or ""):
+            # the watcher reports one problem at a time, and corrupt lines outrank a deletion there
+            self.problem = "the run directory was deleted" + (f" · {self.problem}" if self.problem else "")
+        self.dirty = True
+
+    @property
+    def state(self) -> str:
+        state = (self.status or {}).get("state")
+        return state if isinstance(state, str) and state else "unknown"
+
+    def problem_line(self) -> str | None:
+        problems = [self.problem] if self.problem else []
+        if self.malformed:
+            problems.append(f"{self.malformed} malformed event(s) skipped")
+        if self.state in ("crashed", "failed", "diverged"):
+            error = self.status.get("error") or (CRASHED if self.state == "crashed" else self.state)
+            problems.append(str(error).splitlines()[0])
+        return " · ".join(problems) or None
+
+    # -- drawing --------------------------------------------------------------------------
+    def repaint(self) -> None:
+        self.reap()
+        if not self.dirty:
+            return
+        now = time.monotonic()
+        plots_due = now - self.plots_drawn_at >= PLOT_SECONDS or self.state != "running"
+        self.dirty = not plots_due  # the plots still owe this update: draw them at the next due tick
+        self.repaints += 1
+        with self.app.batch_update():
+            self.query_one(RunHeader).show(self.status, self.curves, self.problem_line(), self.page)
+            if plots_due:
+                self.plots_drawn_at = now
+                for plot in self.query(RunPlot):
+                    plot.draw(self.curves)
+            log = self.query_one(RichLog)
+            if self.curves.start is not None and not self.started_noted:
+                start, self.started_noted = self.curves.start, True
+                log.write(f"[step {start.get('step', 0)}] started on {start.get('device')}: "
+                          f"{num(start.get('params')) or 0:,.0f} parameters, "
+                          f"{num(start.get('total_steps')) or 0:,.0f} steps")
+            for line in self.curves.logs[self.logged:]:
+                log.write(line)
+            self.logged = len(self.curves.logs)
+        if self.state != self.shown_state:  # stop/continue follow the state (the footer recomposes)
+            self.shown_state = self.state
+            self.refresh_bindings()
+
+    def reap(self) -> None:
+        """Collect our trainer's exit: until then its zombie pid looks alive and 'crashed' is never seen."""
+        if self.process is None or self.process.returncode is not None or self.process.poll() is None:
+            return
+        code = self.process.returncode
+        self.note(f"trainer process {self.process.pid} exited with code {code}")
+        if code not in (0, 130) and self.resume_log is not None:
+            # e.g. a config error before the run even continues: the run directory never hears of it
+            self.note(f"resume.log: {last_line(self.resume_log)}")
+            self.dirty = True
+
+    def note(self, message: str) -> None:
+        self.query_one(RichLog).write(f"· {message}")
+
+    # -- keys ---------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "stop":
+            return True if self.state == "running" else None  # None: shown, greyed out
+        if action == "resume":
+            return True if self.state in RESUMABLE else None
+        return True
+
+    def action_stop(self) -> None:
+        pid = (self.status or {}).get("pid")
+        if self.state != "running" or not isinstance(pid, int):
+            self.notify("The run is not running.", severity="warning")
+            return
+        if self.status.get("host") != socket.gethostname():  # its pid means nothing on this machine
+            self.notify(f"The run trains on {self.status.get('host')}: stop it there.", severity="warning")
+            return
+        worker.stop(pid)
+        self.note(f"stop requested (SIGINT to pid {pid}); the trainer finishes its step and checkpoints")
+
+    def action_resume(self) -> None:
+        if self.state not in RESUMABLE:
+            self.notify(f"Only a stopped or crashed run can continue (this one is {self.state}).",
+                        severity="warning")
+            return
+        if self.process is not None and self.process.poll() is None:
+            self.notify("The trainer started here is still running.", severity="warning")
+            return
+        try:
+            self.resume_log = self.run.path / "resume.log"
+            self.process = worker.start(runs_dir=self.run.path.parent, resume=self.run.id, log=self.resume_log)
+        except OSError as error:
+            self.notify(f"Could not start the trainer: {error}", severity="error")
+            return
+        getattr(self.app, "children_started", []).append(self.process)
+        # The watcher keeps tailing the same events.jsonl: the `resume` event truncates the curves.
+        self.note(f"continuing from the last checkpoint (pid {self.process.pid}, output in resume.log)")
+
+    def action_page(self) -> None:
+        self.page = PAGES[(PAGES.index(self.page) + 1) % len(PAGES)]
+        self.query_one(ContentSwitcher).current = self.page
+        self.dirty = True
+
+    def action_sample(self) -> None:
+        if not (self.run.checkpoint("best").exists() or self.run.checkpoint("last").exists()):
+            self.notify("No checkpoint yet to sample from.", severity="warning")
+            return
+        self.app.open_sample(self.run)
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()  # the trainer is in its own process group: it keeps running

@@ -1,0 +1,332 @@
+"""The home screen: every run in the runs directory, to filter, sort, mark, compare, open or delete.
+
+Everything shown comes from `store.list_runs` (one status.json per run): 1,000 runs open in well
+under a second because no event log is read here.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Button, DataTable, Footer, Header, Input, Static
+
+from ...console import fmt_duration, fmt_num
+from ...store import RunDir, RunSummary, list_runs, remove_run
+
+REFRESH_SECONDS = 2.0  # a run started in another terminal shows up within 2 s
+MARK = "●"
+
+
+def _num(value) -> float | None:
+    # status.json may be hand-edited: a non-number must sort (and show) as missing, not raise.
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+# (column key, header, sort key); the marker column before them is not sortable. The order puts
+# what tells runs apart first: at 80 columns the table scrolls sideways after "best val".
+COLUMNS = (
+    ("id", "id", lambda s: s.id),
+    ("arch", "arch", lambda s: s.arch),
+    ("task", "task", lambda s: s.task),
+    ("state", "state", lambda s: s.state),
+    ("steps", "steps", lambda s: _num(s.step)),
+    ("best", "best val", lambda s: _num(s.best_val)),
+    ("duration", "duration", lambda s: _num(s.duration)),
+    ("started", "started", lambda s: _num(s.started)),
+)
+SORT_KEYS = {key: sort_key for key, _, sort_key in COLUMNS}
+RIGHT = {"steps", "best", "duration"}  # numbers line up on the right
+
+
+def state_styles(variables: dict[str, str]) -> dict[str, str]:
+    """Colours from the app's theme variables, so every theme (and theme switch) stays readable."""
+    error = variables["error"]
+    return {"running": variables["accent"], "finished": variables["success"], "stopped": variables["warning"],
+            "diverged": error, "failed": error, "crashed": f"bold {error}", "corrupt": f"reverse {error}"}
+
+
+def matches(summary: RunSummary, terms: list[str]) -> bool:
+    """Every term of the filter must occur in the id, arch, task or state."""
+    haystack = " ".join((summary.id, summary.arch, summary.task, summary.state)).lower()
+    return all(term in haystack for term in terms)
+
+
+def sort_runs(rows: list[RunSummary], column: str, reverse: bool) -> list[RunSummary]:
+    """Sort by one column; runs without a value go last in both directions (they are rarely wanted)."""
+    key = SORT_KEYS[column]
+    present = [row for row in rows if key(row) is not None]
+    missing = [row for row in rows if key(row) is None]
+    return sorted(present, key=key, reverse=reverse) + missing
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes or no; dismisses with True only on an explicit yes (escape and `n` say no)."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+    AUTO_FOCUS = "#no"  # deleting cannot be undone: a stray enter must mean no
+    DEFAULT_CSS = """
+    ConfirmScreen { align: center middle; }
+    ConfirmScreen > Vertical { width: 64; max-width: 90%; height: auto; border: thick $error;
+                               background: $surface; padding: 1 2; }
+    ConfirmScreen #buttons { height: auto; margin-top: 1; align: right middle; }
+    ConfirmScreen Button { margin-left: 2; }
+    """
+
+    def __init__(self, question: str, details: str = ""):
+        super().__init__()
+        self.question, self.details = question, details
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, classes="title")
+            yield Static(self.details, classes="hint")
+            with Horizontal(id="buttons"):
+                yield Button("Yes (y)", variant="error", id="yes", action="screen.answer(True)")
+                yield Button("No (n)", variant="primary", id="no", action="screen.answer(False)")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class RunsScreen(Screen):
+    BINDINGS = [
+        # priority: the table's own enter (show=False) would otherwise hide "Open" from the footer
+        Binding("enter", "open", "Open", priority=True),
+        Binding("space", "mark", "Mark"),
+        Binding("c", "compare", "Compare"),
+        Binding("d", "delete", "Delete"),
+        Binding("n", "new", "New run"),
+        Binding("slash", "focus_filter", "Filter", show=False),  # the filter's placeholder says "/"
+        Binding("s", "sort", "Sort"),
+        Binding("r", "reverse", "Reverse sort", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+    DEFAULT_CSS = """
+    RunsScreen #filter { margin: 0 1; }
+    RunsScreen DataTable { height: 1fr; }
+    RunsScreen #empty { height: auto; padding: 1 2; }
+    RunsScreen #status { height: 1; }
+    """
+
+    def __init__(self, runs_dir: Path):
+        super().__init__()
+        self.runs_dir = Path(runs_dir)
+        self.summaries: list[RunSummary] = []  # every run, as list_runs gave them
+        self.shown: list[RunSummary] = []  # filtered and sorted: the table's rows, in order
+        self.marked: set[str] = set()  # run ids
+        self.terms: list[str] = []
+        self.sort_column, self.sort_reverse = "started", True  # newest first
+        self.problem: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="/ filter by id, arch, task, state", id="filter", compact=True)
+        yield Static(id="empty", classes="hint")  # above the table: where the eye looks for rows
+        # The marker and id stay in view when a narrow terminal scrolls the other columns (left/right).
+        yield DataTable(cursor_type="row", zebra_stripes=True, fixed_columns=2)
+        yield Static(id="status", classes="hint")
+        yield Footer(compact=True)  # compact: every key, "? Help" included, fits 80 columns
+
+    def on_mount(self) -> None:
+        self.sub_title = "runs"
+        # The first listing is synchronous: the table is full on the first frame (no empty flash).
+        self.apply(*self.read_runs())
+        self.query_one(DataTable).focus()
+        self.set_interval(REFRESH_SECONDS, self.reload)
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.rebuild())
+
+    def on_screen_resume(self) -> None:
+        self.reload()  # back from launch/live/compare: a new or deleted run shows at once
+
+    # -- data --------------------------------------------------------------------------
+    def reload(self) -> None:
+        if self.is_current:  # nobody sees the table while another screen is on top
+            self._list_in_thread()
+
+    def read_runs(self) -> tuple[list[RunSummary] | None, str | None]:
+        """The runs, or None and why not: the browser must survive an unlistable runs dir."""
+        try:
+            return list_runs(self.runs_dir), None
+        except (OSError, TypeError, ValueError) as error:  # no permission; a status.json with odd types
+            return None, f"cannot list {self.runs_dir}: {getattr(error, 'strerror', None) or error}"
+
+    # exit_on_error=False: a refresh that fails (or ends as the app quits) must not take the app down.
+    @work(thread=True, exclusive=True, group="runs-refresh", exit_on_error=False)
+    def _list_in_thread(self) -> None:
+        self.app.call_from_thread(self.apply, *self.read_runs())
+
+    def apply(self, rows: list[RunSummary] | None, problem: str | None = None) -> None:
+        """Take a new listing (None: keep the old one); redraw only what changed, so the cursor stays."""
+        if not self.is_mounted:  # the listing finished after the screen went away
+            return
+        self.problem = problem
+        if rows is not None and rows != self.summaries:
+            self.summaries = rows
+            self.marked &= {row.id for row in rows}  # a deleted run cannot stay marked
+            self.rebuild(keep_columns=True)
+        self.update_status()
+
+    def row_cells(self, summary: RunSummary, styles: dict[str, str]) -> list[Text]:
+        started = _num(summary.started)
+        texts = {"id": summary.id, "arch": summary.arch, "task": summary.task, "state": summary.state,
+                 "steps": f"{summary.step}/{summary.total_steps}" if summary.total_steps else "-",
+                 "best": fmt_num(_num(summary.best_val)), "duration": fmt_duration(_num(summary.duration)),
+                 "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"}
+        # Text, not str: a str cell is parsed as markup (slower, and "[x]" in a hand-edited status vanishes).
+        return [Text(MARK if summary.id in self.marked else " ")] + [
+            Text(str(texts[key]), style=styles.get(summary.state, "") if key == "state" else "",
+                 justify="right" if key in RIGHT else None) for key, _, _ in COLUMNS]
+
+    def rebuild(self, keep_columns: bool = False) -> None:
+        table = self.query_one(DataTable)
+        cursor = self.cursor_summary()
+        shown = sort_runs([row for row in self.summaries if matches(row, self.terms)],
+                          self.sort_column, self.sort_reverse)
+        styles = state_styles(self.app.theme_variables)
+        before = {row.id: row for row in self.shown}
+        same_rows = keep_columns and [row.id for row in shown] == [row.id for row in self.shown]
+        self.shown = shown
+        if same_rows:  # the usual 2 s refresh of a running run: update its cells in place
+            for summary in (row for row in shown if row != before[row.id]):
+                for (key, *_), value in zip(COLUMNS, self.row_cells(summary, styles)[1:]):
+                    table.update_cell(summary.id, key, value)
+        else:
+            table.clear(columns=not keep_columns)
+            if not table.columns:
+                table.add_column("", key="mark")
+                for key, label, _ in COLUMNS:
+                    arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
+                    table.add_column(Text(label + arrow, justify="right" if key in RIGHT else "left"), key=key)
+            for summary in shown:
+                table.add_row(*self.row_cells(summary, styles), key=summary.id)
+            ids = [row.id for row in shown]
+            if cursor is not None and cursor.id in ids:
+                table.move_cursor(row=ids.index(cursor.id), animate=False)
+        self.update_status()
+
+    # -- what the user sees besides the table ------------------------------------------
+    def cursor_summary(self) -> RunSummary | None:
+        row = self.query_one(DataTable).cursor_row
+        return self.shown[row] if 0 <= row < len(self.shown) else None
+
+    def update_status(self) -> None:
+        empty = self.query_one("#empty", Static)
+        if self.problem and not self.summaries:
+            empty.update(f"{self.problem}\nrnnlab lists the runs again every {REFRESH_SECONDS:.0f} s.")
+        elif not self.summaries:
+            empty.update(f"No runs yet in {self.runs_dir}.\nPress n to start one "
+                         "(or run `rnnlab run experiments/quickstart.toml` in a shell).")
+        elif not self.shown:
+            empty.update(f"No run matches {' '.join(self.terms)!r}. Press escape to clear the filter.")
+        empty.display = not self.shown
+        counts = [f"{len(self.summaries)} runs"] + [f"{len(self.shown)} shown"] * bool(self.terms) + [
+            f"{len(self.marked)} marked"] * bool(self.marked)
+        cursor = self.cursor_summary()
+        # A listing problem (without runs, the hint above says it), else what is wrong with a corrupt run.
+        problem = (self.problem if self.summaries else None) or (cursor.problem if cursor else None)
+        line = Text(", ".join(counts)).append(f"  {problem}" if problem else "", self.app.theme_variables["error"])
+        self.query_one("#status", Static).update(line)
+
+    def on_data_table_row_highlighted(self) -> None:
+        self.update_status()
+
+    def on_data_table_row_selected(self) -> None:
+        self.action_open()  # a click on the highlighted row
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        column = event.column_key.value
+        if column in SORT_KEYS:
+            same = column == self.sort_column
+            self.sort_column, self.sort_reverse = column, (not self.sort_reverse) if same else False
+            self.rebuild()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.terms = event.value.lower().split()
+        self.rebuild(keep_columns=True)
+
+    # -- actions -------------------------------------------------------------------------
+    def action_open(self) -> None:
+        cursor = self.cursor_summary()
+        if self.focused is self.query_one("#filter") or cursor is None:
+            self.query_one(DataTable).focus()  # enter in the filter goes back to the table
+        elif cursor.problem:
+            self.notify(f"{cursor.id}: {cursor.problem}", title="Cannot open", severity="error")
+        else:
+            self.app.open_live(RunDir(cursor.path))
+
+    def action_mark(self) -> None:
+        if cursor := self.cursor_summary():
+            self.marked ^= {cursor.id}
+            self.query_one(DataTable).update_cell(cursor.id, "mark", Text(MARK if cursor.id in self.marked else " "))
+            self.update_status()
+
+    def marked_runs(self) -> list[RunSummary]:
+        """Marked runs in the table's order (hidden ones, filtered out, after)."""
+        shown = {row.id for row in self.shown}
+        hidden = [row for row in self.summaries if row.id in self.marked and row.id not in shown]
+        return [row for row in self.shown if row.id in self.marked] + hidden
+
+    def action_compare(self) -> None:
+        runs = self.marked_runs()
+        if len(runs) < 2:
+            self.notify("Mark two or more runs with space, then press c.", title="Compare")
+            return
+        self.app.open_compare([RunDir(row.path) for row in runs])
+
+    def action_delete(self) -> None:
+        cursor = self.cursor_summary()
+        targets = self.marked_runs() or ([cursor] if cursor else [])
+        live = [row for row in targets if RunDir(row.path).is_live()]
+        if live:  # its trainer would keep writing into a deleted directory
+            self.notify(f"{', '.join(row.id for row in live)}: still running; stop it first.",
+                        title="Not deleted", severity="error")
+        targets = [row for row in targets if row not in live]
+        if not targets:
+            return
+        names = [row.id for row in targets[:8]] + ([f"... and {len(targets) - 8} more"] if len(targets) > 8 else [])
+        question = f"Delete {len(targets)} run{'s' if len(targets) > 1 else ''} and all their files?"
+        self.app.push_screen(ConfirmScreen(question, "\n".join(names)),
+                             lambda yes: self.delete_runs(targets) if yes else None)
+
+    def delete_runs(self, targets: list[RunSummary]) -> None:
+        for row in targets:
+            run = RunDir(row.path)
+            if run.is_live():  # started (resumed) while the question was open
+                self.notify(f"{row.id}: started running; not deleted.", severity="error")
+                continue
+            try:
+                remove_run(run)
+            except OSError as error:
+                self.notify(f"{row.id}: {error.strerror or error}", title="Not deleted", severity="error")
+            self.marked.discard(row.id)
+        self.apply(*self.read_runs())
+
+    def action_new(self) -> None:
+        self.app.open_launch()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        filter_input = self.query_one("#filter", Input)
+        if self.focused is not filter_input:
+            filter_input.value = ""  # Input.Changed rebuilds the table
+        self.query_one(DataTable).focus()
+
+    def action_sort(self) -> None:
+        keys = [key for key, _, _ in COLUMNS]
+        self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
+        self.sort_reverse = False
+        self.rebuild()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.rebuild()

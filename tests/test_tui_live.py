@@ -1,0 +1,235 @@
+"""The live screen: a finished run, a real live run (stop, continue), latency, robustness, snapshots.
+
+pytest-asyncio is not a dependency: each async scenario runs under `asyncio.run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from rnnlab import worker
+from rnnlab.store import RunDir
+from rnnlab.tui import make_app
+from rnnlab.tui.screens.live import LiveScreen
+from rnnlab.tui.widgets.header import RunHeader
+from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot
+from tiny import overrides
+from tui_fixtures import copy_fixture_runs, make_fixture_runs
+
+LSTM = "20261118-100000-tiny-lstm-aaaa"
+ELMAN = "20261118-120000-tiny-elman-cccc"
+
+
+@pytest.fixture(scope="session")
+def fixture_runs(tmp_path_factory) -> Path:
+    """The deterministic fixture runs, built once; tests that change a run copy them first."""
+    root = tmp_path_factory.mktemp("live-fixtures")
+    make_fixture_runs(root / "runs", root)
+    return root / "runs"
+
+
+@pytest.fixture
+def runs_copy(fixture_runs, tmp_path) -> Path:
+    return copy_fixture_runs(fixture_runs, tmp_path / "runs")
+
+
+async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> float:
+    """Poll the running app until `predicate()` holds; return the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.01)
+    return time.monotonic() - start
+
+
+def header_text(app) -> str:
+    return app.screen.query_one(RunHeader).render().plain
+
+
+async def open_live(pilot, run: RunDir, process=None) -> LiveScreen:
+    pilot.app.open_live(run, process)
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, LiveScreen), what="the live screen")
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.repaints > 0 and screen.status is not None, what="a first repaint")
+    return screen
+
+
+def test_finished_run_is_plotted(fixture_runs):
+    async def main():
+        app = make_app(runs_dir=fixture_runs)
+        async with app.run_test(size=(100, 34)) as pilot:
+            screen = await open_live(pilot, RunDir(fixture_runs / LSTM))
+            await wait_for(pilot, lambda: len(screen.curves.train_loss.xs) == 12, what="12 train points")
+            await wait_for(pilot, lambda: not screen.dirty, what="the repaint")
+            assert screen.query_one(LossPlot).series == {"train": 12, "val": 3, "unigram": 2}
+            assert screen.query_one(GradNormPlot).series == {"global": 12, "layer0": 3, "clip": 2}
+            assert "loss (nats/token)" in screen.query_one(LossPlot).render().plain
+            assert "finished" in header_text(app) and "12/12 100%" in header_text(app)
+            assert screen.check_action("stop", ()) is None and screen.check_action("resume", ()) is None
+            assert any("finished" in str(line) for line in screen.query_one("#log").lines)
+            # the dynamics page: latest gradflow (T=16), the 4 gate blocks of W_hh, their radii at 3 probes
+            await pilot.press("tab")
+            await pilot.pause()
+            assert screen.query_one("ContentSwitcher").current == "dynamics"
+            assert screen.query_one(GradFlowPlot).series == {"layer0": 16}
+            gates = ("input", "forget", "cell", "output")
+            assert screen.query_one(EigenPlot).series == {f"layer0.{gate}": 16 for gate in gates}
+            assert screen.query_one(RadiusPlot).series["layer0.forget"] == 3
+            assert "eigenvalues of W_hh (step 12" in screen.query_one(EigenPlot).render().plain
+            app.theme = "textual-light"  # the plots follow the app's theme ("auto")
+            await pilot.pause()
+            assert screen.query_one(EigenPlot).theme == "auto"
+            assert "eigenvalues" in screen.query_one(EigenPlot).render().plain
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: not isinstance(app.screen, LiveScreen), what="going back")
+
+    asyncio.run(main())
+
+
+def test_crashed_run_problem_and_failed_continue(fixture_runs, runs_copy):
+    """The elman fixture says running with a dead pid: crashed. It already reached its last step, so `c`
+    starts a trainer that refuses (exit 2): the screen says why, from resume.log."""
+    config = runs_copy / ELMAN / "config.toml"  # the fixture hides its corpus path; point it back
+    config.write_text(config.read_text().replace("/fixture", str(fixture_runs.parent)))
+
+    async def main():
+        app = make_app(runs_dir=runs_copy)
+        async with app.run_test(size=(100, 34)) as pilot:
+            screen = await open_live(pilot, RunDir(runs_copy / ELMAN))
+            await wait_for(pilot, lambda: "crashed" in header_text(app), what="crashed in the header")
+            assert "the trainer process is gone" in header_text(app)
+            assert screen.check_action("resume", ()) is True and screen.check_action("stop", ()) is None
+            try:
+                await pilot.press("c")
+                assert screen.process is not None and screen.process in app.children_started
+                log = screen.query_one("#log")
+                await wait_for(pilot, lambda: any("already reached step 6" in str(line) for line in log.lines),
+                               timeout=30, what="the trainer's refusal in the log")
+                assert screen.process.returncode == 2 and isinstance(app.screen, LiveScreen)
+            finally:
+                if screen.process is not None and screen.process.poll() is None:
+                    os.killpg(screen.process.pid, signal.SIGKILL)
+                    screen.process.wait()
+
+    asyncio.run(main())
+
+
+def test_live_run_stop_and_continue(tmp_path):
+    runs_dir = tmp_path / "runs"
+    runs_dir.mkdir()
+    process = worker.start(runs_dir, None, overrides(tmp_path, train__steps=100000, train__eval_every=0,
+                                                     train__checkpoint_every=0), log=tmp_path / "run.log")
+
+    async def main():
+        run = worker.find_new_run(runs_dir, set(), process)
+        assert run is not None, (tmp_path / "run.log").read_text()
+        app = make_app(runs_dir=runs_dir)
+        async with app.run_test(size=(100, 34)) as pilot:
+            screen = await open_live(pilot, run, process)
+            await wait_for(pilot, lambda: screen.curves.step > 0, timeout=30, what="first steps")
+            first = screen.curves.step
+            await wait_for(pilot, lambda: screen.curves.step > first and "running" in header_text(app),
+                           what="steps increasing")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: "stopped" in header_text(app), timeout=20, what="stopped")
+            assert process.wait(timeout=10) == 130
+            # continue: a new trainer on the same directory; the curve goes on from the stop step
+            stopped_at = screen.curves.step
+            assert screen.check_action("resume", ()) is True
+            await pilot.press("c")
+            resumed = screen.process
+            processes.append(resumed)
+            await wait_for(pilot, lambda: screen.curves.step > stopped_at + 5 and "running" in header_text(app),
+                           timeout=30, what="the resumed run")
+            assert any("resumed" in line for line in screen.curves.logs)
+            assert screen.curves.train_loss.xs == sorted(set(screen.curves.train_loss.xs))  # no step twice
+            await pilot.press("s")
+            await wait_for(pilot, lambda: "stopped" in header_text(app), timeout=20, what="stopped again")
+            assert resumed.wait(timeout=10) == 130
+
+    processes = [process]
+    try:
+        asyncio.run(main())
+    finally:
+        for child in processes:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+
+
+def test_new_event_reaches_screen_quickly(runs_copy):
+    run = RunDir(runs_copy / LSTM)
+
+    async def main():
+        app = make_app(runs_dir=runs_copy)
+        async with app.run_test(size=(100, 34)) as pilot:
+            screen = await open_live(pilot, run)
+            await wait_for(pilot, lambda: len(screen.curves.train_loss.xs) == 12, what="the history")
+            event = {"kind": "train", "step": 13, "t": 6.5, "loss": 3.2, "lr": 0.002, "grad_norm": 0.3,
+                     "clipped": False, "tokens_per_s": 1000.0}
+            with open(run.events_path, "a") as handle:
+                handle.write(json.dumps(event) + "\n")
+            latency = await wait_for(pilot, lambda: screen.curves.train_loss.xs[-1] == 13, timeout=1.0,
+                                     what="the appended event")
+            print(f"event latency: {latency * 1000:.0f} ms")
+            await wait_for(pilot, lambda: screen.query_one(LossPlot).series.get("train") == 13, timeout=1.0,
+                           what="the repaint")
+
+    asyncio.run(main())
+
+
+def test_corrupt_line_and_deleted_dir(runs_copy):
+    run = RunDir(runs_copy / LSTM)
+
+    async def main():
+        app = make_app(runs_dir=runs_copy)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_live(pilot, run)
+            with open(run.events_path, "a") as handle:
+                handle.write('{"kind": "train", "step": 13, "t": 6.5, "loss": 3.1, "lr"\n')  # cut mid-write
+                handle.write('{"kind": "train", "step": 14}\n')  # JSON, but not a train event
+                handle.write('{"kind": "train", "step": 15, "t": 7.5, "loss": NaN, "lr": 0.002, '
+                             '"grad_norm": 0.3, "clipped": false, "tokens_per_s": 1000.0}\n')  # a diverged step
+            await wait_for(pilot, lambda: "corrupt" in header_text(app) and "malformed" in header_text(app),
+                           what="the problem line")
+            assert screen.query_one(LossPlot).series["train"] == 12  # the NaN point is not drawn
+            # a hand-edited status.json: wrong types everywhere
+            run.write_status({"state": ["?"], "step": "many", "total_steps": None, "best_val": "n/a"})
+            await wait_for(pilot, lambda: "● unknown" in header_text(app), what="an odd status shown")
+            shutil.rmtree(run.path)
+            await wait_for(pilot, lambda: "deleted" in header_text(app), what="the deleted run")
+            for key in ("tab", "s", "c", "x", "tab"):  # keys on a vanished run: notices, no crash
+                await pilot.press(key)
+            await pilot.pause(0.3)
+            assert isinstance(app.screen, LiveScreen) and screen.page == "training"
+            assert len(screen.curves.train_loss.xs) == 13  # what was read stays on screen
+
+    asyncio.run(main())
+
+
+def snapshot_opener(runs_dir: Path, page: str):
+    async def run_before(pilot) -> None:
+        screen = await open_live(pilot, RunDir(runs_dir / LSTM))
+        await wait_for(pilot, lambda: screen.curves.end is not None and not screen.dirty, what="the data")
+        if page == "dynamics":
+            await pilot.press("tab")
+            await wait_for(pilot, lambda: not screen.dirty, what="the page")
+        await pilot.pause(0.1)
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+@pytest.mark.parametrize("page", ["training", "dynamics"])
+def test_snapshot(fixture_runs, snap_compare, page, size):
+    app = make_app(runs_dir=fixture_runs)
+    assert snap_compare(app, terminal_size=size, run_before=snapshot_opener(fixture_runs, page))

@@ -1,0 +1,300 @@
+"""The runs browser (home screen) and the compare screen, driven through Pilot.
+
+pytest-asyncio is not a dependency: each scenario is an async function run under `asyncio.run`.
+Screens that change the runs directory work on a copy of the fixture runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import time
+
+import pytest
+from textual.widgets import DataTable, Input, Static
+
+from rnnlab import store
+from rnnlab.tui import make_app
+from rnnlab.tui.screens.compare import CompareScreen, differing_keys, flatten
+from rnnlab.tui.screens.runs import MARK, ConfirmScreen, RunsScreen
+
+from tui_fixtures import copy_fixture_runs, make_fixture_runs
+
+LSTM, GRU, ELMAN, BROKEN = ("20261118-100000-tiny-lstm-aaaa", "20261118-110000-tiny-gru-bbbb",
+                            "20261118-120000-tiny-elman-cccc", "20261118-130000-broken-dddd")
+
+
+@pytest.fixture(scope="module")
+def fixture_dir(tmp_path_factory):
+    """The four fixture runs, trained once for the whole file (about 2 s); tests only read them."""
+    tmp = tmp_path_factory.mktemp("tui-runs")
+    make_fixture_runs(tmp / "runs", tmp)
+    return tmp / "runs"
+
+
+@pytest.fixture
+def runs_copy(fixture_dir, tmp_path):
+    return copy_fixture_runs(fixture_dir, tmp_path / "runs")
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """The "started" column shows local time: pin the zone so snapshots match on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def run(scenario, runs_dir, size=(100, 30)):
+    """Run `scenario(app, pilot, screen)` inside the app, on the runs screen."""
+    async def main():
+        app = make_app(runs_dir=runs_dir)
+        async with app.run_test(size=size) as pilot:
+            await scenario(app, pilot, await _runs_screen(pilot))
+    asyncio.run(main())
+
+
+def ids(screen: RunsScreen) -> list[str]:
+    table = screen.query_one(DataTable)
+    return [row.key.value for row in table.ordered_rows]
+
+
+def cell(screen: RunsScreen, run_id: str, column: str):
+    return screen.query_one(DataTable).get_cell(run_id, column)
+
+
+async def settle(app, pilot):
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+def test_lists_every_run_newest_first_with_crashed_and_corrupt_flagged(fixture_dir):
+    async def scenario(app, pilot, screen):
+        assert isinstance(screen, RunsScreen)
+        assert ids(screen) == [ELMAN, GRU, LSTM, BROKEN]  # the corrupt one has no start time: last
+        assert str(cell(screen, ELMAN, "state")) == "crashed"  # status says running, its pid is gone
+        assert str(cell(screen, BROKEN, "state")) == "corrupt"
+        assert str(cell(screen, LSTM, "steps")) == "12/12"
+        await pilot.press("down", "down", "down")
+        status = str(screen.query_one("#status", Static).render())
+        assert status == "4 runs  unreadable status.json: JSONDecodeError"
+        await pilot.press("enter")  # a corrupt directory cannot be opened: a message, not a crash
+        assert isinstance(app.screen, RunsScreen)
+    run(scenario, fixture_dir)
+
+
+def test_filter_narrows_rows_and_escape_clears_it(fixture_dir):
+    async def scenario(app, pilot, screen):
+        await pilot.press("slash", *"gru")
+        assert ids(screen) == [GRU]
+        await pilot.press("space", "d", "backspace", "backspace")  # keys type into the filter, no delete
+        assert isinstance(app.screen, RunsScreen) and screen.query_one(Input).value == "gru"
+        await pilot.press("escape")  # leaves the filter, keeps it
+        assert screen.focused is screen.query_one(DataTable) and ids(screen) == [GRU]
+        await pilot.press("escape")  # clears it
+        assert len(ids(screen)) == 4
+        screen.query_one(Input).value = "tiny finished"  # every word must match
+        await pilot.pause()
+        assert ids(screen) == [LSTM]
+        screen.query_one(Input).value = "nothing-like-this"
+        await pilot.pause()
+        assert ids(screen) == [] and "No run matches" in str(screen.query_one("#empty", Static).render())
+    run(scenario, fixture_dir)
+
+
+def test_sort_key_cycles_columns_and_header_click_sorts_then_reverses(fixture_dir):
+    async def scenario(app, pilot, screen):
+        await pilot.press("s")  # from "started" on to the next column: id, ascending
+        assert screen.sort_column == "id" and ids(screen) == [LSTM, GRU, ELMAN, BROKEN]
+        await pilot.press("r")
+        assert ids(screen) == [BROKEN, ELMAN, GRU, LSTM]
+        table = screen.query_one(DataTable)
+        arch_x = sum(column.get_render_width(table) for column in table.ordered_columns[:2]) + 1
+        await pilot.click(DataTable, offset=(arch_x, 0))
+        assert screen.sort_column == "arch" and ids(screen) == [BROKEN, ELMAN, GRU, LSTM]  # "?" < "elman"
+        await pilot.click(DataTable, offset=(arch_x, 0))
+        assert ids(screen) == [LSTM, GRU, ELMAN, BROKEN]
+        assert "arch ▼" in str(table.columns["arch"].label)
+        screen.sort_column, screen.sort_reverse = "best", False
+        screen.rebuild()
+        assert ids(screen)[-1] == BROKEN  # no best val: last in both directions
+        app.theme = "textual-light"  # the state colours come from the theme: rebuilt, not broken
+        await pilot.pause()
+        assert len(ids(screen)) == 4
+    run(scenario, fixture_dir)
+
+
+def test_mark_two_and_compare_shows_overlaid_curves_and_config_diff(fixture_dir):
+    async def scenario(app, pilot, screen):
+        await pilot.press("c")  # nothing marked: a hint, no compare screen
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("down", "space", "down", "space")
+        assert str(cell(screen, GRU, "mark")) == MARK and str(cell(screen, LSTM, "mark")) == MARK
+        await pilot.press("c")
+        await settle(app, pilot)
+        compare = app.screen
+        assert isinstance(compare, CompareScreen)
+        assert [r.id for r in compare.runs] == [GRU, LSTM]
+        assert list(compare.val_series) == ["tiny-gru", "tiny-lstm"]  # labelled by config name
+        assert all(xs for xs, _ in compare.val_series.values()) and len(compare.train_series) == 2
+        diff = compare.query_one("#diff", DataTable)
+        assert diff.get_row("model.arch") == ["model.arch", "gru", "lstm"]
+        assert diff.get_row("model.forget_bias")[1] == "-"  # an LSTM-only key
+        await pilot.press("escape")
+        assert app.screen is screen and screen.marked == {GRU, LSTM}
+    run(scenario, fixture_dir)
+
+
+def test_compare_with_an_unreadable_config_shows_question_marks(fixture_dir):
+    async def scenario(app, pilot, screen):
+        app.open_compare([store.RunDir(fixture_dir / name) for name in (LSTM, GRU, BROKEN)])
+        await settle(app, pilot)
+        compare = app.screen
+        assert compare.query_one("#diff", DataTable).get_row("model.arch")[1:] == ["lstm", "gru", "?"]
+        assert "config unreadable" in str(compare.query_one("#notes", Static).render())
+        assert compare.val_series[compare.loaded.labels[2]] == ([], [])
+    run(scenario, fixture_dir)
+
+
+def test_flatten_and_differing_keys():
+    assert flatten({"seed": 0, "model": {"arch": "gru", "hidden": 8}}) == {"seed": 0, "model.arch": "gru",
+                                                                           "model.hidden": 8}
+    configs = [{"a": 1, "b": 2}, {"a": 1, "b": 3, "c": 0}, None]
+    assert differing_keys(configs) == ["b", "c"]
+
+
+def test_delete_asks_first_no_keeps_and_yes_removes(runs_copy):
+    async def scenario(app, pilot, screen):
+        await pilot.press("down", "d")  # the cursor row: gru
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        assert (runs_copy / GRU).is_dir() and isinstance(app.screen, RunsScreen)
+        await pilot.press("d", "y")
+        assert not (runs_copy / GRU).exists()
+        assert ids(screen) == [ELMAN, LSTM, BROKEN]
+        await pilot.press("space", "down", "down", "space", "d")  # marked runs win over the cursor
+        assert str(app.screen.query_one(".hint", Static).render()).splitlines() == [ELMAN, BROKEN]
+        await pilot.click("#yes")
+        assert ids(screen) == [LSTM] and sorted(os.listdir(runs_copy)) == [LSTM]
+    run(scenario, runs_copy)
+
+
+def test_delete_refuses_a_live_run(runs_copy):
+    me = store.RunDir(runs_copy / LSTM)
+    me.update_status(state="running", host=socket.gethostname(), pid=os.getpid(),
+                     pid_start=store.process_start_time(os.getpid()))
+
+    async def scenario(app, pilot, screen):
+        said = []
+        app.notify = lambda message, **kwargs: said.append(message)
+        await pilot.press("down", "down")
+        assert str(cell(screen, LSTM, "state")) == "running"
+        await pilot.press("d")
+        assert isinstance(app.screen, RunsScreen) and me.path.is_dir()
+        assert "still running" in said[0]
+    run(scenario, runs_copy)
+
+
+def test_enter_opens_the_run_live_and_n_opens_launch(fixture_dir):
+    async def scenario(app, pilot, screen):
+        opened = []
+        app.open_live = lambda run, process=None: opened.append(run.id)
+        app.open_launch = lambda: opened.append("launch")
+        await pilot.press("down", "enter", "n")
+        assert opened == [GRU, "launch"]
+    run(scenario, fixture_dir)
+
+
+def test_enter_opens_the_real_live_screen_and_escape_comes_back(fixture_dir):
+    live = pytest.importorskip("rnnlab.tui.screens.live")  # written beside this screen
+
+    async def scenario(app, pilot, screen):
+        await pilot.press("down", "down", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, live.LiveScreen)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert app.screen is screen and screen.cursor_summary().id == LSTM
+    run(scenario, fixture_dir)
+
+
+def test_refresh_keeps_cursor_marks_and_filter(runs_copy):
+    async def scenario(app, pilot, screen):
+        await pilot.press("slash", *"charlm", "enter", "space", "down")  # mark elman, cursor on gru
+        assert ids(screen) == [ELMAN, GRU, LSTM]
+        new = runs_copy / "20261118-140000-tiny-lstm-eeee"  # a run started from another terminal
+        shutil.copytree(runs_copy / LSTM, new)
+        store.RunDir(new).update_status(id=new.name, started=store.RunDir(new).read_status_raw()["started"] + 9999)
+        shutil.rmtree(runs_copy / LSTM)  # and one deleted elsewhere
+        screen.reload()
+        await settle(app, pilot)
+        assert ids(screen) == [new.name, ELMAN, GRU]
+        assert screen.cursor_summary().id == GRU and screen.marked == {ELMAN}
+        assert str(cell(screen, ELMAN, "mark")) == MARK and screen.query_one(Input).value == "charlm"
+    run(scenario, runs_copy)
+
+
+def test_empty_runs_dir_shows_a_hint(tmp_path):
+    async def scenario(app, pilot, screen):
+        assert ids(screen) == []
+        assert "Press n to start one" in str(screen.query_one("#empty", Static).render())
+    run(scenario, tmp_path / "no-runs-yet")
+
+
+def test_table_gets_every_row_of_200_runs(fixture_dir, tmp_path):
+    """Many directories (the 1,000-run timing is benchmarks/tui_browser.py's job)."""
+    config_text = (fixture_dir / LSTM / "config.toml").read_text()
+    for i in range(200):
+        path = tmp_path / "runs" / f"20260101-{i:06d}-many-{i:04x}"
+        path.mkdir(parents=True)
+        (path / "config.toml").write_text(config_text)
+        (path / "status.json").write_text(json.dumps({
+            "id": path.name, "arch": "lstm", "task": "charlm", "state": "finished", "step": 10,
+            "total_steps": 10, "best_val": 1.0 + i / 1000, "started": 1_790_000_000.0 + i, "elapsed": 5.0}))
+
+    async def scenario(app, pilot, screen):
+        assert screen.query_one(DataTable).row_count == 200
+        assert ids(screen)[0] == "20260101-000199-many-00c7"
+    started = time.perf_counter()
+    run(scenario, tmp_path / "runs")
+    assert time.perf_counter() - started < 5  # generous: the CI machine may be busy
+
+
+# -- snapshots --------------------------------------------------------------------------
+async def _runs_screen(pilot) -> RunsScreen:
+    """Wait until the runs screen is up and its table focused: keys pressed before would be lost."""
+    for _ in range(500):
+        screen = pilot.app.screen
+        if isinstance(screen, RunsScreen) and isinstance(screen.focused, DataTable):
+            await pilot.pause()
+            return screen
+        await pilot.pause(0.01)
+    raise TimeoutError("the runs screen never got focus")
+
+
+async def _mark_and_point_at_corrupt(pilot):
+    await _runs_screen(pilot)
+    await pilot.press("down", "space", "down", "down")
+
+
+async def _open_compare(pilot):
+    screen = await _runs_screen(pilot)
+    await pilot.press("down", "space", "down", "space", "c")
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, CompareScreen) and screen.marked == {GRU, LSTM}
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_runs_screen(fixture_dir, snap_compare, size):
+    assert snap_compare(make_app(runs_dir=fixture_dir), terminal_size=size, run_before=_mark_and_point_at_corrupt)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_snapshot_compare_screen(fixture_dir, snap_compare, size):
+    assert snap_compare(make_app(runs_dir=fixture_dir), terminal_size=size, run_before=_open_compare)

@@ -1,0 +1,74 @@
+"""Deterministic run directories for TUI tests and snapshots.
+
+Real tiny trainings (so checkpoints load and sampling works), with every
+time-dependent field (ids, times, throughput, pids) rewritten to fixed values,
+so the same screens render the same pixels on every machine.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from rnnlab import store
+from rnnlab.train import Trainer, prepare
+
+from tiny import tiny_config
+
+FIXED_START = 1_795_000_000.0  # 2026-11-18, a fixed "started" time for every fixture run
+
+
+def _freeze(run: store.RunDir, new_id: str, started: float) -> store.RunDir:
+    target = run.path.with_name(new_id)
+    os.rename(run.path, target)
+    run = store.RunDir(target)
+    status = run.read_status_raw()
+    status.update(id=new_id, pid=1, pid_start=None, host="fixture-host", started=started,
+                  ended=started + 42.0 if status["state"] != "running" else None, updated=started + 42.0,
+                  elapsed=42.0, versions={"rnnlab": "test", "torch": "test", "python": "test"})
+    run.write_status(status)
+    lines = []
+    for event in run.event_reader().read_new():
+        if "t" in event and event["t"] is not None:
+            event["t"] = round(event["step"] * 0.5, 3)
+        if "tokens_per_s" in event:
+            event["tokens_per_s"] = 1000.0
+        if event["kind"] == "start":
+            event["run_id"] = new_id
+        lines.append(json.dumps(event, separators=(",", ":")))
+    run.events_path.write_text("\n".join(lines) + "\n")
+    return run
+
+
+def make_fixture_runs(runs_dir: Path, tmp_path: Path) -> dict[str, store.RunDir]:
+    """Four runs: lstm finished (with probes), gru stopped, elman crashed-looking, and a corrupt dir."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    specs = {
+        "lstm": ("20261118-100000-tiny-lstm-aaaa", dict(model__arch="lstm", train__steps=12, probes__every=4,
+                                                         probes__jacobian_every=8, probes__jacobian_steps=4)),
+        "gru": ("20261118-110000-tiny-gru-bbbb", dict(model__arch="gru", train__steps=8, probes__every=4)),
+        "elman": ("20261118-120000-tiny-elman-cccc", dict(model__arch="elman", train__steps=6, probes__every=0)),
+    }
+    runs = {}
+    for offset, (key, (run_id, extra)) in enumerate(specs.items()):
+        cfg = tiny_config(tmp_path, name=f"tiny-{key}", **extra)
+        prepared = prepare(cfg)
+        run = store.create_run(runs_dir, cfg.name)
+        store.atomic_write(run.config_path, cfg.to_toml().encode().replace(str(tmp_path).encode(), b"/fixture"))
+        Trainer(prepared, run).train()
+        runs[key] = _freeze(run, run_id, FIXED_START + 3600 * offset)
+    runs["gru"].update_status(state="stopped")
+    runs["elman"].update_status(state="running", host=__import__("socket").gethostname(), pid=2 ** 22 + 17)
+    corrupt = runs_dir / "20261118-130000-broken-dddd"
+    corrupt.mkdir()
+    (corrupt / "status.json").write_text("{not json")
+    (corrupt / "config.toml").write_text("")
+    runs["corrupt"] = store.RunDir(corrupt)
+    return runs
+
+
+def copy_fixture_runs(source: Path, target: Path) -> Path:
+    shutil.copytree(source, target)
+    return target
