@@ -78,7 +78,8 @@ class RunProgress:
 
 
 def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: float | None) -> Table:
-    table = Table(title=f"run {run_id}", show_header=False, title_justify="left")
+    # The id goes in the title only when the table is wide enough to hold it on one line.
+    table = Table(title=f"run {run_id}", show_header=False, title_justify="left", min_width=len(run_id) + 8)
     table.add_column(style="bold")
     table.add_column()
     state = outcome.state
@@ -91,7 +92,8 @@ def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: f
                 table.add_row(label, f"{final[key]:.3f}")
         if final.get("baseline"):
             gain = 1 - final["loss"] / final["baseline"]
-            table.add_row("baseline", f"{final['baseline']:.4f} nats/token (model beats it by {gain:.0%})")
+            verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
+            table.add_row("baseline", f"{final['baseline']:.4f} nats/token ({verdict})")
     table.add_row("best val loss", fmt_num(status.get("best_val")))
     if throughput:
         table.add_row("tokens/s", f"{throughput:,.0f}")

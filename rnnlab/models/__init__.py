@@ -4,7 +4,7 @@ from ..registry import Registry
 
 ARCHS = Registry("architecture", "model.arch")
 
-from . import fused  # noqa: E402,F401  (registers elman, lstm, gru)
+from . import fused, custom  # noqa: E402,F401,I001  (registers elman, lstm, gru, then the custom cells)
 from .base import SequenceModel, TaskSpec, count_parameters, detach_state  # noqa: E402
 
 
