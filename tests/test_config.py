@@ -205,7 +205,7 @@ BAD_OVERRIDES = [
     (["train.optimizer=adm"], "train.optimizer", "'adm'", "sgd, momentum, adam"),
     (["train.clip_mode=l2"], "train.clip_mode", "'l2'", "norm, value, none"),
     (["precision=fp16"], "precision", "'fp16'", "fp32, bf16"),
-    (["model.arch=transformer"], "model.arch", "'transformer'", "elman, gru, lstm"),
+    (["model.arch=transformer"], "model.arch", "'transformer'", "allowed: elman, "),
     (["task.name=imagenet"], "task.name", "'imagenet'", "charlm"),
     # devices
     (["device=gpu"], "device", "'gpu'", "auto, cpu, cuda, cuda:N, mps"),

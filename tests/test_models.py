@@ -60,3 +60,19 @@ def test_unrolled_layers_equal_the_fused_kernels(arch, extra):
     trace = unrolled_forward(model, x)
     torch.testing.assert_close(trace.output, fused, rtol=0, atol=1e-10)
     assert len(trace.hidden) == 2 and len(trace.hidden[0]) == 9
+
+
+@pytest.mark.parametrize("arch", ["elman", "lstm", "gru"])
+def test_recurrent_initialisations(arch):
+    gates = {"elman": 1, "lstm": 4, "gru": 3}[arch]
+    blocks = lambda model: model.rnn.weight_hh_l1.detach().double().chunk(gates, 0)
+    for block in blocks(model_for(arch, init="orthogonal")):
+        torch.testing.assert_close(torch.linalg.svdvals(block), torch.ones(12, dtype=torch.float64), atol=1e-5, rtol=0)
+    for block in blocks(model_for(arch, init="identity")):
+        assert torch.equal(block, torch.eye(12, dtype=torch.float64))
+    for block in blocks(model_for(arch, init="radius", init_radius=0.9)):
+        assert float(torch.linalg.eigvals(block).abs().max()) == pytest.approx(0.9, rel=1e-5)
+    torch.manual_seed(0)
+    big = build_model(config.load(None, [f"model.arch={arch}", "model.hidden=400", "model.layers=1",
+                                         "model.init=gain", "model.init_gain=1.5"]).model, SPEC)
+    assert float(big.rnn.weight_hh_l0[:400].detach().std()) == pytest.approx(1.5 / 400 ** 0.5, rel=0.02)

@@ -257,3 +257,36 @@ def test_snapshot_sample_after_a_seeded_generation(snap_compare, fixture_runs, t
         await pilot.press("u")
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_switching_the_task_drops_the_presets_keys_it_does_not_have(tmp_path):
+    """quickstart is a charlm preset: choosing `adding` must validate and launch without its task.corpus."""
+    import asyncio
+
+    from textual.widgets import Select
+
+    from rnnlab.tui import make_app
+    from rnnlab.tui.screens.launch import LaunchScreen
+
+    experiments = tmp_path / "presets"
+    experiments.mkdir()
+    (experiments / "lm.toml").write_text('[task]\nname = "charlm"\ncorpus = "stdlib"\nseq_len = 64\n')
+
+    async def main():
+        app = make_app(runs_dir=tmp_path / "runs", experiments_dir=experiments)
+        async with app.run_test(size=(100, 34)) as pilot:
+            await pilot.pause()
+            app.open_launch()
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, LaunchScreen)
+            select = screen.widget("task.name")
+            assert isinstance(select, Select)
+            select.value = "adding"
+            await pilot.pause()
+            screen.validate(force=True)
+            assert screen.valid, screen.query_one("#problem").render()
+            assert "corpus" not in screen.raw_for_selection()["task"]
+            assert screen.widget("task.corpus").disabled
+
+    asyncio.run(main())

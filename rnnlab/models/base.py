@@ -33,6 +33,11 @@ class RecurrentOptions:
     layers: int = opt(2, "stacked recurrent layers", min=1, max=64)
     dropout: float = opt(0.0, "dropout on embeddings, between layers and before the output", min=0, max=0.95)
     embed: int = opt(64, "token embedding width (token inputs only)", min=1)
+    init: str = opt("default", "recurrent matrix init: default | orthogonal | identity (IRNN) | radius "
+                    "(scaled to init_radius) | gain (normal, std init_gain/sqrt(H))",
+                    choices=["default", "orthogonal", "identity", "radius", "gain"])
+    init_radius: float = opt(1.0, "init = radius: spectral radius of every recurrent block", above=0)
+    init_gain: float = opt(1.0, "init = gain: Sussillo-Abbott gain g", above=0)
 
 
 State = torch.Tensor | tuple[torch.Tensor, ...]

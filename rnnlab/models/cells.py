@@ -41,26 +41,27 @@ def activate(v: Tensor, code: int) -> Tensor:
 
 
 # ---- step functions: (gi (B, G*H), state [h] or [h, c], params, mode) -> (h, state, gates)
-# params[0], params[1] are always weight_hh, bias_hh; further entries are cell-specific.
+# params[0] is always weight_hh; further entries are cell-specific. Except in the GRU, bias_hh
+# is folded into gi (b_ih + b_hh): a bias add and its gradient sum fewer per step.
 
 def elman_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = activate(gi + F.linear(state[0], params[0], params[1]), mode)  # (B, H)
+    h = activate(gi + F.linear(state[0], params[0]), mode)  # (B, H)
     return h, [h], []
 
 
 def leaky_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    a = params[2]  # (H,) retention 1 - 1/tau, per unit
-    h = a * state[0] + (1.0 - a) * activate(gi + F.linear(state[0], params[0], params[1]), mode)
+    a = params[1]  # (H,) retention 1 - 1/tau, per unit
+    h = a * state[0] + (1.0 - a) * activate(gi + F.linear(state[0], params[0]), mode)
     return h, [h], []
 
 
 def residual_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = state[0] + activate(gi + F.linear(state[0], params[0], params[1]), mode)
+    h = state[0] + activate(gi + F.linear(state[0], params[0]), mode)
     return h, [h], []
 
 
 def gated_residual_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    gl, gn = (gi + F.linear(state[0], params[0], params[1])).chunk(2, 1)  # (B, H) each
+    gl, gn = (gi + F.linear(state[0], params[0])).chunk(2, 1)  # (B, H) each
     keep = torch.sigmoid(gl)  # l_t: how much of h_{t-1} passes unchanged
     new = activate(gn, mode)
     h = keep * state[0] + (1.0 - keep) * new
@@ -68,7 +69,7 @@ def gated_residual_step(gi: Tensor, state: List[Tensor], params: List[Tensor], m
 
 
 def mgu_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    gu, gn = (gi + F.linear(state[0], params[0], params[1])).chunk(2, 1)
+    gu, gn = (gi + F.linear(state[0], params[0])).chunk(2, 1)
     u = torch.sigmoid(gu)
     new = torch.tanh(gn)
     h = u * new + (1.0 - u) * state[0]
@@ -77,7 +78,7 @@ def mgu_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -
 
 def lstm_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
     # torch's nn.LSTM: blocks (input, forget, cell, output), both biases added.
-    i, f, g, o = (gi + F.linear(state[0], params[0], params[1])).chunk(4, 1)
+    i, f, g, o = (gi + F.linear(state[0], params[0])).chunk(4, 1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     c = f * state[1] + i * g
     h = o * torch.tanh(c)
@@ -97,9 +98,9 @@ def gru_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -
 def peephole_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
     # Gers & Schmidhuber: c_{t-1} reaches the input and forget gates, c_t the output gate.
     # mode 1 couples the input gate to 1 - forget (its weight block then goes unused).
-    peep = params[2]  # (3, H): diagonal peepholes for input, forget, output
+    peep = params[1]  # (3, H): diagonal peepholes for input, forget, output
     c_prev = state[1]
-    i, f, g, o = (gi + F.linear(state[0], params[0], params[1])).chunk(4, 1)
+    i, f, g, o = (gi + F.linear(state[0], params[0])).chunk(4, 1)
     f = torch.sigmoid(f + peep[1] * c_prev)
     i = 1.0 - f if mode == 1 else torch.sigmoid(i + peep[0] * c_prev)
     g = torch.tanh(g)
@@ -131,10 +132,10 @@ class CustomCell(nn.Module):
 
     def step_params(self) -> list[Tensor]:
         """What step_fn needs besides gi and the state; recomputed each forward (may be differentiable)."""
-        return [self.weight_hh, self.bias_hh]
+        return [self.weight_hh]
 
     def project_inputs(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight_ih, self.bias_ih)  # (..., G*H)
+        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)  # (..., G*H)
 
     def zero_state(self, batch: int, like: Tensor):
         h = like.new_zeros(batch, self.hidden)  # (B, H)
@@ -175,6 +176,12 @@ class GRUCell(CustomCell):
     gates = ("reset", "update", "new")
     step_fn = staticmethod(gru_step)
 
+    def step_params(self) -> list[Tensor]:
+        return [self.weight_hh, self.bias_hh]  # b_hh stays in the loop: the reset gate scales it
+
+    def project_inputs(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.weight_ih, self.bias_ih)  # (..., 3H)
+
 
 class LSTMCell(CustomCell):
     gates = ("input", "forget", "cell", "output")
@@ -197,7 +204,7 @@ class PeepholeLSTMCell(LSTMCell):
         self.mode = 1 if options.coupled else 0
 
     def step_params(self) -> list[Tensor]:
-        return [self.weight_hh, self.bias_hh, self.peephole]
+        return [self.weight_hh, self.peephole]
 
 
 def inverse_softplus(value: float) -> float:
@@ -233,4 +240,4 @@ class LeakyCell(CustomCell):
 
     def step_params(self) -> list[Tensor]:
         retention = 1.0 - 1.0 / self.taus()  # (H,)
-        return [self.weight_hh, self.bias_hh, retention.to(self.weight_hh.dtype)]
+        return [self.weight_hh, retention.to(self.weight_hh.dtype)]

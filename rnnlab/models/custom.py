@@ -4,9 +4,13 @@ CustomRecurrentModel has the shape of the fused models (input layer, a stack
 of `layers` cells with dropout between, a linear read-out at every step) with
 cells from cells.py. Speed, on the CPU: the input projections of all time
 steps are one matmul per layer, (B, T, I) -> (B, T, G*H), before the loop,
-and the loop itself is a TorchScript function (no Python per step). When
-scripting fails the same loop runs eagerly. torch.compile is not used: on a
-CPU it unrolls the 100+ step loop and compiles for minutes per shape.
+the loop walks `gi.unbind(1)` (T slices gi[:, t] would each zero-fill a
+(B, T, G*H) gradient in backward: quadratic in T), and the loop itself is a
+TorchScript function, run without graph optimisation (see forward). When
+scripting fails the same loop runs eagerly. torch.compile works here (gcc)
+and ran the loop ~20% faster than eager, but took 20-85 s to compile per
+input shape (train windows, eval windows, sampling at T = 1): more than a
+two-minute run saves. benchmarks/custom_cells_speed.py measures it all.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from . import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec
 from .cells import (
     ACTIVATION_CODES, CustomCell, ElmanCell, GatedResidualCell, GRUCell, LeakyCell, LSTMCell, MGUCell,
-    PeepholeLSTMCell, ResidualCell,
+    PeepholeLSTMCell, ResidualCell, lstm_step,
 )
 
 
@@ -33,8 +37,9 @@ def make_loop(step_fn):
 
     def loop(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor]]:
         outputs: List[Tensor] = []
-        for t in range(gi.size(1)):
-            h, state, _ = step_fn(gi[:, t], state, params, mode)
+        # unbind, not gi[:, t]: the backward of T slices would zero-fill a (B, T, G*H) tensor per step
+        for gi_t in gi.unbind(1):
+            h, state, _ = step_fn(gi_t, state, params, mode)
             outputs.append(h)
         return torch.stack(outputs, 1), state  # (B, T, H)
 
@@ -58,7 +63,6 @@ def loops_for(step_fn):
 
 def compile_path(step_fn=None) -> str:
     """'torchscript' or 'eager': what the time loop of `step_fn` (default: LSTM) runs on."""
-    from .cells import lstm_step
     return "torchscript" if loops_for(step_fn or lstm_step)[1] is not None else "eager"
 
 
@@ -80,6 +84,11 @@ class CustomRecurrentModel(SequenceModel):
         )
         self.drop = nn.Dropout(options.dropout)
         self.head = nn.Linear(options.hidden, spec.output_size)
+        if getattr(options, "init", "default") != "default":  # the recurrent-init keys every arch shares
+            from .init import init_recurrent
+            for cell in self.cells:
+                init_recurrent(cell.weight_hh, max(1, len(cell.gates)), options.init, options.init_radius,
+                               options.init_gain)
         self.compiled = True  # False forces the eager loop (tests compare the two)
 
     @property
@@ -96,7 +105,10 @@ class CustomRecurrentModel(SequenceModel):
             eager, scripted = loops_for(cell.step_fn)
             loop = scripted if self.compiled and scripted is not None else eager
             gi = cell.project_inputs(inputs)  # (B, T, G*H): every step's input half in one matmul
-            hidden, final = loop(gi, [p[layer] for p in parts], cell.step_params(), cell.mode)  # (B, T, H)
+            # No graph optimisation: TorchScript's own autodiff (DifferentiableGraph) was slower here and
+            # mis-shaped gradients once one loop had run with several requires_grad patterns.
+            with torch.jit.optimized_execution(False):
+                hidden, final = loop(gi, [p[layer] for p in parts], cell.step_params(), cell.mode)  # (B, T, H)
             finals.append(final)
             inputs = self.drop(hidden)  # dropout between layers and before the head
         new = tuple(torch.stack([f[k] for f in finals]) for k in range(len(parts)))  # each (L, B, H)

@@ -14,6 +14,7 @@ from torch import nn
 from ..options import opt
 from . import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec
+from .init import init_recurrent
 
 
 class FusedRecurrentModel(SequenceModel):
@@ -34,6 +35,10 @@ class FusedRecurrentModel(SequenceModel):
         )
         self.drop = nn.Dropout(options.dropout)
         self.head = nn.Linear(options.hidden, spec.output_size)
+        gates = getattr(self.rnn, "weight_hh_l0").shape[0] // options.hidden  # 1, 3 (GRU) or 4 (LSTM)
+        for layer in range(options.layers):
+            init_recurrent(getattr(self.rnn, f"weight_hh_l{layer}"), gates, options.init,
+                           options.init_radius, options.init_gain)
 
     def rnn_kwargs(self, options) -> dict:
         return {}

@@ -19,7 +19,14 @@ ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda v: v}  #
 GATE_NAMES = {"elman": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
 
 
+def is_custom(model) -> bool:
+    """Custom-cell models (models/custom.py) carry their own one-step functions."""
+    return hasattr(model, "cells")
+
+
 def cell_kind(model) -> str:
+    if is_custom(model):
+        return "custom"
     rnn = model.rnn
     return "lstm" if isinstance(rnn, nn.LSTM) else "gru" if isinstance(rnn, nn.GRU) else "elman"
 
@@ -27,6 +34,43 @@ def cell_kind(model) -> str:
 def layer_weights(model, layer: int) -> dict[str, torch.Tensor]:
     rnn = model.rnn
     return {name: getattr(rnn, f"{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+
+
+def layer_parameters(model, layer: int) -> dict[str, torch.Tensor]:
+    """Every parameter of one layer: the four of a fused layer, or a custom cell's own."""
+    if is_custom(model):
+        return dict(model.cells[layer].named_parameters())
+    return layer_weights(model, layer)
+
+
+def gate_names(model, layer: int) -> tuple[str, ...]:
+    """Names of the G blocks of weight_ih / weight_hh (empty: one block)."""
+    return model.cells[layer].gates if is_custom(model) else GATE_NAMES[cell_kind(model)]
+
+
+def layer_step(model, layer: int, detach: bool = False):
+    """One layer's step(x (B, I), state) -> (h, state, gates) and zero_state(batch, like).
+
+    detach: use detached weights (the Jacobian probe needs no graph to them).
+    """
+    if is_custom(model):
+        cell = model.cells[layer]
+        if not detach:
+            return cell.step, cell.zero_state
+
+        def step(x, state):
+            with torch.no_grad():  # the parameters stay out of the graph; forward-mode AD still sees x, state
+                return cell.step(x, state)
+
+        return step, cell.zero_state
+    kind = cell_kind(model)
+    w = layer_weights(model, layer)
+    if detach:
+        w = {k: v.detach() for k, v in w.items()}
+    nonlinearity = getattr(model.options, "nonlinearity", "tanh")
+    hidden = model.options.hidden
+    return (lambda x, state: cell_step(kind, w, x, state, nonlinearity)), (
+        lambda batch, like: zero_state(kind, batch, hidden, like))
 
 
 def cell_step(kind: str, w: dict, x: torch.Tensor, state, nonlinearity: str = "tanh"):
@@ -73,20 +117,18 @@ class Trace:
 
 def unrolled_forward(model, x: torch.Tensor) -> Trace:
     """The model's forward pass from a zero state, in eval mode semantics (no dropout)."""
-    kind = cell_kind(model)
     options = model.options
-    nonlinearity = getattr(options, "nonlinearity", "tanh")
     inputs = model.embed(x) if model.embed is not None else x  # (B, T, E)
     batch, steps = inputs.shape[:2]
     trace = Trace(output=None, inputs=inputs)
     for layer in range(options.layers):
-        w = layer_weights(model, layer)
-        state = zero_state(kind, batch, options.hidden, inputs)
-        hs, cs, gates = [], [], {name: [] for name in GATE_NAMES[kind]}
+        step, zeros = layer_step(model, layer)
+        state = zeros(batch, inputs)
+        hs, cs, gates = [], [], {name: [] for name in gate_names(model, layer)}
         for t in range(steps):
-            h, state, g = cell_step(kind, w, inputs[:, t], state, nonlinearity)
+            h, state, g = step(inputs[:, t], state)
             hs.append(h)
-            if kind == "lstm":
+            if isinstance(state, tuple):  # (h, c): LSTM-like
                 cs.append(state[1])
             for name, value in g.items():
                 gates[name].append(value)

@@ -13,17 +13,16 @@ Probes never touch the parameters' .grad, the RNG, or the training mode they fou
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from ..models.unrolled import cell_kind, unrolled_forward
+from ..models.unrolled import cell_kind, is_custom, unrolled_forward
 from .flow import gate_saturation, gradient_flow, gradient_groups
 from .spectra import jacobian_spectra, weight_spectra
 
 
 def supports(model) -> bool:
-    """Probes read the unrolled form of fused Elman/LSTM/GRU layers."""
-    return isinstance(getattr(model, "rnn", None), (nn.RNN, nn.LSTM, nn.GRU))
+    """Probes read the unrolled form of fused Elman/LSTM/GRU layers, or a custom cell's own step."""
+    return isinstance(getattr(model, "rnn", None), (nn.RNN, nn.LSTM, nn.GRU)) or is_custom(model)
 
 
 class Prober:
@@ -31,7 +30,8 @@ class Prober:
         self.cfg = cfg
         self.enabled = cfg.every > 0 and supports(model)
         x, y, mask = next(iter(task.eval_batches(cfg.batch, 1)))
-        self.x, self.y = x.to(device), y.to(device)  # (B, T) each: the same batch at every probe
+        self.x, self.y = x.to(device), y.to(device)  # the same batch at every probe
+        self.mask = mask.to(device) if mask is not None else None  # (B, T): steps that are judged
         self.task = task
 
     def due(self, step: int) -> bool:
@@ -48,7 +48,7 @@ class Prober:
         try:
             with torch.enable_grad(), torch.autocast(self.x.device.type, enabled=False):
                 trace = unrolled_forward(model, self.x)
-                per_token = F.cross_entropy(trace.output.transpose(1, 2), self.y, reduction="none")  # (B, T)
+                per_token = self.task.step_losses(trace.output, self.y, self.mask)  # (B, T)
                 if cfg.gradflow:
                     flow = gradient_flow(trace, per_token.mean(), per_token[:, -1].mean())
                     events.append(("gradflow", {"steps": per_token.shape[1], "layers": flow}))

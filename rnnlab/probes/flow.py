@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models.unrolled import GATE_NAMES, Trace, cell_kind
+from ..models.unrolled import Trace, gate_names, layer_parameters
 
 LOW, HIGH = 0.1, 0.9  # a sigmoid gate below/above these is saturated (shut/open)
 
@@ -53,8 +53,6 @@ def gradient_groups(model) -> dict[str, float]:
 
     Call between backward() and clipping: these are the pre-clip gradients.
     """
-    kind = cell_kind(model)
-    gates = GATE_NAMES[kind]
     out: dict[str, float] = {}
 
     def norm(tensors) -> float:
@@ -65,7 +63,8 @@ def gradient_groups(model) -> dict[str, float]:
         out["embed"] = norm([model.embed.weight.grad])
     out["head"] = norm([p.grad for p in model.head.parameters()])
     for layer in range(model.options.layers):
-        params = {n: getattr(model.rnn, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        params = layer_parameters(model, layer)
+        gates = gate_names(model, layer)
         out[f"layer{layer}"] = norm([p.grad for p in params.values()])
         for short, name in (("ih", "weight_ih"), ("hh", "weight_hh")):
             grad = params[name].grad

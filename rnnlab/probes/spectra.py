@@ -12,7 +12,7 @@ import math
 
 import torch
 
-from ..models.unrolled import GATE_NAMES, cell_kind, cell_step, layer_weights
+from ..models.unrolled import GATE_NAMES, cell_kind, is_custom, layer_step
 
 
 def _round(values, digits: int = 5) -> list[float]:
@@ -32,6 +32,8 @@ def matrix_spectrum(matrix: torch.Tensor) -> dict:
 
 def recurrent_blocks(model) -> dict[str, torch.Tensor]:
     """Square recurrent matrices: W_hh for Elman, each gate's H x H block for LSTM/GRU."""
+    if is_custom(model):
+        return model.recurrent_blocks()
     kind = cell_kind(model)
     blocks = {}
     for name, weight in model.recurrent_matrices().items():  # (G*H, H)
@@ -67,12 +69,12 @@ def top_singular_values(mats: torch.Tensor, k: int, iterations: int = 12) -> tor
     return torch.linalg.svdvals(mats @ q)[:, :k]  # (W, k)
 
 
-def _flatten(kind: str, state) -> torch.Tensor:
-    return torch.cat(state, -1) if kind == "lstm" else state
+def _flatten(state) -> torch.Tensor:
+    return torch.cat(state, -1) if isinstance(state, tuple) else state
 
 
-def _unflatten(kind: str, flat: torch.Tensor, hidden: int):
-    return (flat[..., :hidden], flat[..., hidden:]) if kind == "lstm" else flat
+def _unflatten(paired: bool, flat: torch.Tensor, hidden: int):
+    return (flat[..., :hidden], flat[..., hidden:]) if paired else flat
 
 
 @torch.no_grad()
@@ -84,10 +86,9 @@ def jacobian_spectra(model, trace, layer: int, steps: int, top: int, example: in
     spectral norm of the running product J_t ... J_{t0}, whose growth or decay
     is what a gradient travelling back over those steps sees.
     """
-    kind = cell_kind(model)
     hidden = model.options.hidden
-    nonlinearity = getattr(model.options, "nonlinearity", "tanh")
-    w = {k: v.detach() for k, v in layer_weights(model, layer).items()}
+    cell_step, _ = layer_step(model, layer, detach=True)
+    paired = bool(trace.cells[layer])  # the state is (h, c)
     hs = trace.hidden[layer]
     inputs = trace.hidden[layer - 1] if layer > 0 else None
     total = len(hs)
@@ -95,7 +96,7 @@ def jacobian_spectra(model, trace, layer: int, steps: int, top: int, example: in
 
     def state_at(t):  # (S,) the state after step t
         h = hs[t][example].detach()
-        return torch.cat([h, trace.cells[layer][t][example].detach()]) if kind == "lstm" else h
+        return torch.cat([h, trace.cells[layer][t][example].detach()]) if paired else h
 
     def input_at(t):  # (1, I) the layer's input at step t
         if inputs is not None:
@@ -107,8 +108,8 @@ def jacobian_spectra(model, trace, layer: int, steps: int, top: int, example: in
         x = input_at(t)
 
         def step(flat, x=x):
-            _, new, _ = cell_step(kind, w, x, _unflatten(kind, flat[None], hidden), nonlinearity)
-            return _flatten(kind, new)[0]
+            _, new, _ = cell_step(x, _unflatten(paired, flat[None], hidden))
+            return _flatten(new)[0]
 
         # Forward mode: one pass per input column, batched by vmap; 4x faster than jacrev here.
         jacobians.append(torch.func.jacfwd(step)(state_at(t - 1)))  # (S, S)

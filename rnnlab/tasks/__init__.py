@@ -4,7 +4,7 @@ from ..registry import Registry
 
 TASKS = Registry("task", "task.name")
 
-from . import charlm  # noqa: E402,F401  (registers charlm)
+from . import charlm, memory, synthetic, timeseries  # noqa: E402,F401  (registers every task)
 from .base import Task  # noqa: E402
 
 

@@ -34,6 +34,19 @@ class Task:
     def loss(self, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - interface
 
+    def step_losses(self, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """The loss at every step, (B, T), zero where nothing is judged (for the gradient-flow probe)."""
+        losses = torch.nn.functional.cross_entropy(output.transpose(1, 2), y, reduction="none")  # (B, T)
+        return losses * mask if mask is not None else losses
+
+    def batch_stats(self, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> dict:
+        """Sums over one evaluation batch for `eval_summary` (e.g. errors and counts); none by default."""
+        return {}
+
+    def eval_summary(self, totals: dict) -> dict:
+        """Metrics from the summed `batch_stats` of a whole evaluation (e.g. error rate, success)."""
+        return {}
+
     def metrics(self, mean_loss: float) -> dict:
         """Turn a mean validation loss into the task's reported metrics."""
         return {"loss": mean_loss}
@@ -41,3 +54,27 @@ class Task:
     def checkpoint_extras(self) -> dict:
         """What a checkpoint must carry to use the model without the task (e.g. a vocabulary)."""
         return {}
+
+
+EVAL_SEED = 1_000_003  # evaluation sequences come from their own generator, never the training stream's
+
+
+class GeneratedTask(Task):
+    """Sequences made on the fly: training draws from the run's generator, evaluation from a fixed seed."""
+
+    def make_batch(self, batch_size: int, generator: torch.Generator):
+        raise NotImplementedError  # pragma: no cover - each task
+
+    def train_batch(self, batch_size: int, generator: torch.Generator):
+        return self.make_batch(batch_size, generator)
+
+    def eval_batches(self, batch_size: int, count: int):
+        generator = torch.Generator().manual_seed(EVAL_SEED)
+        for _ in range(count):
+            yield self.make_batch(batch_size, generator)
+
+
+def error_rate_summary(totals: dict) -> dict:
+    """From summed {'wrong', 'count'}: the error rate, and success as the literature's < 1% of errors."""
+    error_rate = totals["wrong"] / max(totals["count"], 1.0)
+    return {"error_rate": error_rate, "success": error_rate < 0.01}

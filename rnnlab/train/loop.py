@@ -22,6 +22,7 @@ import torch
 from .. import __version__
 from ..probes import Prober
 from ..config import Config
+from ..errors import ConfigError
 from ..models import build_model, count_parameters
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
@@ -30,6 +31,7 @@ from .bptt import FullBPTT, TruncatedBPTT
 from .device import check_precision, resolve_device
 from .optim import Schedule, make_optimizer, set_lr
 
+STATUS_SECONDS = 5.0  # how stale status.json's step may get between evaluations
 EXIT_CODES = {"finished": 0, "stopped": 130, "diverged": 3, "failed": 1}
 
 
@@ -49,6 +51,9 @@ def prepare(cfg: Config) -> Prepared:
     check_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)  # weights are the first thing drawn from the seed
     task = build_task(cfg.task, cfg.seed)
+    if cfg.train.algorithm == "tbptt" and not hasattr(task, "train_streams"):
+        raise ConfigError("train.algorithm", "tbptt", f"task {cfg.task.name!r} has no continuous text to "
+                          "truncate (its sequences are independent)", "bptt")
     model = build_model(cfg.model, task.spec).to(device)
     return Prepared(cfg, task, model, device)
 
@@ -191,16 +196,20 @@ class Trainer:
     def evaluate(self) -> dict:
         tc = self.cfg.train
         self.model.eval()
-        total, count = 0.0, 0
+        total, count, totals = 0.0, 0, {}
         for x, y, mask in self.task.eval_batches(tc.batch_size, tc.eval_batches):
             x, y = x.to(self.device), y.to(self.device)
             mask = mask.to(self.device) if mask is not None else None
             with self.autocast:
                 output, _ = self.model(x)
+            output = output.float()
             tokens = int(mask.sum()) if mask is not None else y.numel()
-            total += float(self.task.loss(output.float(), y, mask)) * tokens
+            total += float(self.task.loss(output, y, mask)) * tokens
             count += tokens
+            for key, value in self.task.batch_stats(output, y, mask).items():
+                totals[key] = totals.get(key, 0.0) + value
         metrics = self.task.metrics(total / max(count, 1))
+        metrics.update(self.task.eval_summary(totals) if totals else {})
         self.last_val = metrics["loss"]
         best = metrics["loss"] < self.best_val
         if best:
@@ -251,8 +260,12 @@ class Trainer:
         state, error = "finished", None
         with StopSignal() as stop:
             try:
+                status_due = time.perf_counter() + STATUS_SECONDS
                 while self.step < tc.steps:
                     self.train_step()
+                    if time.perf_counter() >= status_due:  # `runs ls` and the browser read the step here
+                        self.status()
+                        status_due = time.perf_counter() + STATUS_SECONDS
                     if tc.eval_every and self.step % tc.eval_every == 0 and self.step < tc.steps:
                         self.evaluate()
                         self.status()

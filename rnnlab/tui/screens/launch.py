@@ -12,6 +12,8 @@ import functools
 import time
 from pathlib import Path
 
+import tomli_w
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -192,6 +194,19 @@ class LaunchScreen(Screen):
     def selected(self) -> tuple[str, str]:
         return self.value("model.arch"), self.value("task.name")
 
+    def raw_for_selection(self) -> dict:
+        """The preset without the [model]/[task] keys that the chosen arch/task does not have.
+
+        Switching the quickstart's charlm to `adding` must not fail on its `task.corpus`.
+        """
+        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.raw.items()}
+        for section, name in zip(("model", "task"), self.selected()):
+            table = raw.get(section)
+            if isinstance(table, dict):
+                raw[section] = {k: v for k, v in table.items()
+                                if _field_info(f"{section}.{k}", *self.selected()) is not None}
+        return raw
+
     def overrides(self) -> list[str]:
         """`--set key=value` for each field that departs from the preset (enabled fields only)."""
         return [f"{key}={self.value(key)}" for key in FIELDS
@@ -212,7 +227,7 @@ class LaunchScreen(Screen):
         self.valid = self.preset_error is None
         if self.valid:
             try:
-                cfg = config.resolve(self.raw, self.overrides())
+                cfg = config.resolve(self.raw_for_selection(), self.overrides())
                 corpus = getattr(cfg.task, "corpus", None)
                 # The corpus is read when the task is built, not in resolve(); a missing path is
                 # cheap to see now (read_text_file fails on it before reading anything).
@@ -275,7 +290,13 @@ class LaunchScreen(Screen):
         self.launching = True
         self.query_one("#launch", Button).disabled = True
         self.query_one("#help", Static).update("starting rnnlab run ...")
-        self._start(self.preset, self.overrides())
+        preset = self.preset
+        raw = self.raw_for_selection()
+        if raw != self.raw:  # keys were dropped: the child reads the trimmed preset, not the file
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            preset = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}.toml"
+            preset.write_text(tomli_w.dumps(raw))
+        self._start(preset, self.overrides())
 
     @work(thread=True, exclusive=True, group="launch")
     def _start(self, preset: Path | None, overrides: list[str]) -> None:
