@@ -59,6 +59,14 @@ class SequenceModel(nn.Module):
         raise NotImplementedError
 
 
+def input_layer(options: RecurrentOptions, spec: TaskSpec) -> tuple[nn.Embedding | None, int]:
+    """(embedding or None, width of what the first recurrent layer reads): tokens are embedded,
+    feature vectors go in as they are."""
+    if spec.vocab_size is not None:
+        return nn.Embedding(spec.vocab_size, options.embed), options.embed
+    return None, spec.input_size
+
+
 def detach_state(state: State | None) -> State | None:
     """Cut the graph at a chunk boundary (truncated BPTT) but keep the values."""
     if state is None:

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..options import opt
 from . import ARCHS
-from .base import RecurrentOptions, SequenceModel, State, TaskSpec
+from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .cells import (
     ACTIVATION_CODES, CustomCell, ElmanCell, GatedResidualCell, GRUCell, LeakyCell, LSTMCell, MGUCell,
     PeepholeLSTMCell, ResidualCell, lstm_step,
@@ -72,12 +72,7 @@ class CustomRecurrentModel(SequenceModel):
     def __init__(self, options: RecurrentOptions, spec: TaskSpec):
         super().__init__()
         self.options, self.spec = options, spec
-        if spec.vocab_size is not None:
-            self.embed = nn.Embedding(spec.vocab_size, options.embed)
-            input_size = options.embed
-        else:
-            self.embed = None
-            input_size = spec.input_size
+        self.embed, input_size = input_layer(options, spec)
         self.cells = nn.ModuleList(
             self.cell_class(input_size if layer == 0 else options.hidden, options.hidden, options)
             for layer in range(options.layers)

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..options import opt
 from . import ARCHS
-from .base import RecurrentOptions, SequenceModel, State, TaskSpec
+from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .init import init_recurrent
 
 
@@ -23,12 +23,7 @@ class FusedRecurrentModel(SequenceModel):
     def __init__(self, options: RecurrentOptions, spec: TaskSpec):
         super().__init__()
         self.options, self.spec = options, spec
-        if spec.vocab_size is not None:
-            self.embed = nn.Embedding(spec.vocab_size, options.embed)
-            input_size = options.embed
-        else:
-            self.embed = None
-            input_size = spec.input_size
+        self.embed, input_size = input_layer(options, spec)
         self.rnn = self.rnn_class(
             input_size, options.hidden, num_layers=options.layers, batch_first=True,
             dropout=options.dropout if options.layers > 1 else 0.0, **self.rnn_kwargs(options),
