@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from rnnlab import cli, config, options
-from rnnlab.config import RunOptions, TrainConfig
+from rnnlab import config, options
+from rnnlab.config import TrainConfig
 from rnnlab.errors import ConfigError
 from rnnlab.models import ARCHS
 from rnnlab.models.base import RecurrentOptions
@@ -23,9 +20,6 @@ from rnnlab.tasks import build_task
 
 REPO = Path(__file__).resolve().parents[1]
 PRESETS = sorted((REPO / "experiments").glob("*.toml"))
-TINY = ["model.hidden=8", "model.layers=1", "model.embed=4", "task.seq_len=8", "train.steps=2",
-        "train.eval_every=0", "train.eval_batches=1", "train.batch_size=2", "train.checkpoint_every=0",
-        "device=cpu"]
 
 
 def config_error(overrides=(), text: str | None = None) -> ConfigError:
@@ -338,74 +332,3 @@ def test_resolved_config_round_trips_through_toml(overrides, tmp_path):
     again = config.load(path)
     assert again.to_dict() == cfg.to_dict()
     assert type(again.model) is type(cfg.model)
-
-
-# -- through the command line ----------------------------------------------------------------
-def run_main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
-    """`rnnlab ARGS` through cli.main(), which turns errors into one line and an exit code."""
-    monkeypatch.setattr(sys, "argv", ["rnnlab", *map(str, args)])
-    try:
-        cli.main()
-        code = 0  # main() returned: the process would exit 0
-    except SystemExit as done:
-        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def test_cli_bad_key_in_a_real_process(tmp_path):
-    """The full path: exit code 2, one 'error:' line, no traceback, nothing on disk."""
-    runs = tmp_path / "runs"
-    env = {**os.environ, "RNNLAB_RUNS_DIR": str(tmp_path / "elsewhere"), "COLUMNS": "40"}
-    env.pop("RNNLAB_DEBUG", None)
-    result = subprocess.run([sys.executable, "-m", "rnnlab", "run", "--runs-dir", str(runs),
-                             "--set", "model.hiden=8"], capture_output=True, text=True, env=env,
-                            cwd=tmp_path, timeout=120)
-    assert result.returncode == 2, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("error: model.hiden = 8: unknown key; allowed: ")  # not wrapped at 40
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not runs.exists() or not any(runs.iterdir())
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
-
-
-@pytest.mark.parametrize("make_args, key", [
-    (lambda d: ["run", "--set", "train.optimizer=adm"], "train.optimizer"),
-    (lambda d: ["run", "--set", "model.hidden"], "--set"),
-    (lambda d: ["run", str(d / "nope.toml")], "config"),
-    (lambda d: ["run", str(d / "bad.toml")], "config"),
-    (lambda d: ["run", "--set", f"task.corpus={d / 'missing.txt'}"], "task.corpus"),
-    (lambda d: ["run", "--set", f"task.corpus={d / 'empty.txt'}"], "task.corpus"),
-    (lambda d: ["run", "--set", f"task.corpus={d / 'short.txt'}", *[f"--set={s}" for s in TINY]],
-     "task.seq_len"),
-    (lambda d: ["config", "--set", "device=gpu"], "device"),
-], ids=["bad-choice", "malformed-set", "missing-config", "invalid-toml", "missing-corpus", "empty-corpus",
-        "seq-len-too-long", "config-command"])
-def test_cli_config_errors_are_one_line_exit_2_and_leave_nothing(tmp_path, monkeypatch, capsys, make_args, key):
-    (tmp_path / "bad.toml").write_text("[model\n")
-    (tmp_path / "empty.txt").write_text("")
-    (tmp_path / "short.txt").write_text("hello world")
-    runs = tmp_path / "runs"
-    before = sorted(tmp_path.iterdir())
-    args = make_args(tmp_path)
-    if args[0] == "run":
-        args += ["--runs-dir", runs]
-    code, out, err = run_main(monkeypatch, capsys, *args)
-    assert code == 2
-    assert err.count("\n") == 1 and err.startswith(f"error: {key} = "), err
-    assert "Traceback" not in err and out == ""
-    assert sorted(tmp_path.iterdir()) == before  # no run directory, not even an empty runs dir
-
-
-def test_cli_tiny_run_writes_the_resolved_config(tmp_path, monkeypatch, capsys):
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 20, encoding="utf-8")
-    overrides = [*TINY, f"task.corpus={corpus}", "name=tiny run"]
-    args = ["run", "--quiet", "--runs-dir", tmp_path / "runs"] + [f"--set={s}" for s in overrides]
-    code, out, err = run_main(monkeypatch, capsys, *args)
-    assert code == 0, err
-    (run_path,) = (tmp_path / "runs").iterdir()
-    assert "-tiny-run-" in run_path.name
-    written = tomllib.loads((run_path / "config.toml").read_text())
-    assert written == config.load(None, overrides).to_dict()  # every default filled in
