@@ -4,7 +4,9 @@ from ..registry import Registry
 
 ARCHS = Registry("architecture", "model.arch")
 
-from . import fused, custom  # noqa: E402,F401,I001  (registers elman, lstm, gru, then the custom cells)
+# each import registers its architectures
+from . import fused  # noqa: E402,F401,I001
+from . import custom  # noqa: E402,F401,I001
 from .base import SequenceModel, TaskSpec, count_parameters, detach_state  # noqa: E402
 
 

@@ -22,6 +22,11 @@ class TaskSpec:
     input_size: int
     output_size: int
     vocab_size: int | None = None
+    # True when the input at t + 1 is the target at t (language models, one-step prediction):
+    # a model must then not look ahead, so bidirectional models refuse such tasks.
+    causal: bool = False
+    # Sequence-to-sequence tasks: token id ending an output sequence (None: outputs have no end)
+    eos: int | None = None
 
 
 @dataclass
@@ -50,6 +55,9 @@ class SequenceModel(nn.Module):
     """
 
     Options = RecurrentOptions
+    # True: the trainer calls model(x, targets=y) in training and evaluation, for models whose
+    # recurrence reads the previous target (teacher forcing: Jordan nets, seq2seq decoders).
+    takes_targets = False
 
     def init_state(self, batch: int, device=None) -> State:  # pragma: no cover - interface
         raise NotImplementedError
@@ -65,6 +73,13 @@ def input_layer(options: RecurrentOptions, spec: TaskSpec) -> tuple[nn.Embedding
     if spec.vocab_size is not None:
         return nn.Embedding(spec.vocab_size, options.embed), options.embed
     return None, spec.input_size
+
+
+def apply_model(model: nn.Module, x: torch.Tensor, y: torch.Tensor, state: State | None = None):
+    """model(x, state), with the targets too for models that read them (teacher forcing)."""
+    if getattr(model, "takes_targets", False):
+        return model(x, state, targets=y)
+    return model(x, state)
 
 
 def detach_state(state: State | None) -> State | None:

@@ -4,7 +4,11 @@ from ..registry import Registry
 
 TASKS = Registry("task", "task.name")
 
-from . import charlm, memory, synthetic, timeseries  # noqa: E402,F401  (registers every task)
+# each import registers its tasks
+from . import charlm  # noqa: E402,F401,I001
+from . import memory  # noqa: E402,F401,I001
+from . import synthetic  # noqa: E402,F401,I001
+from . import timeseries  # noqa: E402,F401,I001
 from .base import Task  # noqa: E402
 
 

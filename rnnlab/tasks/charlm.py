@@ -71,7 +71,8 @@ class CharLM(Task):
             raise ConfigError("task.seq_len", options.seq_len, f"longer than the corpus allows "
                               f"({len(self.train_data)} train / {len(self.val_data)} val characters)",
                               f"an integer <= {max(shortest, 1)}")
-        self.spec = TaskSpec(input_size=len(self.vocab), output_size=len(self.vocab), vocab_size=len(self.vocab))
+        self.spec = TaskSpec(input_size=len(self.vocab), output_size=len(self.vocab), vocab_size=len(self.vocab),
+                             causal=True)
         self.unigram_loss = self._unigram_cross_entropy()
 
     def _unigram_cross_entropy(self) -> float:

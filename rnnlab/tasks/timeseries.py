@@ -78,7 +78,7 @@ class SeriesTask(Task):
 
             raise ConfigError("task.seq_len", options.seq_len, "longer than the validation part of the series",
                               f"an integer < {len(self.val_y)} (or a larger task.length)")
-        self.spec = TaskSpec(input_size=1, output_size=1)
+        self.spec = TaskSpec(input_size=1, output_size=1, causal=self.inputs_are_series)
         self.variance = float(self.val_y.var(unbiased=False))
         self.persistence = float(((self.val_x[1:] - self.val_y[1:]) ** 2).mean()) if self.inputs_are_series else None
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..models.base import detach_state
+from ..models.base import apply_model, detach_state
 
 
 class FullBPTT:
@@ -21,7 +21,7 @@ class FullBPTT:
         x, y, mask = self.task.train_batch(self.batch_size, self.generator)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         mask = mask.to(self.device) if mask is not None else None
-        output, _ = model(x)  # (B, T, O)
+        output, _ = apply_model(model, x, y)  # (B, T, O)
         tokens = int(mask.sum()) if mask is not None else y.numel()
         return self.task.loss(output, y, mask), tokens
 
@@ -62,7 +62,7 @@ class TruncatedBPTT:
         outputs, state = [], self.state
         for a, b in ((start, middle), (middle, end)):
             if b > a:
-                out, state = model(x[:, a - start:b - start], state)  # (B, b-a, O)
+                out, state = apply_model(model, x[:, a - start:b - start], y[:, a - start:b - start], state)  # (B, b-a, O)
                 outputs.append(out)
             if b == middle:
                 carried = detach_state(state)

@@ -24,6 +24,7 @@ from ..probes import Prober
 from ..config import Config
 from ..errors import ConfigError
 from ..models import build_model, count_parameters
+from ..models.base import apply_model
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
 from . import checkpoint
@@ -201,7 +202,7 @@ class Trainer:
             x, y = x.to(self.device), y.to(self.device)
             mask = mask.to(self.device) if mask is not None else None
             with self.autocast:
-                output, _ = self.model(x)
+                output, _ = apply_model(self.model, x, y)
             output = output.float()
             tokens = int(mask.sum()) if mask is not None else y.numel()
             total += float(self.task.loss(output, y, mask)) * tokens
