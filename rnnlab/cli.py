@@ -134,7 +134,8 @@ def run(
         trainer = Trainer(prepared, run_dir, on_event=lambda e: (tokens(e), progress(e)))
         outcome = trainer.train(resume_from=saved)
     if mode == "bar":
-        out.print(summary_table(run_dir.id, run_dir.read_status(), outcome, outcome.final, tokens.rate()))
+        out.print(summary_table(run_dir.id, run_dir.read_status(), outcome, outcome.final, tokens.rate(),
+                                prepared.task))
         out.print(f"run directory: {run_dir.path}")
         if outcome.state == "stopped":
             out.print(f"resume with: rnnlab run --resume {run_dir.id}")

@@ -77,7 +77,11 @@ class RunProgress:
             self.progress.console.print(f"[dim]{event['message']}")
 
 
-def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: float | None) -> Table:
+# metrics()/eval_summary() keys that are bookkeeping, not results: the table leaves them out
+NOT_METRICS = {"kind", "step", "t", "best", "loss", "baseline", "bpc", "ppl"}
+
+
+def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: float | None, task=None) -> Table:
     # The id goes in the title only when the table is wide enough to hold it on one line.
     table = Table(title=f"run {run_id}", show_header=False, title_justify="left", min_width=len(run_id) + 8)
     table.add_column(style="bold")
@@ -85,15 +89,20 @@ def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: f
     state = outcome.state
     table.add_row("state", Text(state, style=STATE_STYLES.get(state, "")))
     table.add_row("steps", f"{outcome.step} / {status.get('total_steps', '?')}")
+    unit = getattr(task, "loss_unit", "nats/token")
     if final:
-        table.add_row("val loss", f"{final['loss']:.4f} nats/token")
+        table.add_row("val loss", f"{final['loss']:.4f} {unit}")
         for key, label in (("bpc", "val bits/char"), ("ppl", "val perplexity")):
             if key in final:
                 table.add_row(label, f"{final[key]:.3f}")
         if final.get("baseline"):
             gain = 1 - final["loss"] / final["baseline"]
             verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
-            table.add_row("baseline", f"{final['baseline']:.4f} nats/token ({verdict})")
+            label = getattr(task, "baseline_label", "baseline")
+            table.add_row("baseline", f"{final['baseline']:.4f} {unit}, {label} ({verdict})")
+        for key, value in final.items():  # the task's own metrics: error rate, NRMSE, exact match...
+            if key not in NOT_METRICS and isinstance(value, (int, float)):
+                table.add_row(key, str(value) if isinstance(value, bool) else f"{value:.4g}")
     table.add_row("best val loss", fmt_num(status.get("best_val")))
     if throughput:
         table.add_row("tokens/s", f"{throughput:,.0f}")

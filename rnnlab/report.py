@@ -23,8 +23,9 @@ def loss_plot(events: list[dict], width: int, height: int, color: bool) -> str |
         series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
     start = latest(events, "start")
     baseline = start.get("baseline") if start else None
-    return line_plot(series, "loss (nats/token)", width, height,
-                     hline=(baseline, "unigram") if baseline else None, color=color)
+    unit, label = (start or {}).get("loss_unit", "nats/token"), (start or {}).get("baseline_label", "baseline")
+    return line_plot(series, f"loss ({unit})", width, height,
+                     hline=(baseline, label) if baseline else None, color=color)
 
 
 def grad_norm_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:

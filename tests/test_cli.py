@@ -74,7 +74,7 @@ def test_runs_show_by_prefix(runs):
     result = invoke("runs", "show", run_id[:-2], "--runs-dir", runs)
     assert result.exit_code == 0, result.output
     assert run_id in result.output and "validation at step" in result.output
-    assert 'arch = "lstm"' in result.output and "loss (nats/token)" in result.output
+    assert 'arch = "lstm"' in result.output and "loss (nats/char)" in result.output
 
 
 def test_unknown_and_ambiguous_runs_exit_2(runs):

@@ -72,7 +72,7 @@ def test_finished_run_is_plotted(fixture_runs):
             await wait_for(pilot, lambda: not screen.dirty, what="the repaint")
             assert screen.query_one(LossPlot).series == {"train": 12, "val": 3, "unigram": 2}
             assert screen.query_one(GradNormPlot).series == {"global": 12, "layer0": 3, "clip": 2}
-            assert "loss (nats/token)" in screen.query_one(LossPlot).render().plain
+            assert "loss (nats/char)" in screen.query_one(LossPlot).render().plain  # the task's own unit
             assert "finished" in header_text(app) and "12/12 100%" in header_text(app)
             assert screen.check_action("stop", ()) is None and screen.check_action("resume", ()) is None
             assert any("finished" in str(line) for line in screen.query_one("#log").lines)

@@ -7,6 +7,7 @@ ARCHS = Registry("architecture", "model.arch")
 # each import registers its architectures
 from . import fused  # noqa: E402,F401,I001
 from . import custom  # noqa: E402,F401,I001
+from . import jordan  # noqa: E402,F401,I001
 from .base import SequenceModel, TaskSpec, count_parameters, detach_state  # noqa: E402
 
 

@@ -24,6 +24,8 @@ class Task:
 
     Options = TaskOptions
     spec: TaskSpec
+    loss_unit = "nats/token"  # what the loss measures, for tables and plot titles
+    baseline_label = "no memory"  # the reference that metrics()["baseline"] is
 
     def train_batch(self, batch_size: int, generator: torch.Generator):
         raise NotImplementedError  # pragma: no cover - interface

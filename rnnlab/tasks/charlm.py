@@ -57,6 +57,7 @@ class Vocabulary:
 
 @TASKS.register("charlm", "Character-level language model on a text corpus (bits/char, perplexity)")
 class CharLM(Task):
+    loss_unit, baseline_label = "nats/char", "unigram"
     Options = CharLMOptions
 
     def __init__(self, options: CharLMOptions, seed: int = 0):

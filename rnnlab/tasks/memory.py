@@ -29,6 +29,7 @@ class ClassifyAtEnd(GeneratedTask):
 
     vocab: int
     classes: int
+    loss_unit, baseline_label = "nats/sequence", "chance"
 
     def __init__(self, options, seed: int = 0):
         self.options = options
@@ -132,6 +133,7 @@ class DelayedRecallOptions(TaskOptions):
 
 @TASKS.register("delayed_recall", "Delayed recall: at every step, the symbol seen k steps back (masked)")
 class DelayedRecallTask(GeneratedTask):
+    baseline_label = "chance"
     Options = DelayedRecallOptions
 
     def __init__(self, options, seed: int = 0):

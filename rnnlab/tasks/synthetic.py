@@ -83,6 +83,7 @@ class AddingOptions(TaskOptions):
 
 @TASKS.register("adding", "Adding problem: sum the two marked values of a long sequence (MSE)")
 class AddingTask(GeneratedTask):
+    loss_unit, baseline_label = "MSE", "predict the mean"
     Options = AddingOptions
 
     def __init__(self, options: AddingOptions, seed: int = 0):

@@ -66,6 +66,7 @@ class SeriesTask(Task):
     """One-step-ahead regression over windows of a generated series."""
 
     Options = SeriesOptions
+    loss_unit, baseline_label = "MSE", "predict the mean"
 
     def __init__(self, options, seed: int = 0):
         self.options = options

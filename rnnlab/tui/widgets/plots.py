@@ -88,16 +88,16 @@ class RunPlot(PlotextPlot):
 
 
 class LossPlot(RunPlot):
-    """Train loss every step (downsampled), val loss at evals, the unigram (no-memory) baseline."""
+    """Train loss every step (downsampled), val loss at evals, the task's no-memory baseline."""
 
-    heading = "loss (nats/token)"
+    heading = "loss"
 
     def plot(self, curves):
         xs = self.line("train", curves.train_loss.xs, curves.train_loss.ys, thin=True)
         val = self.line("val", curves.val_loss.xs, curves.val_loss.ys)
-        baseline = (curves.start or {}).get("baseline")
-        self.level("unigram", baseline, xs + val)
-        return self.heading if xs or val else None
+        start = curves.start or {}
+        self.level(start.get("baseline_label", "baseline"), start.get("baseline"), xs + val)
+        return f"loss ({start.get('loss_unit', 'nats/token')})" if xs or val else None
 
 
 class GradNormPlot(RunPlot):
