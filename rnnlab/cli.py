@@ -172,21 +172,35 @@ def sample(
     length: Annotated[int, typer.Option(min=1, help="Characters to generate")] = 400,
     temperature: Annotated[float, typer.Option(min=0.0, help="Softmax temperature (0: greedy)")] = 0.8,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Sample among the k most likely")] = None,
+    top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus: sample among the most likely "
+                                                   "characters that together reach probability p")] = None,
     greedy: Annotated[bool, typer.Option("--greedy", help="Always take the most likely character")] = False,
+    beam: Annotated[Optional[int], typer.Option(min=1, help="Beam search with this many hypotheses: the most "
+                                                "likely continuation it finds (printed at the end)")] = None,
+    length_penalty: Annotated[float, typer.Option(help="Beam search: GNMT length penalty alpha")] = 0.0,
     seed: Annotated[Optional[int], typer.Option(help="Seed for reproducible samples")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     device: Annotated[str, typer.Option(help="cpu, cuda, mps or auto")] = "cpu",
     runs_dir: RunsDir = None,
 ) -> None:
     """Stream generated text from a trained language model."""
-    from .sampling import generate, load_language_model
+    from .sampling import beam_generate, generate, load_language_model
     from .train.device import resolve_device
 
     if checkpoint not in ("best", "last"):
         raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
     run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
     model, vocab, _, _ = load_language_model(run_dir, checkpoint, str(resolve_device(device)))
-    stream = generate(model, vocab, prompt, length, temperature, top_k, greedy, seed)
+    if beam is not None:
+        from .decoding import Sampling, describe_score
+
+        Sampling(temperature, top_k, top_p, greedy).check()  # a bad flag is an error even where beams ignore it
+        text, best = beam_generate(model, vocab, prompt, length, beam, length_penalty)
+        sys.stdout.write(prompt + text + "\n")
+        sys.stdout.flush()
+        err.print(f"[dim]beam {beam}: {describe_score(best)}")
+        return
+    stream = generate(model, vocab, prompt, length, temperature, top_k, greedy, seed, top_p)
     first = next(stream)  # errors in the prompt surface before anything is printed
     sys.stdout.write(prompt + first)
     for char in stream:

@@ -1,4 +1,4 @@
-"""Generating text from a trained language model: greedy, temperature, top-k."""
+"""Generating text from a trained language model (the strategies themselves: decoding.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import NamedTuple
 
 import torch
 
+from . import decoding
 from .config import Config
 from .config import load as load_config
+from .decoding import Sampling
 from .errors import CheckpointError, ConfigError
 from .models import build_model
 from .models.base import TaskSpec
@@ -42,35 +44,35 @@ def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -
 
 
 def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, greedy: bool,
-              generator: torch.Generator | None) -> int:
+              generator: torch.Generator | None, top_p: float | None = None) -> int:
     """Choose one token id from logits (V,)."""
-    if greedy or temperature == 0:
-        return int(logits.argmax())
-    logits = logits.float() / temperature
-    if top_k is not None and top_k < logits.numel():
-        threshold = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < threshold, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    return int(torch.multinomial(probs.cpu(), 1, generator=generator))
+    return int(decoding.pick_next(logits[None], Sampling(temperature, top_k, top_p, greedy), generator)[0])
+
+
+def _encode_prompt(vocab: Vocabulary, prompt: str) -> torch.Tensor:
+    if not prompt:
+        raise ConfigError("--prompt", prompt, "must not be empty", "at least one character")
+    return vocab.encode(prompt)
 
 
 @torch.no_grad()
 def generate(model, vocab: Vocabulary, prompt: str, length: int, temperature: float = 1.0,
-             top_k: int | None = None, greedy: bool = False, seed: int | None = None) -> Iterator[str]:
+             top_k: int | None = None, greedy: bool = False, seed: int | None = None,
+             top_p: float | None = None) -> Iterator[str]:
     """Yield `length` characters continuing `prompt`, one at a time (for streaming)."""
-    if temperature < 0:
-        raise ConfigError("--temperature", temperature, "must not be negative", "a number >= 0")
-    if top_k is not None and top_k < 1:
-        raise ConfigError("--top-k", top_k, "must be at least 1", "an integer >= 1")
-    if not prompt:
-        raise ConfigError("--prompt", prompt, "must not be empty", "at least one character")
-    ids = vocab.encode(prompt)
+    sampling = Sampling(temperature, top_k, top_p, greedy)
+    sampling.check()
+    stepper = decoding.LanguageModelStepper(model, _encode_prompt(vocab, prompt))
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    device = next(model.parameters()).device
-    logits, state = model(ids[None].to(device))  # (1, P, V)
-    last = logits[0, -1]
-    for _ in range(length):
-        token = pick_next(last, temperature, top_k, greedy, generator)
-        yield vocab.chars[token]
-        logits, state = model(torch.tensor([[token]], device=device), state)  # (1, 1, V)
-        last = logits[0, -1]
+    for tokens in decoding.sample(stepper, length, sampling, generator):
+        yield vocab.chars[int(tokens[0])]
+
+
+@torch.no_grad()
+def beam_generate(model, vocab: Vocabulary, prompt: str, length: int, beam: int,
+                  alpha: float = 0.0) -> tuple[str, decoding.Hypothesis]:
+    """The most likely `length`-character continuation a beam of `beam` finds (not streamed: the best
+    hypothesis is known only at the end)."""
+    stepper = decoding.LanguageModelStepper(model, _encode_prompt(vocab, prompt))
+    best = decoding.beam_search(stepper, beam, length, alpha=alpha)
+    return "".join(vocab.chars[t] for t in best.tokens), best

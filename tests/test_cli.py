@@ -97,6 +97,22 @@ def test_sample_streams_the_requested_length(runs):
     assert bad.exit_code == 2 and "not in the vocabulary" in bad.output
 
 
+def test_sample_with_nucleus_and_beam(runs):
+    run_id = next(p.name for p in runs.iterdir() if "lstm" in p.name)
+    nucleus = invoke("sample", run_id, "--prompt", "the ", "--length", 20, "--top-p", 0.9, "--seed", 1,
+                     "--runs-dir", runs)
+    assert nucleus.exit_code == 0 and len(nucleus.output) == len("the ") + 20 + 1
+    greedy = invoke("sample", run_id, "--prompt", "the ", "--length", 12, "--greedy", "--runs-dir", runs)
+    beam_one = invoke("sample", run_id, "--prompt", "the ", "--length", 12, "--beam", 1, "--runs-dir", runs)
+    assert beam_one.exit_code == 0 and greedy.output in beam_one.output  # beside the log p line (stderr)
+    assert "beam 1: log p = " in beam_one.output
+    beam = invoke("sample", run_id, "--prompt", "the ", "--length", 12, "--beam", 4, "--runs-dir", runs)
+    assert beam.exit_code == 0 and "beam 4: log p = " in beam.output
+    for flag, value in (("--top-p", 1.5), ("--length-penalty", -1)):
+        bad = invoke("sample", run_id, "--prompt", "the ", flag, value, "--beam", 2, "--runs-dir", runs)
+        assert bad.exit_code == 2 and len(bad.output.strip().splitlines()) == 1, bad.output
+
+
 def test_resume_refuses_changed_model_and_keeps_the_run(runs):
     run_id = next(p.name for p in runs.iterdir() if "gru" in p.name)
     config_before = (runs / run_id / "config.toml").read_text()

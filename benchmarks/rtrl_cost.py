@@ -1,0 +1,73 @@
+"""Benchmark: RTRL's cost per time step against BPTT's as the number of units n grows.
+
+One Elman layer (n units, 8 input features, float64) on the adding problem's
+inputs, one sequence of T steps per update, batch 1: the seconds per time step
+of RTRL (carrying the (S x P) sensitivity, rnnlab/train/rtrl.py) and of BPTT
+(forward + backward through the unrolled sequence), their ratio, and the
+log-log slope of RTRL's time against n: the theory says 4 (n^2 weights times
+an n x n Jacobian product per step); BPTT's is 2.
+
+    python benchmarks/rtrl_cost.py [--sizes 4,8,16,32,64] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+
+import torch
+
+from rnnlab import config
+from rnnlab.models import build_model
+from rnnlab.tasks import build_task
+from rnnlab.train.rtrl import RTRL
+
+
+def seconds(fn, repeats: int) -> float:
+    fn()  # warm-up
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="4,8,16,32,64")
+    parser.add_argument("--steps", type=int, default=20, help="T: time steps per sequence")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; seconds per time step, best of {args.repeats}")
+    print(f"{'n':>4} {'params':>7} {'rtrl s/step':>12} {'bptt s/step':>12} {'rtrl/bptt':>10}")
+    rows = []
+    for n in (int(v) for v in args.sizes.split(",")):
+        cfg = config.load(None, ["model.arch=elman", f"model.hidden={n}", "model.layers=1",
+                                 "task.name=adding", f"task.length={args.steps}"])
+        task = build_task(cfg.task, 0)
+        torch.manual_seed(0)
+        model = build_model(cfg.model, task.spec).double()
+        x, y, mask = task.train_batch(1, torch.Generator().manual_seed(1))
+        batch = (x.double(), y.double(), mask)
+        algorithm = RTRL(task, model, 1, "pattern", torch.Generator(), torch.device("cpu"))
+        algorithm._batch = lambda: batch
+
+        def bptt():
+            output, _ = model(batch[0])
+            task.loss(output, batch[1], batch[2]).backward()
+
+        rtrl_s = seconds(lambda: algorithm.step_loss(model), args.repeats) / args.steps
+        bptt_s = seconds(bptt, args.repeats) / args.steps
+        params = sum(p.numel() for p in model.parameters())
+        rows.append((n, rtrl_s, bptt_s))
+        print(f"{n:4d} {params:7d} {rtrl_s:12.2e} {bptt_s:12.2e} {rtrl_s / bptt_s:10.1f}")
+    if len(rows) >= 2:
+        (n0, r0, b0), (n1, r1, b1) = rows[-2], rows[-1]
+        print(f"log-log slope between n = {n0} and {n1}: rtrl {math.log(r1 / r0) / math.log(n1 / n0):.2f}, "
+              f"bptt {math.log(b1 / b0) / math.log(n1 / n0):.2f}")
+
+
+if __name__ == "__main__":
+    main()
