@@ -43,9 +43,16 @@ class JordanOptions(RecurrentOptions):
 
 
 def jordan_loop(gi: Tensor, s: Tensor, fed: Tensor, weight_fb: Tensor, layers: List[Tensor], head_w: Tensor,
-                head_b: Tensor, decay: float, act: int, classes: bool) -> Tuple[Tensor, Tensor, Tensor]:
-    """Free-running time loop: gi (B, T, H) input half of layer 0; s, fed (B, O): state units, last output fed."""
+                head_b: Tensor, decay: float, act: int, classes: bool, teacher: Tensor,
+                truth: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """The time loop: gi (B, T, H) input half of layer 0; s, fed (B, O): state units, last output fed.
+
+    truth (B, T) bool: after step t feed teacher[:, t] (B, O) where truth[:, t], else the model's own
+    output (scheduled sampling); an empty `truth` means always the own output (free running).
+    """
     outputs: List[Tensor] = []
+    mixing = truth.numel() > 0
+    t = 0
     for gi_t in gi.unbind(1):
         s = decay * s + fed  # (B, O)
         h = activate(gi_t + F.linear(s, weight_fb), act)  # (B, H)
@@ -53,7 +60,10 @@ def jordan_loop(gi: Tensor, s: Tensor, fed: Tensor, weight_fb: Tensor, layers: L
             h = activate(F.linear(h, layers[2 * k], layers[2 * k + 1]), act)
         y = F.linear(h, head_w, head_b)  # (B, O)
         fed = torch.softmax(y, -1) if classes else y
+        if mixing:
+            fed = torch.where(truth[:, t, None], teacher[:, t], fed)
         outputs.append(y)
+        t += 1
     return torch.stack(outputs, 1), s, fed  # (B, T, O)
 
 
@@ -73,6 +83,7 @@ def scripted_loop():
 class JordanModel(SequenceModel):
     Options = JordanOptions
     takes_targets = True
+    teacher_forcing = 1.0  # scheduled sampling: the probability of feeding the target (set by the trainer)
 
     def __init__(self, options: JordanOptions, spec: TaskSpec):
         super().__init__()
@@ -106,13 +117,17 @@ class JordanModel(SequenceModel):
         inputs = self.drop(self.embed(x) if self.embed is not None else x)  # (B, T, E)
         s, fed = state if state is not None else self.init_state(inputs.shape[0], inputs.device)
         gi = self.input(inputs)  # (B, T, H): the input half of every step at once
+        teacher = truth = gi.new_zeros(0)  # free running unless training with targets
         if self.training and self.options.feedback == "target" and targets is not None:
-            return self.teacher_forced(gi, s, fed, self.fed_targets(targets))
+            teacher = self.fed_targets(targets)
+            if self.teacher_forcing >= 1.0:
+                return self.teacher_forced(gi, s, fed, teacher)
+            truth = torch.rand(targets.shape[:2], device=gi.device) < self.teacher_forcing  # (B, T)
         layers = [t for layer in self.hidden_layers for t in (layer.weight, layer.bias)]
         # No graph optimisation: as in custom.py, TorchScript's autodiff graphs were slower on this loop
         with torch.jit.optimized_execution(False):
             y, s, fed = scripted_loop()(gi, s, fed, self.feedback.weight, layers, self.head.weight, self.head.bias,
-                                        float(self.options.decay), self.act, self.classes)
+                                        float(self.options.decay), self.act, self.classes, teacher, truth)
         return y, (s, fed)  # (B, T, O)
 
     def teacher_forced(self, gi: Tensor, s: Tensor, fed: Tensor, teacher: Tensor):
