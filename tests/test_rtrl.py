@@ -75,7 +75,7 @@ def test_online_mode_walks_the_sequence_one_step_per_update():
         assert (algorithm.sequence is None) == (t == steps - 1)  # a fresh sequence after the last step
     # with the weights unchanged between steps, the step losses average to the sequence's loss
     output, _ = model(batch[0])
-    assert sum(values) / steps == pytest.approx(float(task.loss(output, batch[1], batch[2])), abs=1e-10)
+    assert sum(values) / steps == pytest.approx(float(task.loss(output, batch[1], batch[2]).detach()), abs=1e-10)
     # and the first step's gradient is that of the first step's loss alone: a change at the last input cannot reach it
     algorithm = rtrl_for(task, model, batch, mode="online")
     algorithm.step_loss(model)

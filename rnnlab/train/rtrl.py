@@ -78,6 +78,8 @@ class RTRL:
         self.names = [name for name, p in self.step_model.named_parameters() if p.requires_grad]
         # the read-out touches no state: its sensitivity is always zero, so it is not carried
         self.state_names = [n for n in self.names if not n.startswith("model.head.")]
+        # gradients are assembled as [state parameters..., read-out...]: the head must come last
+        assert self.names[:len(self.state_names)] == self.state_names, "the read-out must be registered last"
         sizes = dict((n, p.numel()) for n, p in self.step_model.named_parameters())
         self.state_count = sum(sizes[n] for n in self.state_names)  # P_s: the sensitivity's width
         self.sequence = None  # online mode: (x, y, mask, t, flat state, sensitivity) across trainer steps
@@ -140,7 +142,9 @@ class RTRL:
 
     def _batch(self):
         x, y, mask = self.task.train_batch(self.batch_size, self.generator)
-        return x.to(self.device), y.to(self.device), (mask.to(self.device) if mask is not None else None)
+        dtype = self.step_model.model.head.weight.dtype  # features follow the model's precision
+        x, y = (t.to(self.device, dtype) if t.is_floating_point() else t.to(self.device) for t in (x, y))
+        return x, y, (mask.to(self.device) if mask is not None else None)
 
     # -- what the Trainer calls ---------------------------------------------------------
     def step_loss(self, model) -> tuple[Tensor, int]:
