@@ -19,7 +19,7 @@ from rich.style import Style
 
 from rnnlab import config
 from rnnlab.errors import ConfigError
-from rnnlab.sampling import generate, load_language_model
+from rnnlab.sampling import beam_generate, generate, load_language_model
 from rnnlab.tui.app import make_app
 from rnnlab.tui.screens import sample as sample_screen
 from rnnlab.tui.screens.launch import LaunchScreen
@@ -190,6 +190,35 @@ def test_sample_streams_the_same_text_as_generate_and_colours_it(fixture_runs, t
             assert text_of(screen, "#problem") == str(error.value)
             await pilot.press("g")  # refused: the old text stays
             assert screen.rendered.plain == expected
+
+    asyncio.run(scenario())
+
+
+def test_sample_with_top_p_and_beam_search(fixture_runs, tmp_path):
+    runs_dir, runs = fixture_runs
+    app = make_app(runs_dir=runs_dir, experiments_dir=tmp_path)
+    loaded = load_language_model(runs["lstm"], "best")
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_sample(runs["lstm"])
+            screen = app.screen
+            await wait_until(pilot, lambda: screen.state == "ready", what="the checkpoint")
+            for name, value in (("prompt", "the "), ("length", "15"), ("seed", "3"), ("top_p", "0.9")):
+                screen.query_one(f"#{name}").value = value
+            await pilot.pause()
+            screen.action_generate()
+            await wait_until(pilot, lambda: screen.state == "done", what="the nucleus sample")
+            nucleus = "".join(generate(loaded.model, loaded.vocab, "the ", 15, 0.8, None, seed=3, top_p=0.9))
+            assert screen.generated == nucleus
+            screen.query_one("#beam").value = "3"
+            await pilot.pause()
+            screen.action_generate()
+            await wait_until(pilot, lambda: screen.state == "done", what="the beam search")
+            assert screen.generated == beam_generate(loaded.model, loaded.vocab, "the ", 15, 3)[0]
+            screen.query_one("#top_p").value = "1.5"
+            await pilot.pause()
+            assert text_of(screen, "#problem") == "--top-p = 1.5: out of range; allowed: a number in (0, 1] (blank: all)"
 
     asyncio.run(scenario())
 

@@ -43,6 +43,13 @@ def _number(key: str, text: str, kind, *, low, allowed: str, blank=False):
     return value
 
 
+def _fraction(text: str):
+    value = _number("--top-p", text, float, low=0, allowed="a number in (0, 1] (blank: all)", blank=True)
+    if value is not None and not 0 < value <= 1:
+        raise ConfigError("--top-p", value, "out of range", "a number in (0, 1] (blank: all)")
+    return value
+
+
 def colour_by_surprisal(text: str, bits: list[float], vocab_size: int) -> Text:
     """Dim green for expected characters, bright red for surprising ones (scale: a uniform guess)."""
     scale = math.log2(max(vocab_size, 2))
@@ -71,6 +78,7 @@ class SampleScreen(Screen):
     SampleScreen .controls Label { padding: 0 1 0 0; color: $text-muted; }
     SampleScreen .controls Input { width: 8; margin-right: 1; }
     SampleScreen #prompt { width: 1fr; }
+    SampleScreen .controls Input.narrow { width: 5; }
     SampleScreen #checkpoint { width: 12; }
     SampleScreen #output { height: 1fr; border: round $primary 50%; padding: 0 1; }
     SampleScreen #output:focus { border: round $primary; }
@@ -97,6 +105,12 @@ class SampleScreen(Screen):
             yield Label("prompt")
             yield Input("\\n", id="prompt", compact=True, select_on_focus=False,
                         tooltip="the text to continue; \\n stands for a newline, \\t for a tab")
+            for label, name, tip in (("top-p", "top_p", "nucleus: sample among the likeliest characters that "
+                                      "together reach p (blank: all)"),
+                                     ("beam", "beam", "beam search with this many hypotheses: the most likely "
+                                      "continuation it finds, shown at the end (blank: sample)")):
+                yield Label(label)
+                yield Input("", id=name, compact=True, placeholder="-", tooltip=tip, classes="narrow")
             yield Select([("best", "best"), ("last", "last")], value="best", allow_blank=False,
                          compact=True, id="checkpoint")
         with Horizontal(classes="controls"):
@@ -172,11 +186,14 @@ class SampleScreen(Screen):
     # -- generating ----------------------------------------------------------------------
     def settings(self) -> dict:
         """The generation settings from the form (ConfigError naming the bad one)."""
-        read = {name: self.query_one(f"#{name}", Input).value for name in ("temperature", "top_k", "length", "seed")}
+        read = {name: self.query_one(f"#{name}", Input).value
+                for name in ("temperature", "top_k", "top_p", "beam", "length", "seed")}
         return {
             "prompt": parse_prompt(self.query_one("#prompt", Input).value),
             "temperature": _number("--temperature", read["temperature"], float, low=0, allowed="a number >= 0"),
             "top_k": _number("--top-k", read["top_k"], int, low=1, allowed="an integer >= 1 (blank: all)", blank=True),
+            "top_p": _fraction(read["top_p"]),
+            "beam": _number("--beam", read["beam"], int, low=1, allowed="an integer >= 1 (blank: sample)", blank=True),
             "length": _number("--length", read["length"], int, low=1, allowed="an integer >= 1"),
             "seed": _number("--seed", read["seed"], int, low=0, allowed="an integer >= 0 (blank: random)", blank=True),
         }
@@ -217,13 +234,19 @@ class SampleScreen(Screen):
     @work(thread=True, exclusive=True, group="model")  # a new generation (or load) cancels this one
     def _generate(self, serial: int, loaded, settings: dict) -> None:
         from ...probes.activations import unit_activations
-        from ...sampling import generate
+        from ...sampling import beam_generate, generate
 
         this = get_current_worker()
         produced, flushed_at, flushed = [], 0, time.monotonic()
         try:
-            for char in generate(loaded.model, loaded.vocab, settings["prompt"], settings["length"],
-                                 settings["temperature"], settings["top_k"], seed=settings["seed"]):
+            if settings["beam"] is not None:  # the best hypothesis is known only at the end: one chunk
+                stream = iter(beam_generate(loaded.model, loaded.vocab, settings["prompt"], settings["length"],
+                                            settings["beam"])[0])
+            else:
+                stream = generate(loaded.model, loaded.vocab, settings["prompt"], settings["length"],
+                                  settings["temperature"], settings["top_k"], seed=settings["seed"],
+                                  top_p=settings["top_p"])
+            for char in stream:
                 if this.is_cancelled:
                     return
                 produced.append(char)
