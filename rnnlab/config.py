@@ -33,9 +33,30 @@ class TrainConfig:
     steps: int = opt(1000, "optimizer steps in total", min=1)
     batch_size: int = opt(32, "sequences per batch", min=1)
     algorithm: str = opt("bptt", "bptt: random windows, full backprop; tbptt: contiguous streams, "
-                         "state carried across chunks", choices=["bptt", "tbptt"])
+                         "state carried across chunks; ridge: closed-form linear readout over fixed features "
+                         "(esn): each step adds one batch to the normal equations and re-solves them; "
+                         "rtrl: real-time recurrent learning (gradients carried forward, small nets); "
+                         "ekf: extended Kalman filter on the weights (small nets; no optimizer)",
+                         choices=["bptt", "tbptt", "ridge", "rtrl", "ekf"])
     tbptt_k1: int = opt(32, "tbptt: new tokens consumed per step", min=1)
     tbptt_k2: int = opt(32, "tbptt: tokens backpropagated through per step (>= tbptt_k1)", min=1)
+    ridge_alpha: float = opt(1e-6, "ridge: L2 penalty alpha on the readout weights (not its bias), "
+                             "(X^T X + alpha I) W = X^T Y summed over every judged position", above=0)
+    rtrl_mode: str = opt("batch", "rtrl: batch (update after batch_size sequences), pattern (after each "
+                         "sequence), online (after every time step)", choices=["batch", "pattern", "online"])
+    ekf_noise: float = opt(1.0, "ekf: measurement noise R (larger: smaller, safer steps)", above=0)
+    ekf_process: float = opt(1e-4, "ekf: process noise Q added to the covariance every update", min=0)
+    ekf_prior: float = opt(10.0, "ekf: initial covariance P = prior * I", above=0)
+    pascanu_weight: float = opt(0.0, "weight of the Pascanu et al. 2013 regulariser that keeps "
+                                "||dE/dh_{k+1} dh_{k+1}/dh_k|| / ||dE/dh_{k+1}|| near 1 (0: off; bptt only)", min=0)
+    scheduled_sampling: str = opt("none", "feed the model its own previous output instead of the truth with "
+                                  "a probability growing over training (Bengio et al. 2015): language models, "
+                                  "Jordan nets, seq2seq", choices=["none", "linear", "exponential", "inverse_sigmoid"])
+    ss_k: float = opt(1000.0, "scheduled sampling: k of the schedule (linear: steps to reach the floor; "
+                      "exponential: decay per step, < 1; inverse_sigmoid: steps scale)", above=0)
+    ss_floor: float = opt(0.0, "scheduled sampling: the lowest probability of feeding the truth", min=0, max=1)
+    free_running_eval: bool = opt(False, "also evaluate with the model fed its own greedy outputs (the "
+                                  "exposure-bias gap); on by itself with scheduled sampling")
     optimizer: str = opt("adam", "update rule", choices=OPTIMIZERS)
     lr: float = opt(2e-3, "base learning rate", above=0)
     momentum: float = opt(0.9, "momentum (momentum, rmsprop)", min=0, max=0.999)
@@ -59,6 +80,12 @@ class TrainConfig:
         if self.algorithm == "tbptt" and self.tbptt_k2 < self.tbptt_k1:
             raise ConfigError(f"{section}.tbptt_k2", self.tbptt_k2, "must be >= train.tbptt_k1",
                               f"an integer >= {self.tbptt_k1}")
+        if self.scheduled_sampling == "exponential" and self.ss_k >= 1:
+            raise ConfigError(f"{section}.ss_k", self.ss_k, "an exponential schedule needs a decay below 1",
+                              "a number in (0, 1), e.g. 0.999")
+        if self.pascanu_weight and self.algorithm != "bptt":
+            raise ConfigError(f"{section}.pascanu_weight", self.pascanu_weight,
+                              f"the regulariser runs with train.algorithm = bptt, not {self.algorithm}", "0")
         if self.schedule == "step" and not self.milestones:
             raise ConfigError(f"{section}.milestones", self.milestones,
                               "schedule 'step' needs at least one milestone", "a list of step numbers")

@@ -199,7 +199,7 @@ BAD_OVERRIDES = [
     (["train.optimizer=adm"], "train.optimizer", "'adm'", "sgd, momentum, adam"),
     (["train.clip_mode=l2"], "train.clip_mode", "'l2'", "norm, value, none"),
     (["precision=fp16"], "precision", "'fp16'", "fp32, bf16"),
-    (["model.arch=transformer"], "model.arch", "'transformer'", "allowed: elman, "),
+    (["model.arch=transformer"], "model.arch", "'transformer'", "allowed: birnn, clockwork, "),
     (["task.name=imagenet"], "task.name", "'imagenet'", "charlm"),
     # devices
     (["device=gpu"], "device", "'gpu'", "auto, cpu, cuda, cuda:N, mps"),

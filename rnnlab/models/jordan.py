@@ -84,6 +84,7 @@ class JordanModel(SequenceModel):
     Options = JordanOptions
     takes_targets = True
     teacher_forcing = 1.0  # scheduled sampling: the probability of feeding the target (set by the trainer)
+    eval_teacher_forced = False  # the trainer's exposure-bias metric: evaluate once with the targets fed
 
     def __init__(self, options: JordanOptions, spec: TaskSpec):
         super().__init__()
@@ -118,9 +119,10 @@ class JordanModel(SequenceModel):
         s, fed = state if state is not None else self.init_state(inputs.shape[0], inputs.device)
         gi = self.input(inputs)  # (B, T, H): the input half of every step at once
         teacher = truth = gi.new_zeros(0)  # free running unless training with targets
-        if self.training and self.options.feedback == "target" and targets is not None:
+        forced = self.training and self.options.feedback == "target" or self.eval_teacher_forced
+        if forced and targets is not None:
             teacher = self.fed_targets(targets)
-            if self.teacher_forcing >= 1.0:
+            if self.teacher_forcing >= 1.0 or not self.training:
                 return self.teacher_forced(gi, s, fed, teacher)
             truth = torch.rand(targets.shape[:2], device=gi.device) < self.teacher_forcing  # (B, T)
         layers = [t for layer in self.hidden_layers for t in (layer.weight, layer.bias)]

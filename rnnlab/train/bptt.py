@@ -9,20 +9,38 @@ from __future__ import annotations
 import torch
 
 from ..models.base import apply_model, detach_state
+from .regularizer import regularized_loss
+from .scheduled import mixed_forward
 
 
 class FullBPTT:
-    """Each step: a fresh batch of random windows, zero initial state, backprop through all of it."""
+    """Each step: a fresh batch of random windows, zero initial state, backprop through all of it.
 
-    def __init__(self, task, batch_size: int, generator: torch.Generator, device: torch.device):
+    With `pascanu_weight` the loss carries the gradient-norm regulariser (regularizer.py); with
+    `mixes_inputs` (language models) and `teacher_forcing` < 1, inputs are mixed with the model's own
+    samples (scheduled sampling, scheduled.py). `extras` holds what the step's train event should add.
+    """
+
+    def __init__(self, task, batch_size: int, generator: torch.Generator, device: torch.device,
+                 pascanu_weight: float = 0.0, mixes_inputs: bool = False):
         self.task, self.batch_size, self.generator, self.device = task, batch_size, generator, device
+        self.pascanu_weight, self.mixes_inputs = pascanu_weight, mixes_inputs
+        self.teacher_forcing = 1.0  # set by the trainer each step under scheduled sampling
+        self.extras: dict = {}
 
     def step_loss(self, model) -> tuple[torch.Tensor, int]:
         x, y, mask = self.task.train_batch(self.batch_size, self.generator)
         x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         mask = mask.to(self.device) if mask is not None else None
-        output, _ = apply_model(model, x, y)  # (B, T, O)
         tokens = int(mask.sum()) if mask is not None else y.numel()
+        if self.pascanu_weight:
+            loss, omega = regularized_loss(model, self.task, x, y, mask, self.pascanu_weight)
+            self.extras = {"pascanu": omega}
+            return loss, tokens
+        if self.mixes_inputs and self.teacher_forcing < 1.0:
+            output = mixed_forward(model, x, self.teacher_forcing, self.generator)  # (B, T, V)
+        else:
+            output, _ = apply_model(model, x, y)  # (B, T, O)
         return self.task.loss(output, y, mask), tokens
 
     def state_dict(self) -> dict:

@@ -22,15 +22,15 @@ import torch
 from .. import __version__
 from ..probes import Prober
 from ..config import Config
-from ..errors import ConfigError
 from ..models import build_model, count_parameters
 from ..models.base import apply_model
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
 from . import checkpoint
-from .bptt import FullBPTT, TruncatedBPTT
+from .algorithms import check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
 from .optim import Schedule, make_optimizer, set_lr
+from .scheduled import feeds_itself, mixed_forward, teacher_forcing_probability
 
 STATUS_SECONDS = 5.0  # how stale status.json's step may get between evaluations
 EXIT_CODES = {"finished": 0, "stopped": 130, "diverged": 3, "failed": 1}
@@ -52,10 +52,8 @@ def prepare(cfg: Config) -> Prepared:
     check_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)  # weights are the first thing drawn from the seed
     task = build_task(cfg.task, cfg.seed)
-    if cfg.train.algorithm == "tbptt" and not hasattr(task, "train_streams"):
-        raise ConfigError("train.algorithm", "tbptt", f"task {cfg.task.name!r} has no continuous text to "
-                          "truncate (its sequences are independent)", "bptt")
     model = build_model(cfg.model, task.spec).to(device)
+    check_algorithm(cfg, model, task)
     return Prepared(cfg, task, model, device)
 
 
@@ -103,10 +101,7 @@ class Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), tc)
         self.schedule = Schedule(tc)
         self.generator = torch.Generator().manual_seed(self.cfg.seed + 1)  # batches
-        if tc.algorithm == "tbptt":
-            self.algorithm = TruncatedBPTT(self.task, tc.batch_size, tc.tbptt_k1, tc.tbptt_k2, self.device)
-        else:
-            self.algorithm = FullBPTT(self.task, tc.batch_size, self.generator, self.device)
+        self.algorithm = make_algorithm(self.cfg, self.task, self.model, self.generator, self.device)
         self.step, self.best_val, self.last_val, self.elapsed_before = 0, math.inf, None, 0.0
         self.clipped_steps = 0
         self.prober = Prober(self.cfg.probes, self.model, self.task, self.device)
@@ -155,14 +150,22 @@ class Trainer:
     # -- one step, one evaluation ---------------------------------------------------
     def train_step(self) -> dict:
         tc = self.cfg.train
+        if tc.algorithm == "ridge":
+            return self.ridge_step()
         began = time.perf_counter()
         lr = self.schedule.lr(self.step + 1)
         set_lr(self.optimizer, lr)
         self.model.train()
+        extras = self.feed_truth(self.step + 1)
+        if getattr(self.algorithm, "updates_weights", False):
+            return self.filter_step(began, extras)
+        if not getattr(self.algorithm, "sets_gradients", False):  # RTRL has set .grad already
+            self.optimizer.zero_grad(set_to_none=True)
         with self.autocast:
             loss, tokens = self.algorithm.step_loss(self.model)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if not getattr(self.algorithm, "sets_gradients", False):
+            loss.backward()
+        extras.update(getattr(self.algorithm, "extras", {}))
         params = [p for p in self.model.parameters() if p.grad is not None]
         groups = self.prober.gradnorms(self.model) if self.prober.due(self.step + 1) else None  # pre-clip
         if tc.clip_mode == "norm":  # clipping keeps one exploding gradient from wrecking the weights
@@ -184,11 +187,57 @@ class Trainer:
         self.clipped_steps += clipped
         seconds = time.perf_counter() - began
         event = self.emit("train", loss=loss_value, lr=lr, grad_norm=norm, clipped=clipped,
-                          tokens_per_s=round(tokens / max(seconds, 1e-9), 1))
+                          tokens_per_s=round(tokens / max(seconds, 1e-9), 1), **extras)
         if groups is not None:
             self.emit("gradnorm", **groups, clip=tc.clip if tc.clip_mode == "norm" else None,
                       clipped_share=round(self.clipped_steps / self.step, 5))
         if self.prober.due(self.step):
+            for kind, payload in self.prober.run(self.model, self.step):
+                self.emit(kind, **payload)
+        return event
+
+    def feed_truth(self, step: int) -> dict:
+        """Scheduled sampling: this step's probability of feeding the truth, to the model or the algorithm."""
+        tc = self.cfg.train
+        if tc.scheduled_sampling == "none":
+            return {}
+        probability = teacher_forcing_probability(step, tc.scheduled_sampling, tc.ss_k, tc.ss_floor)
+        if hasattr(self.model, "teacher_forcing"):
+            self.model.teacher_forcing = probability
+        else:
+            self.algorithm.teacher_forcing = probability
+        return {"teacher_forcing": round(probability, 6)}
+
+    def filter_step(self, began: float, extras: dict) -> dict:
+        """A Kalman filter step: the weights are updated inside; grad_norm reports ||delta w||."""
+        loss, tokens = self.algorithm.step_loss(self.model)
+        loss_value = float(loss)
+        if not math.isfinite(loss_value):
+            raise Diverged(f"loss became {loss_value} at step {self.step + 1}; raise train.ekf_noise")
+        self.step += 1
+        seconds = time.perf_counter() - began
+        event = self.emit("train", loss=loss_value, lr=0.0, grad_norm=self.algorithm.last_update_norm,
+                          clipped=False, tokens_per_s=round(tokens / max(seconds, 1e-9), 1), **extras)
+        if self.prober.due(self.step):
+            for kind, payload in self.prober.run(self.model, self.step):
+                self.emit(kind, **payload)
+        return event
+
+    def ridge_step(self) -> dict:
+        """One batch into the ridge readout's normal equations, re-solved: no gradient, no optimizer."""
+        began = time.perf_counter()
+        self.model.eval()  # the features are the fixed part's deterministic output
+        fit = self.algorithm.step(self.model)
+        if not math.isfinite(fit["loss"]):
+            raise Diverged(f"loss became {fit['loss']} at step {self.step + 1}; lower model.spectral_radius "
+                           "or raise train.ridge_alpha")
+        self.step += 1
+        seconds = time.perf_counter() - began
+        # lr and grad_norm are 0: no gradient step is taken. samples: judged positions this batch added
+        event = self.emit("train", loss=fit["loss"], lr=0.0, grad_norm=0.0, clipped=False,
+                          tokens_per_s=round(fit["tokens"] / max(seconds, 1e-9), 1), samples=fit["samples"],
+                          fit_samples=fit["fit_samples"], fit_mse=fit["fit_mse"])
+        if self.prober.due(self.step):  # spectra and gradient flow through the reservoir; no gradnorm
             for kind, payload in self.prober.run(self.model, self.step):
                 self.emit(kind, **payload)
         return event
@@ -207,10 +256,15 @@ class Trainer:
             tokens = int(mask.sum()) if mask is not None else y.numel()
             total += float(self.task.loss(output, y, mask)) * tokens
             count += tokens
-            for key, value in self.task.batch_stats(output, y, mask).items():
+            stats = self.task.batch_stats(output, y, mask)
+            if hasattr(self.task, "decode_stats"):  # seq2seq: exact match and BLEU of free-running decoding
+                with self.autocast:
+                    stats.update(self.task.decode_stats(self.model, x, y, mask))
+            for key, value in stats.items():
                 totals[key] = totals.get(key, 0.0) + value
         metrics = self.task.metrics(total / max(count, 1))
         metrics.update(self.task.eval_summary(totals) if totals else {})
+        metrics.update(self.exposure_metrics())
         self.last_val = metrics["loss"]
         best = metrics["loss"] < self.best_val
         if best:
@@ -221,6 +275,33 @@ class Trainer:
         if best:
             self.save("best")
         return event
+
+    def exposure_metrics(self) -> dict:
+        """The other side of the exposure-bias gap: the free-running loss of a language model, or the
+        teacher-forced loss of a model whose evaluation runs free (Jordan nets)."""
+        tc = self.cfg.train
+        if not (tc.free_running_eval or tc.scheduled_sampling != "none"):
+            return {}
+        teacher_side = hasattr(self.model, "eval_teacher_forced")
+        if not teacher_side and not feeds_itself(self.task):
+            return {}
+        total, count = 0.0, 0
+        for x, y, mask in self.task.eval_batches(tc.batch_size, tc.eval_batches):
+            x, y = x.to(self.device), y.to(self.device)
+            mask = mask.to(self.device) if mask is not None else None
+            if teacher_side:
+                self.model.eval_teacher_forced = True
+                try:
+                    output, _ = apply_model(self.model, x, y)
+                finally:
+                    self.model.eval_teacher_forced = False
+            else:
+                output = mixed_forward(self.model, x, 0.0, None, greedy=True)  # its own argmax as next input
+            tokens = int(mask.sum()) if mask is not None else y.numel()
+            total += float(self.task.loss(output.float(), y, mask)) * tokens
+            count += tokens
+        key = "loss_teacher_forced" if teacher_side else "loss_free_running"
+        return {key: total / max(count, 1)}
 
     # -- the run ----------------------------------------------------------------------
     def start_status(self, resumed: bool) -> None:

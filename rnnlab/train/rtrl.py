@@ -148,7 +148,7 @@ class RTRL:
 
     # -- what the Trainer calls ---------------------------------------------------------
     def step_loss(self, model) -> tuple[Tensor, int]:
-        params = {n: p for n, p in self.step_model.named_parameters() if n in self.names}
+        params = {n: p.detach() for n, p in self.step_model.named_parameters() if n in self.names}
         if self.mode == "online":
             return self._online_step(params)
         x, y, mask = self._batch()

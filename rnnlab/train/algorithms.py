@@ -1,0 +1,67 @@
+"""Which training algorithm a run uses, and whether it can train this model on this task.
+
+Every check raises a one-line ConfigError before a run directory exists.
+Algorithms share one interface, `step_loss(model) -> (loss, tokens)`, and
+say how the Trainer should treat that loss:
+  (default)          the Trainer backpropagates it, clips, and steps the optimizer
+  sets_gradients     the algorithm has set .grad itself (RTRL); the Trainer clips and steps
+  updates_weights    the algorithm has changed the weights itself (EKF); no optimizer step
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from .bptt import FullBPTT, TruncatedBPTT
+from .ekf import ExtendedKalmanFilter
+from .regularizer import check_regularizer
+from .ridge import RidgeReadout, check_ridge
+from .rtrl import RTRL, check_rtrl
+from .scheduled import feeds_itself
+
+
+def check_algorithm(cfg, model, task) -> None:
+    tc, arch = cfg.train, cfg.model.arch
+    if task.spec.eos is not None and not hasattr(model, "decode"):
+        raise ConfigError("model.arch", arch, f"task {cfg.task.name!r} maps a sequence to another of its own "
+                          "length: it needs an encoder-decoder", "seq2seq")
+    if tc.algorithm == "tbptt":
+        if not hasattr(task, "train_streams"):
+            raise ConfigError("train.algorithm", "tbptt", f"task {cfg.task.name!r} has no continuous text to "
+                              "truncate (its sequences are independent)", "bptt")
+        if not getattr(model, "carries_state", True):
+            raise ConfigError("train.algorithm", "tbptt", f"model.arch = {arch!r} cannot carry a state from one "
+                              "chunk to the next", "bptt")
+    if tc.algorithm == "ridge":
+        check_ridge(model, task, arch)
+    if tc.algorithm in ("rtrl", "ekf"):
+        check_rtrl(model, cfg.model)
+        if getattr(model, "takes_targets", False):
+            raise ConfigError("train.algorithm", tc.algorithm, f"model.arch = {arch!r} reads its targets; "
+                              f"{tc.algorithm} is written for nets that read only their inputs", "bptt")
+    if tc.pascanu_weight:
+        check_regularizer(model, cfg.model)
+    if (tc.scheduled_sampling != "none" or tc.free_running_eval) and not (
+            hasattr(model, "teacher_forcing") or feeds_itself(task)):
+        key = "train.scheduled_sampling" if tc.scheduled_sampling != "none" else "train.free_running_eval"
+        raise ConfigError(key, getattr(tc, key.split(".")[1]), f"nothing is fed back: task {cfg.task.name!r} does "
+                          f"not take its outputs as next inputs and model.arch = {arch!r} has no output feedback",
+                          "a language model task (charlm), or a jordan / seq2seq model")
+
+
+def make_algorithm(cfg, task, model, generator: torch.Generator, device: torch.device):
+    tc = cfg.train
+    if tc.algorithm == "tbptt":
+        return TruncatedBPTT(task, tc.batch_size, tc.tbptt_k1, tc.tbptt_k2, device)
+    if tc.algorithm == "ridge":
+        return RidgeReadout(task, tc.batch_size, generator, device, tc.ridge_alpha)
+    if tc.algorithm == "rtrl":
+        return RTRL(task, model, tc.batch_size, tc.rtrl_mode, generator, device)
+    if tc.algorithm == "ekf":
+        return ExtendedKalmanFilter(task, model, tc.batch_size, generator, device, tc.ekf_noise, tc.ekf_process,
+                                    tc.ekf_prior)
+    # language models mix their own inputs under scheduled sampling; models with feedback do it themselves
+    mixes_inputs = feeds_itself(task) and not hasattr(model, "teacher_forcing")
+    return FullBPTT(task, tc.batch_size, generator, device, pascanu_weight=tc.pascanu_weight,
+                    mixes_inputs=mixes_inputs)
