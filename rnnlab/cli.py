@@ -211,6 +211,31 @@ def sample(
 
 @app.command()
 @reports_errors
+def translate(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path of a seq2seq run")],
+    text: Annotated[str, typer.Argument(metavar="INPUT", help="The source, e.g. \"3 March 2021\" for dates")],
+    beam: Annotated[int, typer.Option(min=1, help="Beam width (1: greedy)")] = 1,
+    length_penalty: Annotated[float, typer.Option(min=0.0, help="Beam search: GNMT length penalty alpha")] = 0.0,
+    max_len: Annotated[int, typer.Option(min=1, help="Longest output, in tokens")] = 64,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Decode an input with a seq2seq run: its output and the attention over the input."""
+    from .console import attention_heatmap
+    from .translating import load_seq2seq, translate as decode_one
+
+    if checkpoint not in ("best", "last"):
+        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
+    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    loaded = load_seq2seq(run_dir, checkpoint)
+    result = decode_one(loaded.model, loaded.vocab, loaded.vocab.encode(text), max_len, beam, length_penalty)
+    out.print(loaded.vocab.joiner.join(result.output), highlight=False, markup=False)
+    if result.attention is not None:
+        out.print(attention_heatmap(result.source, result.output, result.attention))
+
+
+@app.command()
+@reports_errors
 def activations(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
     text: Annotated[Optional[str], typer.Option(help="Text to read [default: the start of the validation text]")] = None,

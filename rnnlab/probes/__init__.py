@@ -29,13 +29,15 @@ class Prober:
     def __init__(self, cfg, model, task, device: torch.device):
         self.cfg = cfg
         self.enabled = cfg.every > 0 and supports(model)
+        # encoder-decoders with attention: an `attention` event of the first probe example instead
+        self.attends = cfg.every > 0 and getattr(model, "attention", None) is not None and hasattr(model, "decode")
         x, y, mask = next(iter(task.eval_batches(cfg.batch, 1)))
         self.x, self.y = x.to(device), y.to(device)  # the same batch at every probe
         self.mask = mask.to(device) if mask is not None else None  # (B, T): steps that are judged
         self.task = task
 
     def due(self, step: int) -> bool:
-        return self.enabled and step % self.cfg.every == 0
+        return (self.enabled or self.attends) and step % self.cfg.every == 0
 
     def gradnorms(self, model) -> dict | None:
         return {"groups": gradient_groups(model)} if self.enabled and self.cfg.gradnorms else None
@@ -43,6 +45,11 @@ class Prober:
     def run(self, model, step: int) -> list[tuple[str, dict]]:
         """[(kind, payload)] for the events of this probe."""
         cfg, events = self.cfg, []
+        if self.attends:
+            from ..translating import attention_event  # only seq2seq runs pay for the import
+
+            payload = attention_event(model, self.task, self.x, self.y)
+            return [("attention", payload)] if payload is not None else []
         was_training = model.training
         model.eval()
         try:

@@ -53,6 +53,11 @@ class RnnlabApp(App):
 
         self.push_screen(SampleScreen(run))
 
+    def open_attention(self, run: RunDir) -> None:
+        from .screens.attention import AttentionScreen
+
+        self.push_screen(AttentionScreen(run))
+
     def open_launch(self) -> None:
         from .screens.launch import LaunchScreen
 

@@ -58,7 +58,9 @@ class LiveScreen(Screen):
         Binding("c", "resume", "Continue", tooltip="Resume a stopped or crashed run from its last checkpoint"),
         Binding("tab,p", "page", "Plots page", priority=True,  # priority: tab would move focus
                 tooltip="Switch between the training and the dynamics plots"),
-        Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint"),
+        Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint (seq2seq runs: "
+                "decode inputs and see their attention)"),
+        Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
         Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
     ]
     # 2 plots side by side on a small terminal (the third page plot's latest value is
@@ -230,7 +232,19 @@ class LiveScreen(Screen):
         if not (self.run.checkpoint("best").exists() or self.run.checkpoint("last").exists()):
             self.notify("No checkpoint yet to sample from.", severity="warning")
             return
-        self.app.open_sample(self.run)
+        if self.is_seq2seq():
+            self.app.open_attention(self.run)  # a seq2seq run's "sample" is decoding an input
+        else:
+            self.app.open_sample(self.run)
+
+    def is_seq2seq(self) -> bool:
+        return (self.status or {}).get("arch") == "seq2seq"
+
+    def action_attention(self) -> None:
+        if not self.is_seq2seq():
+            self.notify("Attention is drawn for seq2seq runs only.", severity="warning")
+            return
+        self.app.open_attention(self.run)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
