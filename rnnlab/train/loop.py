@@ -23,14 +23,14 @@ from .. import __version__
 from ..probes import Prober
 from ..config import Config
 from ..models import build_model, count_parameters
-from ..models.base import apply_model
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
 from . import checkpoint
 from .algorithms import check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
 from .optim import Schedule, make_optimizer, set_lr
-from .scheduled import feeds_itself, mixed_forward, teacher_forcing_probability
+from .evaluation import validation_metrics
+from .scheduled import teacher_forcing_probability
 
 STATUS_SECONDS = 5.0  # how stale status.json's step may get between evaluations
 EXIT_CODES = {"finished": 0, "stopped": 130, "diverged": 3, "failed": 1}
@@ -245,26 +245,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self) -> dict:
         tc = self.cfg.train
-        self.model.eval()
-        total, count, totals = 0.0, 0, {}
-        for x, y, mask in self.task.eval_batches(tc.batch_size, tc.eval_batches):
-            x, y = x.to(self.device), y.to(self.device)
-            mask = mask.to(self.device) if mask is not None else None
-            with self.autocast:
-                output, _ = apply_model(self.model, x, y)
-            output = output.float()
-            tokens = int(mask.sum()) if mask is not None else y.numel()
-            total += float(self.task.loss(output, y, mask)) * tokens
-            count += tokens
-            stats = self.task.batch_stats(output, y, mask)
-            if hasattr(self.task, "decode_stats"):  # seq2seq: exact match and BLEU of free-running decoding
-                with self.autocast:
-                    stats.update(self.task.decode_stats(self.model, x, y, mask))
-            for key, value in stats.items():
-                totals[key] = totals.get(key, 0.0) + value
-        metrics = self.task.metrics(total / max(count, 1))
-        metrics.update(self.task.eval_summary(totals) if totals else {})
-        metrics.update(self.exposure_metrics())
+        metrics = validation_metrics(self.model, self.task, tc, self.device, self.autocast)
         self.last_val = metrics["loss"]
         best = metrics["loss"] < self.best_val
         if best:
@@ -275,33 +256,6 @@ class Trainer:
         if best:
             self.save("best")
         return event
-
-    def exposure_metrics(self) -> dict:
-        """The other side of the exposure-bias gap: the free-running loss of a language model, or the
-        teacher-forced loss of a model whose evaluation runs free (Jordan nets)."""
-        tc = self.cfg.train
-        if not (tc.free_running_eval or tc.scheduled_sampling != "none"):
-            return {}
-        teacher_side = hasattr(self.model, "eval_teacher_forced")
-        if not teacher_side and not feeds_itself(self.task):
-            return {}
-        total, count = 0.0, 0
-        for x, y, mask in self.task.eval_batches(tc.batch_size, tc.eval_batches):
-            x, y = x.to(self.device), y.to(self.device)
-            mask = mask.to(self.device) if mask is not None else None
-            if teacher_side:
-                self.model.eval_teacher_forced = True
-                try:
-                    output, _ = apply_model(self.model, x, y)
-                finally:
-                    self.model.eval_teacher_forced = False
-            else:
-                output = mixed_forward(self.model, x, 0.0, None, greedy=True)  # its own argmax as next input
-            tokens = int(mask.sum()) if mask is not None else y.numel()
-            total += float(self.task.loss(output.float(), y, mask)) * tokens
-            count += tokens
-        key = "loss_teacher_forced" if teacher_side else "loss_free_running"
-        return {key: total / max(count, 1)}
 
     # -- the run ----------------------------------------------------------------------
     def start_status(self, resumed: bool) -> None:

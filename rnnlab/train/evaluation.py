@@ -1,0 +1,61 @@
+"""A validation pass: the task's loss and metrics over its evaluation batches, and the exposure-bias side."""
+
+from __future__ import annotations
+
+import torch
+
+from ..models.base import apply_model
+from .scheduled import feeds_itself, mixed_forward
+
+
+@torch.no_grad()
+def validation_metrics(model, task, tc, device: torch.device, autocast) -> dict:
+    """task.metrics of the mean loss, plus eval_summary of the summed batch (and decoding) statistics."""
+    model.eval()
+    total, count, totals = 0.0, 0, {}
+    for x, y, mask in task.eval_batches(tc.batch_size, tc.eval_batches):
+        x, y = x.to(device), y.to(device)
+        mask = mask.to(device) if mask is not None else None
+        with autocast:
+            output, _ = apply_model(model, x, y)
+        output = output.float()
+        tokens = int(mask.sum()) if mask is not None else y.numel()
+        total += float(task.loss(output, y, mask)) * tokens
+        count += tokens
+        stats = task.batch_stats(output, y, mask)
+        if hasattr(task, "decode_stats"):  # seq2seq: exact match and BLEU of free-running decoding
+            with autocast:
+                stats.update(task.decode_stats(model, x, y, mask))
+        for key, value in stats.items():
+            totals[key] = totals.get(key, 0.0) + value
+    metrics = task.metrics(total / max(count, 1))
+    metrics.update(task.eval_summary(totals) if totals else {})
+    metrics.update(exposure_metrics(model, task, tc, device))
+    return metrics
+
+
+@torch.no_grad()
+def exposure_metrics(model, task, tc, device: torch.device) -> dict:
+    """The other side of the exposure-bias gap: the free-running loss of a language model, or the
+    teacher-forced loss of a model whose evaluation runs free (Jordan nets)."""
+    if not (tc.free_running_eval or tc.scheduled_sampling != "none"):
+        return {}
+    teacher_side = hasattr(model, "eval_teacher_forced")
+    if not teacher_side and not feeds_itself(task):
+        return {}
+    total, count = 0.0, 0
+    for x, y, mask in task.eval_batches(tc.batch_size, tc.eval_batches):
+        x, y = x.to(device), y.to(device)
+        mask = mask.to(device) if mask is not None else None
+        if teacher_side:
+            model.eval_teacher_forced = True
+            try:
+                output, _ = apply_model(model, x, y)
+            finally:
+                model.eval_teacher_forced = False
+        else:
+            output = mixed_forward(model, x, 0.0, None, greedy=True)  # its own argmax as the next input
+        tokens = int(mask.sum()) if mask is not None else y.numel()
+        total += float(task.loss(output.float(), y, mask)) * tokens
+        count += tokens
+    return {"loss_teacher_forced" if teacher_side else "loss_free_running": total / max(count, 1)}
