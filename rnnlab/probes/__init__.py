@@ -17,7 +17,7 @@ from torch import nn
 
 from ..models.unrolled import cell_kind, is_custom, unrolled_forward
 from .flow import gate_saturation, gradient_flow, gradient_groups
-from .spectra import jacobian_spectra, weight_spectra
+from .spectra import jacobian_spectra, matrix_spectrum, weight_spectra
 
 
 def supports(model) -> bool:
@@ -31,13 +31,15 @@ class Prober:
         self.enabled = cfg.every > 0 and supports(model)
         # encoder-decoders with attention: an `attention` event of the first probe example instead
         self.attends = cfg.every > 0 and getattr(model, "attention", None) is not None and hasattr(model, "decode")
+        # any other model (delay, clockwork, ntm, jordan, seq2seq, ...): the spectra of its recurrent matrices
+        self.spectra_only = cfg.every > 0 and cfg.spectrum and not self.enabled and bool(square_blocks(model))
         x, y, mask = next(iter(task.eval_batches(cfg.batch, 1)))
         self.x, self.y = x.to(device), y.to(device)  # the same batch at every probe
         self.mask = mask.to(device) if mask is not None else None  # (B, T): steps that are judged
         self.task = task
 
     def due(self, step: int) -> bool:
-        return (self.enabled or self.attends) and step % self.cfg.every == 0
+        return (self.enabled or self.attends or self.spectra_only) and step % self.cfg.every == 0
 
     def gradnorms(self, model) -> dict | None:
         return {"groups": gradient_groups(model)} if self.enabled and self.cfg.gradnorms else None
@@ -45,11 +47,17 @@ class Prober:
     def run(self, model, step: int) -> list[tuple[str, dict]]:
         """[(kind, payload)] for the events of this probe."""
         cfg, events = self.cfg, []
-        if self.attends:
-            from ..translating import attention_event  # only seq2seq runs pay for the import
+        if not self.enabled:  # no unrolled form: what can be read off the weights, and attention
+            if self.spectra_only:
+                with torch.no_grad():
+                    events.append(("spectrum", {"matrices": {name: matrix_spectrum(block)
+                                                             for name, block in square_blocks(model).items()}}))
+            if self.attends:
+                from ..translating import attention_event  # only seq2seq runs pay for the import
 
-            payload = attention_event(model, self.task, self.x, self.y)
-            return [("attention", payload)] if payload is not None else []
+                payload = attention_event(model, self.task, self.x, self.y)
+                events.extend([("attention", payload)] if payload is not None else [])
+            return events
         was_training = model.training
         model.eval()
         try:
@@ -76,4 +84,20 @@ class Prober:
         return events
 
 
-__all__ = ["Prober", "supports"]
+def square_blocks(model) -> dict[str, torch.Tensor]:
+    """The square blocks of a model's recurrent matrices: (G*H, H) gate stacks cut into G blocks."""
+    try:
+        matrices = model.recurrent_matrices()
+    except NotImplementedError:
+        return {}
+    blocks = {}
+    for name, weight in matrices.items():
+        rows, cols = weight.shape[-2:] if weight.dim() >= 2 else (0, 1)
+        if weight.dim() != 2 or cols == 0 or rows % cols:
+            continue
+        parts = weight.chunk(rows // cols, dim=0)
+        blocks.update({name: weight} if len(parts) == 1 else {f"{name}.{i}": part for i, part in enumerate(parts)})
+    return blocks
+
+
+__all__ = ["Prober", "square_blocks", "supports"]

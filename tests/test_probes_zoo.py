@@ -1,0 +1,39 @@
+"""Architectures without an unrolled one-step form still get the spectra of their recurrent matrices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from rnnlab import store
+from rnnlab.probes import square_blocks
+from rnnlab.train import Trainer, prepare
+
+from tiny import tiny_config
+
+
+@pytest.mark.parametrize("arch,names", [
+    ("delay", {"layer0.d1", "layer0.d2", "layer0.d4", "layer0.d8"}),
+    ("clockwork", {"layer0"}),
+    ("jordan", {"loop"}),
+])
+def test_spectrum_events_for_every_recurrent_matrix(tmp_path, arch, names):
+    cfg = tiny_config(tmp_path, model__arch=arch, train__steps=4, probes__every=2)
+    run = store.create_run(tmp_path / "runs", arch)
+    prepared = prepare(cfg)
+    assert Trainer(prepared, run).train().state == "finished"
+    spectra = [e for e in run.read_events() if e["kind"] == "spectrum"]
+    assert [e["step"] for e in spectra] == [2, 4]
+    assert set(spectra[-1]["matrices"]) == names
+    for name, matrix in square_blocks(prepared.model).items():
+        radius = float(torch.linalg.eigvals(matrix.detach().double()).abs().max())
+        assert spectra[-1]["matrices"][name]["radius"] == pytest.approx(radius, rel=1e-4)
+
+
+def test_gate_stacks_are_cut_into_square_blocks():
+    class Stacked(torch.nn.Module):
+        def recurrent_matrices(self):
+            return {"w": torch.zeros(12, 4), "odd": torch.zeros(5, 4), "square": torch.eye(3)}
+
+    blocks = square_blocks(Stacked())
+    assert set(blocks) == {"w.0", "w.1", "w.2", "square"} and blocks["w.1"].shape == (4, 4)
