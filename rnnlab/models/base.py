@@ -27,6 +27,9 @@ class TaskSpec:
     causal: bool = False
     # Sequence-to-sequence tasks: token id ending an output sequence (None: outputs have no end)
     eos: int | None = None
+    # Variable lengths: the token filling the steps after a sequence's end (only ever trailing), so a
+    # bidirectional model starts its backward pass at each sequence's own end (None: no padding)
+    pad: int | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ TASKS = Registry("task", "task.name")
 # each import registers its tasks
 from . import charlm  # noqa: E402,F401,I001
 from . import memory  # noqa: E402,F401,I001
+from . import labelling  # noqa: E402,F401,I001
 from . import synthetic  # noqa: E402,F401,I001
 from . import timeseries  # noqa: E402,F401,I001
 from . import seq2seq, dates, translation  # noqa: E402,F401,I001
