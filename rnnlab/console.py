@@ -161,16 +161,20 @@ def colour_by_values(text: str, values: list[float]) -> Text:
 
 
 def attention_heatmap(source: list[str], output: list[str], weights: list[list[float]]) -> Table:
-    """Rows: the output tokens (then <eos>); columns: the source tokens; each cell shaded by its weight."""
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0), pad_edge=False)
-    table.add_column("", style="bold", no_wrap=True)
+    """Rows: the output tokens (then <eos>); columns: the source tokens; each cell shaded by its weight and,
+    while 22 source tokens or fewer fit 80 columns that way, the weight in percent."""
+    numbers = len(source) <= 22
+    table = Table(box=box.SIMPLE_HEAD if numbers else None, show_edge=False, padding=(0, 0), pad_edge=False,
+                  collapse_padding=True)
+    table.add_column("%" if numbers else "", style="bold", no_wrap=True, min_width=6)
     for token in source:
-        table.add_column(token, justify="center", no_wrap=True, min_width=max(2, len(token)))
+        table.add_column(token, justify="right", no_wrap=True, min_width=max(2, len(token)))
     for token, row in zip([*output, "<eos>"], weights):
         cells = []
         for value in row:
             level = int(255 * min(max(value, 0.0), 1.0))
             ink = "black" if level > 150 else "white"
-            cells.append(Text(f"{value:.2f}"[1:] if value < 1 else "1.0", style=f"{ink} on rgb({level},{level},{level // 2})"))
+            shown = f"{min(99, round(100 * value)):2d}" if numbers else "  "  # 100% shows as 99: the shade says it
+            cells.append(Text(shown, style=f"{ink} on rgb({level},{level},{level // 2})"))
         table.add_row(token, *cells)
     return table

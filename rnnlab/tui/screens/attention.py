@@ -24,6 +24,7 @@ from ..watch import watch_run
 
 class AttentionScreen(Screen):
     SUB_TITLE = "attention"
+    AUTO_FOCUS = "#map"  # so `p` works at once; the input is one tab away
     BINDINGS = [
         Binding("p", "show_probe", "Probe example", tooltip="The example the trainer decodes at every probe"),
         Binding("escape", "back", "Back"),
@@ -53,7 +54,9 @@ class AttentionScreen(Screen):
             yield Input("1", id="beam", compact=True)
         yield Static("", id="title")
         with VerticalScroll(id="map"):
-            yield Static("waiting for the first attention probe ...", id="heatmap")
+            yield Static("No attention probe in this run yet: the trainer decodes one example every probes.every "
+                         "steps. Type an input above (tab) and press enter to decode it from the checkpoint.",
+                         id="heatmap")
         yield Footer()
 
     def on_mount(self) -> None:
