@@ -88,6 +88,9 @@ def test_the_attention_screen_follows_the_probe_and_decodes_typed_input(seq2seq_
             await wait_until(pilot, lambda: screen.probe is not None, what="the probe event")
             assert text_of(screen, "#title").startswith("probe example at step 40: ")
             assert "<eos>" in rendered(screen.query_one("#heatmap").content)
+            assert screen.focused is screen.query_one("#map")  # `p` works at once
+            await pilot.press("tab")  # the input is one tab away
+            assert screen.focused is screen.query_one("#source")
             screen.query_one("#source").value = "abcd"
             await pilot.press("enter")
             await wait_until(pilot, lambda: text_of(screen, "#title").startswith("abcd → "), what="the decoding")
