@@ -7,11 +7,12 @@ ARCHS = Registry("architecture", "model.arch")
 # each import registers its architectures
 from . import fused  # noqa: E402,F401,I001
 from . import custom  # noqa: E402,F401,I001
-from . import jordan  # noqa: E402,F401,I001
-from . import esn  # noqa: E402,F401,I001
-from . import seq2seq  # noqa: E402,F401,I001
-from . import delay, clockwork  # noqa: E402,F401,I001
 from . import deep, bidirectional  # noqa: E402,F401,I001
+from . import seq2seq  # noqa: E402,F401,I001
+from . import esn  # noqa: E402,F401,I001
+from . import delay, clockwork  # noqa: E402,F401,I001
+from . import ntm  # noqa: E402,F401,I001
+from . import jordan  # noqa: E402,F401,I001
 from .base import SequenceModel, TaskSpec, count_parameters, detach_state  # noqa: E402
 
 

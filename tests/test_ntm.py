@@ -1,0 +1,194 @@
+"""Neural Turing machine: each addressing stage against hand-computed values, gradients, chunking, training."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from rnnlab import config, store
+from rnnlab.errors import ConfigError
+from rnnlab.models import TaskSpec, build_model, detach_state
+from rnnlab.models.ntm_memory import circular_shift, content_weights, read, sharpen, write
+from rnnlab.train import Trainer, prepare
+
+FEATURES = TaskSpec(input_size=3, output_size=2)
+CONTROLLERS = ["lstm", "feedforward"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The NTM runs many tiny ops per step; softmax and friends still wake a second OpenMP thread for them,
+    and on a busy 2-core box each wake-up waits for a core: 10x slower (gradcheck: 5 s -> 55 s)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(controller="lstm", spec=FEATURES, dtype=torch.float64, **extra):
+    values = {"hidden": 3, "layers": 1, "memory_slots": 4, "memory_width": 3, "shift_range": 1, **extra}
+    sets = ["model.arch=ntm", f"model.controller={controller}"] + [f"model.{k}={v}" for k, v in values.items()]
+    torch.manual_seed(0)
+    return build_model(config.load(None, sets).model, spec).to(dtype)
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS)
+def test_every_weighting_is_a_distribution_at_every_step(controller):
+    model = build(controller, hidden=8, memory_slots=7, memory_width=5, read_heads=2, write_heads=3,
+                  shift_range=2, layers=2, dtype=torch.float32).eval()
+    with torch.no_grad():  # large head weights drive the heads into saturation: the clip and eps must hold
+        model.head_params.weight.mul_(30.0)
+    x = torch.randn(4, 12, 3) * 3
+    model(x)
+    shapes = {"read": (4, 12, 2, 7), "write": (4, 12, 3, 7)}
+    for kind, weights in model.last_addressing.items():
+        assert weights.shape == shapes[kind] and weights.device.type == "cpu" and not weights.requires_grad
+        assert bool((weights >= 0).all()) and bool(weights.isfinite().all())
+        torch.testing.assert_close(weights.sum(-1), torch.ones(shapes[kind][:3]), atol=1e-6, rtol=0)
+
+
+def test_training_mode_keeps_no_addressing_copy():
+    model = build().train()
+    model(torch.randn(2, 3, 3, dtype=torch.float64))
+    assert model.last_addressing is None
+
+
+def test_content_addressing_is_a_softmax_of_scaled_cosines():
+    memory = torch.tensor([[[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [-2.0, 0.0]]], dtype=torch.float64)  # (1, 4, 2)
+    key = torch.tensor([[[3.0, 0.0]]], dtype=torch.float64)  # (1, 1, 2): the norm of the key must not matter
+    beta = torch.tensor([[2.0]], dtype=torch.float64)
+    cosines = [1.0, 0.0, 1 / math.sqrt(2), -1.0]
+    exps = [math.exp(2.0 * c) for c in cosines]
+    expected = torch.tensor([[[e / sum(exps) for e in exps]]], dtype=torch.float64)
+    torch.testing.assert_close(content_weights(memory, key, beta), expected, atol=1e-8, rtol=0)
+
+
+@pytest.mark.parametrize("slot", [0, 3, 4])  # slot 4 wraps around to 0
+@pytest.mark.parametrize("by", [1, -1, 2])
+def test_a_one_hot_shift_moves_a_one_hot_weighting(slot, by):
+    weights = torch.zeros(1, 1, 5, dtype=torch.float64)
+    weights[..., slot] = 1.0
+    shift = torch.zeros(1, 1, 5, dtype=torch.float64)  # S = 2: shifts -2..2
+    shift[..., 2 + by] = 1.0
+    expected = torch.zeros_like(weights)
+    expected[..., (slot + by) % 5] = 1.0
+    torch.testing.assert_close(circular_shift(weights, shift), expected, atol=0, rtol=0)
+
+
+@pytest.mark.parametrize("span", [0, 1, 3])
+def test_circular_shift_is_the_papers_convolution(span):
+    generator = torch.Generator().manual_seed(1)
+    weights = torch.rand(2, 3, 7, dtype=torch.float64, generator=generator).softmax(-1)
+    shift = torch.rand(2, 3, 2 * span + 1, dtype=torch.float64, generator=generator).softmax(-1)
+    expected = torch.zeros_like(weights)  # eq. (8): w~(i) = sum_j w(j) s(i - j), s indexed -S..S modulo N
+    for i in range(7):
+        for j in range(7):
+            for k in range(-span, span + 1):
+                if (i - j - k) % 7 == 0:
+                    expected[..., i] += weights[..., j] * shift[..., k + span]
+    torch.testing.assert_close(circular_shift(weights, shift), expected, atol=1e-14, rtol=0)
+
+
+def test_sharpening_renormalises_powers_and_tends_to_argmax():
+    weights = torch.tensor([[[0.1, 0.5, 0.3, 0.1]]], dtype=torch.float64)
+    for gamma in (1.0, 2.5):
+        powered = weights ** gamma
+        torch.testing.assert_close(sharpen(weights, torch.tensor([[gamma]], dtype=torch.float64)),
+                                   powered / powered.sum(-1, keepdim=True), atol=1e-10, rtol=0)
+    argmax = torch.tensor([[[0.0, 1.0, 0.0, 0.0]]], dtype=torch.float64)
+    torch.testing.assert_close(sharpen(weights, torch.tensor([[100.0]], dtype=torch.float64)), argmax,
+                               atol=1e-10, rtol=0)
+    tiny = torch.tensor([[[0.0, 1e-300, 1.0, 0.0]]], dtype=torch.float64)  # underflowing entries stay finite
+    assert bool(sharpen(tiny, torch.tensor([[50.0]], dtype=torch.float64)).isfinite().all())
+
+
+def test_erase_clears_the_addressed_slot_and_add_writes_there():
+    generator = torch.Generator().manual_seed(2)
+    memory = torch.randn(1, 4, 3, dtype=torch.float64, generator=generator)
+    one_hot = torch.tensor([[[0.0, 0.0, 1.0, 0.0]]], dtype=torch.float64)  # (B, W, N)
+    ones, zeros = torch.ones(1, 1, 3, dtype=torch.float64), torch.zeros(1, 1, 3, dtype=torch.float64)
+    added = torch.tensor([[[0.5, -0.25, 0.75]]], dtype=torch.float64)
+    erased = write(memory, one_hot, ones, zeros)
+    assert torch.equal(erased[0, 2], torch.zeros(3))
+    assert torch.equal(erased[0, [0, 1, 3]], memory[0, [0, 1, 3]])
+    rewritten = write(memory, one_hot, ones, added)  # erase then add in one step: the slot holds a
+    assert torch.equal(rewritten[0, 2], added[0, 0]) and torch.equal(rewritten[0, [0, 1, 3]], memory[0, [0, 1, 3]])
+    assert torch.equal(read(rewritten, one_hot), added)
+
+
+def test_two_write_heads_multiply_their_erasures_and_sum_their_additions():
+    generator = torch.Generator().manual_seed(3)
+    memory = torch.randn(2, 5, 3, dtype=torch.float64, generator=generator)
+    weights = torch.rand(2, 2, 5, dtype=torch.float64, generator=generator).softmax(-1)
+    erase = torch.rand(2, 2, 3, dtype=torch.float64, generator=generator)
+    add = torch.randn(2, 2, 3, dtype=torch.float64, generator=generator)
+    w, e, a = weights[..., None], erase[:, :, None, :], add[:, :, None, :]  # (B, W, N, 1), (B, W, 1, M)
+    expected = memory * (1 - w[:, 0] * e[:, 0]) * (1 - w[:, 1] * e[:, 1]) + w[:, 0] * a[:, 0] + w[:, 1] * a[:, 1]
+    torch.testing.assert_close(write(memory, weights, erase, add), expected, atol=1e-14, rtol=0)
+    swapped = write(memory, weights.flip(1), erase.flip(1), add.flip(1))
+    torch.testing.assert_close(swapped, expected, atol=1e-14, rtol=0)
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS)
+def test_gradcheck_through_the_whole_machine(controller):
+    """Autograd against finite differences for inputs, initial memory and every parameter, over 3 steps."""
+    model = build(controller)
+    names = [name for name, _ in model.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for p in model.parameters()]
+    x = torch.randn(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    state = model.init_state(2)
+    memory = (torch.randn_like(state[0]) * 0.5).requires_grad_()
+
+    def run(x, memory, *params):
+        y, final = torch.func.functional_call(model, dict(zip(names, params)), (x, (memory, *state[1:])))
+        return y, final[0], final[2], final[3]  # outputs, memory and both weightings
+
+    assert torch.autograd.gradcheck(run, (x, memory, *params), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS)
+def test_chunks_with_carried_state_equal_one_pass(controller):
+    model = build(controller, read_heads=2, write_heads=2).eval()
+    x = torch.randn(2, 9, 3, dtype=torch.float64)
+    whole, whole_state = model(x)
+    first, state = model(x[:, :4])
+    second, chunked_state = model(x[:, 4:], detach_state(state))
+    torch.testing.assert_close(torch.cat([first, second], 1), whole, atol=1e-12, rtol=0)
+    assert len(chunked_state) == len(whole_state) == (6 if controller == "lstm" else 4)
+    for a, b in zip(chunked_state, whole_state):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_recurrent_matrices_are_the_controllers():
+    lstm, feedforward = build("lstm", layers=2), build("feedforward")
+    assert {k: tuple(v.shape) for k, v in lstm.recurrent_matrices().items()} == {"layer0": (12, 3), "layer1": (12, 3)}
+    assert lstm.recurrent_matrices()["layer1"] is lstm.controller[1].weight_hh
+    assert feedforward.recurrent_matrices() == {}
+
+
+@pytest.mark.parametrize("sets,key", [
+    (["model.memory_slots=4", "model.shift_range=2"], "model.shift_range"),
+    (["model.controller=feedforward", "model.init=orthogonal"], "model.init"),
+    (["model.read_heads=0"], "model.read_heads"),
+])
+def test_bad_options_are_config_errors(sets, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        config.load(None, ["model.arch=ntm", *sets])
+
+
+@pytest.mark.parametrize("controller", CONTROLLERS)
+def test_trains_on_the_copy_task(tmp_path, controller):
+    sets = ["device=cpu", "model.arch=ntm", f"model.controller={controller}", "model.hidden=12", "model.embed=4",
+            "model.memory_slots=6", "model.memory_width=4", "task.name=copy", "task.length=3", "task.copy_len=2",
+            "train.steps=12", "train.batch_size=8", "train.lr=0.01", "train.eval_every=6", "train.eval_batches=1",
+            "train.checkpoint_every=6"]
+    prepared = prepare(config.load(None, sets))
+    run = store.create_run(tmp_path / "runs", "ntm")
+    assert Trainer(prepared, run).train().state == "finished"
+    events = run.read_events()
+    losses = [e["loss"] for e in events if e["kind"] == "train"]
+    assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
+    assert "error_rate" in [e for e in events if e["kind"] == "eval"][-1]
+    assert prepared.model.last_addressing["read"].shape == (8, 7, 1, 6)  # the last evaluation batch: T = 3 + 2*2
