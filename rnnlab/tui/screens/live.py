@@ -123,7 +123,10 @@ class LiveScreen(Screen):
             except (KeyError, TypeError, ValueError, AttributeError):
                 self.malformed += 1  # valid JSON, wrong shape: skip it like a corrupt line
         if update.status is not None or self.status is None:
+            was_seq2seq = self.is_seq2seq()
             self.status = update.status  # keep the last good status when the directory vanishes
+            if self.is_seq2seq() != was_seq2seq:
+                self.refresh_bindings()
         self.problem = update.problem
         if update.status is None and not self.run.path.exists() and "deleted" not in (self.problem or ""):
             # the watcher reports one problem at a time, and corrupt lines outrank a deletion there
@@ -192,6 +195,8 @@ class LiveScreen(Screen):
             return True if self.state == "running" else None  # None: shown, greyed out
         if action == "resume":
             return True if self.state in RESUMABLE else None
+        if action == "attention":  # listed for seq2seq runs only: at 80 columns each key costs another
+            return self.is_seq2seq()
         return True
 
     def action_stop(self) -> None:
