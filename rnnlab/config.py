@@ -118,6 +118,8 @@ class RunOptions:
     seed: int = opt(0, "seeds weights, batches, dropout and sampling", min=0)
     device: str = opt("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     precision: str = opt("fp32", "bf16 uses autocast on CUDA", choices=["fp32", "bf16"])
+    threads: int = opt(0, "CPU threads torch may use (0: its default, one per core); 1 suits small models "
+                       "on a busy machine, where a second thread mostly waits", min=0, max=1024)
 
     def check(self, section: str) -> None:
         if not DEVICE_PATTERN.match(self.device):
@@ -139,6 +141,7 @@ class Config:
     seed = property(lambda self: self.run.seed)
     device = property(lambda self: self.run.device)
     precision = property(lambda self: self.run.precision)
+    threads = property(lambda self: self.run.threads)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self.run)

@@ -195,3 +195,12 @@ def test_truncated_bptt_backpropagates_through_k2_tokens_only(tmp_path):
     window = torch.cat([i.grad for i in inputs], dim=1)  # (B, k2, E): every window token gets a gradient
     assert window.shape[1] == 7 and bool((window.abs().sum(-1) > 0).all())
     assert algo.pos == 9 and math.isfinite(loss.item())
+
+
+def test_threads_key_sets_torchs_thread_count(tmp_path):
+    before = torch.get_num_threads()
+    try:
+        prepare(tiny_config(tmp_path, threads=1))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

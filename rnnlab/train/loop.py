@@ -49,6 +49,8 @@ class Prepared:
 def prepare(cfg: Config) -> Prepared:
     """Build device, task and model; every config error surfaces here, before a run dir exists."""
     device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     check_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)  # weights are the first thing drawn from the seed
     task = build_task(cfg.task, cfg.seed)
