@@ -55,6 +55,13 @@ def runs_dir_of(option: Path | None) -> Path:
     return option if option is not None else store.default_runs_dir()
 
 
+def run_with_checkpoint(run_ref: str, checkpoint: str, runs_dir: Path | None) -> store.RunDir:
+    """The run a checkpoint-reading command names, once --checkpoint is known to be best or last."""
+    if checkpoint not in ("best", "last"):
+        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
+    return store.find_run(runs_dir_of(runs_dir), run_ref)
+
+
 @app.callback(invoke_without_command=True)
 def front_door(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
@@ -187,9 +194,7 @@ def sample(
     from .sampling import beam_generate, generate, load_language_model
     from .train.device import resolve_device
 
-    if checkpoint not in ("best", "last"):
-        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
-    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     model, vocab, _, _ = load_language_model(run_dir, checkpoint, str(resolve_device(device)))
     if beam is not None:
         from .decoding import Sampling, describe_score
@@ -224,9 +229,7 @@ def translate(
     from .console import attention_heatmap
     from .translating import load_seq2seq, translate as decode_one
 
-    if checkpoint not in ("best", "last"):
-        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
-    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     loaded = load_seq2seq(run_dir, checkpoint)
     result = decode_one(loaded.model, loaded.vocab, loaded.vocab.encode(text), max_len, beam, length_penalty)
     out.print(loaded.vocab.joiner.join(result.output), highlight=False, markup=False)
@@ -251,9 +254,7 @@ def activations(
     from .probes.activations import most_variable_unit, save_activations, unit_activations
     from .sampling import load_language_model
 
-    if checkpoint not in ("best", "last"):
-        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
-    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     model, vocab, cfg, step = load_language_model(run_dir, checkpoint)
     if text is None:
         from .tasks import build_task
