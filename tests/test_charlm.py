@@ -87,3 +87,33 @@ def test_vocabulary_round_trip_and_unknown_characters():
     assert vocab.decode(vocab.encode("low hello")) == "low hello"
     with pytest.raises(ConfigError, match="not in the vocabulary: 'z'"):
         vocab.encode("zoo")
+
+
+def test_read_30_predict_31_judges_only_the_last_character(tmp_path):
+    task = task_on(corpus(tmp_path), seq_len=30, predict="last")
+    x, y, mask = task.train_batch(5, torch.Generator().manual_seed(0))
+    assert x.shape == (5, 30) and mask.shape == (5, 30)
+    assert mask[:, -1].all() and not mask[:, :-1].any()
+    output = torch.randn(5, 30, len(task.vocab))
+    expected = torch.nn.functional.cross_entropy(output[:, -1], y[:, -1])
+    assert float(task.loss(output, y, mask)) == pytest.approx(float(expected), rel=1e-6)
+    changed = output.clone()
+    changed[:, :-1] = torch.randn(5, 29, len(task.vocab))  # predictions before the 31st do not count
+    assert float(task.loss(changed, y, mask)) == pytest.approx(float(expected), rel=1e-6)
+    for _, y_eval, mask_eval in task.eval_batches(4, 2):
+        assert mask_eval[:, -1].all() and mask_eval.sum() == len(y_eval)
+
+
+def test_read_30_predict_31_trains_and_refuses_truncated_bptt(tmp_path):
+    from rnnlab import store
+    from rnnlab.train import Trainer, prepare
+
+    from tiny import tiny_config
+
+    cfg = tiny_config(tmp_path, task__seq_len=30, task__predict="last", train__steps=6)
+    run = store.create_run(tmp_path / "runs", "last")
+    assert Trainer(prepare(cfg), run).train().state == "finished"
+    train = [e for e in run.read_events() if e["kind"] == "train"]
+    assert all(e["tokens_per_s"] > 0 for e in train)
+    with pytest.raises(ConfigError, match="task.predict"):
+        prepare(tiny_config(tmp_path, task__seq_len=30, task__predict="last", train__algorithm="tbptt"))

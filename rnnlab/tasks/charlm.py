@@ -23,6 +23,9 @@ class CharLMOptions(TaskOptions):
     corpus: str = opt(EMBEDDED, f"{EMBEDDED!r} (embedded Python stdlib source) or a path to a UTF-8 text file")
     seq_len: int = opt(128, "characters per training window (bptt) and per eval window", min=1)
     val_fraction: float = opt(0.1, "the last part of the text held out for validation", above=0, max=0.5)
+    predict: str = opt("all", "all: the next character at every position; last: read seq_len characters and "
+                       "predict only the next one (the read-30-predict-31 set-up with seq_len = 30)",
+                       choices=["all", "last"])
 
     def check(self, section: str) -> None:
         # A relative path is resolved now so a resumed run finds the same file.
@@ -88,7 +91,15 @@ class CharLM(Task):
         seq_len = self.options.seq_len
         starts = torch.randint(0, len(self.train_data) - seq_len, (batch_size,), generator=generator)
         window = self.train_data[starts[:, None] + torch.arange(seq_len + 1)]  # (B, T+1)
-        return window[:, :-1], window[:, 1:], None
+        return window[:, :-1], window[:, 1:], self._judged(window[:, 1:])
+
+    def _judged(self, y: torch.Tensor) -> torch.Tensor | None:
+        """predict = last: a mask (B, T) true at the last position only; None (every position) otherwise."""
+        if self.options.predict == "all":
+            return None
+        mask = torch.zeros_like(y, dtype=torch.bool)
+        mask[:, -1] = True
+        return mask
 
     def train_streams(self, batch_size: int) -> torch.Tensor:
         """The training text as B contiguous streams, (B, L), for truncated BPTT."""
@@ -106,7 +117,8 @@ class CharLM(Task):
         x = self.val_data[: usable * seq_len].view(usable, seq_len)  # (W, T)
         y = self.val_data[1: usable * seq_len + 1].view(usable, seq_len)
         for start in range(0, usable, batch_size):
-            yield x[start:start + batch_size], y[start:start + batch_size], None
+            batch = y[start:start + batch_size]
+            yield x[start:start + batch_size], batch, self._judged(batch)
 
     # -- judging -------------------------------------------------------------
     def loss(self, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

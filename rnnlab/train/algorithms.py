@@ -30,6 +30,9 @@ def check_algorithm(cfg, model, task) -> None:
         if not hasattr(task, "train_streams"):
             raise ConfigError("train.algorithm", "tbptt", f"task {cfg.task.name!r} has no continuous text to "
                               "truncate (its sequences are independent)", "bptt")
+        if getattr(task.options, "predict", "all") == "last":
+            raise ConfigError("task.predict", "last", "truncated BPTT reads one continuous stream; predicting "
+                              "only the last character of each window needs windows", "all, or train.algorithm = bptt")
         if not getattr(model, "carries_state", True):
             raise ConfigError("train.algorithm", "tbptt", f"model.arch = {arch!r} cannot carry a state from one "
                               "chunk to the next", "bptt")
