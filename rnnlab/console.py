@@ -78,7 +78,7 @@ class RunProgress:
 
 
 # metrics()/eval_summary() keys that are bookkeeping, not results: the table leaves them out
-NOT_METRICS = {"kind", "step", "t", "best", "loss", "baseline", "bpc", "ppl"}
+NOT_METRICS = {"kind", "step", "t", "best", "loss", "baseline", "bpc", "ppl", "baseline_bpc", "ngram", "ngram_bpc"}
 
 
 def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: float | None, task=None) -> Table:
@@ -100,6 +100,11 @@ def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: f
             verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
             label = getattr(task, "baseline_label", "baseline")
             table.add_row("baseline", f"{final['baseline']:.4f} {unit}, {label} ({verdict})")
+        if final.get("ngram"):
+            gain = 1 - final["loss"] / final["ngram"]
+            verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
+            order = getattr(getattr(task, "options", None), "ngram_order", "n")
+            table.add_row("n-gram", f"{final['ngram']:.4f} {unit}, Kneser-Ney {order}-gram ({verdict})")
         for key, value in final.items():  # the task's own metrics: error rate, NRMSE, exact match...
             if key not in NOT_METRICS and isinstance(value, (int, float)):
                 table.add_row(key, str(value) if isinstance(value, bool) else f"{value:.4g}")

@@ -24,6 +24,9 @@ def loss_plot(events: list[dict], width: int, height: int, color: bool) -> str |
     start = latest(events, "start")
     baseline = start.get("baseline") if start else None
     unit, label = (start or {}).get("loss_unit", "nats/token"), (start or {}).get("baseline_label", "baseline")
+    if start and start.get("ngram"):  # language models: the Kneser-Ney n-gram, drawn as a flat series
+        steps = series["train"][0]
+        series["n-gram"] = ([steps[0], steps[-1]], [start["ngram"]] * 2)
     return line_plot(series, f"loss ({unit})", width, height,
                      hline=(baseline, label) if baseline else None, color=color)
 

@@ -70,7 +70,7 @@ def test_finished_run_is_plotted(fixture_runs):
             screen = await open_live(pilot, RunDir(fixture_runs / LSTM))
             await wait_for(pilot, lambda: len(screen.curves.train_loss.xs) == 12, what="12 train points")
             await wait_for(pilot, lambda: not screen.dirty, what="the repaint")
-            assert screen.query_one(LossPlot).series == {"train": 12, "val": 3, "unigram": 2}
+            assert screen.query_one(LossPlot).series == {"train": 12, "val": 3, "unigram": 2, "n-gram": 2}
             assert screen.query_one(GradNormPlot).series == {"global": 12, "layer0": 3, "clip": 2}
             assert "loss (nats/char)" in screen.query_one(LossPlot).render().plain  # the task's own unit
             assert "finished" in header_text(app) and "12/12 100%" in header_text(app)

@@ -26,6 +26,8 @@ class CharLMOptions(TaskOptions):
     predict: str = opt("all", "all: the next character at every position; last: read seq_len characters and "
                        "predict only the next one (the read-30-predict-31 set-up with seq_len = 30)",
                        choices=["all", "last"])
+    ngram_order: int = opt(5, "order n of the interpolated Kneser-Ney n-gram model reported beside the unigram "
+                           "baseline (0: none)", min=0, max=8)
 
     def check(self, section: str) -> None:
         # A relative path is resolved now so a resumed run finds the same file.
@@ -78,6 +80,20 @@ class CharLM(Task):
         self.spec = TaskSpec(input_size=len(self.vocab), output_size=len(self.vocab), vocab_size=len(self.vocab),
                              causal=True)
         self.unigram_loss = self._unigram_cross_entropy()
+        self.ngram_loss = self._ngram_cross_entropy()
+
+    def _ngram_cross_entropy(self) -> float | None:
+        """Val loss (nats/char) of an interpolated Kneser-Ney n-gram model of the training text."""
+        order = self.options.ngram_order
+        if not order:
+            return None
+        if len(self.vocab) ** order >= 2 ** 62:
+            raise ConfigError("task.ngram_order", order, f"{len(self.vocab)} characters to the power {order} "
+                              "overflow the n-gram codes", f"an integer <= {int(62 / math.log2(len(self.vocab)))}")
+        from .ngram import KneserNey
+
+        loss = KneserNey(self.train_data, len(self.vocab), order).cross_entropy(self.val_data)
+        return loss if math.isfinite(loss) else None  # a validation text shorter than the order
 
     def _unigram_cross_entropy(self) -> float:
         """Val loss (nats/char) of a model without memory: train char frequencies, add-one smoothed."""
@@ -135,6 +151,8 @@ class CharLM(Task):
             "ppl": math.exp(min(mean_loss, 50.0)),
             "baseline": self.unigram_loss,  # unigram, nats/char
             "baseline_bpc": self.unigram_loss / math.log(2),
+            **({"ngram": self.ngram_loss, "ngram_bpc": self.ngram_loss / math.log(2)}
+               if self.ngram_loss is not None else {}),
         }
 
     def checkpoint_extras(self) -> dict:

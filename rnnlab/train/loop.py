@@ -288,7 +288,7 @@ class Trainer:
             else:
                 self.emit("start", run_id=self.run.id, device=str(self.device), params=count_parameters(self.model),
                           total_steps=tc.steps, arch=self.cfg.model.arch, task=self.cfg.task.name,
-                          baseline=self.task.metrics(0.0).get("baseline"),
+                          baseline=self.task.metrics(0.0).get("baseline"), ngram=self.task.metrics(0.0).get("ngram"),
                           loss_unit=self.task.loss_unit, baseline_label=self.task.baseline_label)
             return self._loop()
         finally:

@@ -97,6 +97,7 @@ class LossPlot(RunPlot):
         val = self.line("val", curves.val_loss.xs, curves.val_loss.ys)
         start = curves.start or {}
         self.level(start.get("baseline_label", "baseline"), start.get("baseline"), xs + val)
+        self.level("n-gram", start.get("ngram"), xs + val)  # language models: the Kneser-Ney baseline
         return f"loss ({start.get('loss_unit', 'nats/token')})" if xs or val else None
 
 
