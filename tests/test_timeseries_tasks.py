@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from rnnlab import config, store
+from rnnlab.errors import ConfigError
 from rnnlab.tasks import build_task
 from rnnlab.tasks.timeseries import mackey_glass, narma10
 from rnnlab.train import Trainer, prepare
@@ -54,3 +55,40 @@ def test_a_gru_beats_predicting_the_mean_on_sines(tmp_path):
     assert Trainer(prepare(cfg), run).train().state == "finished"
     last = [e for e in run.read_events() if e["kind"] == "eval"][-1]
     assert last["r2"] > 0.5 and last["nrmse"] < 0.7
+
+
+class Persistence(torch.nn.Module):
+    """Predicts that the next value is the current one; carries nothing (state is returned as given)."""
+
+    def forward(self, x, state=None):
+        return x.clone(), state
+
+
+def test_free_running_prediction_feeds_back_the_models_own_outputs():
+    horizon = 7
+    t = task("sines", seq_len=20, horizon=horizon)
+    x, y, mask = next(iter(t.eval_batches(4, 1)))
+    stats = t.decode_stats(Persistence(), x, y, mask)
+    warm = 20 - horizon
+    # persistence read the true series up to warm - 1, then can only repeat that value
+    expected = (x[:, warm - 1, 0:1] - x[:, warm:, 0]) ** 2  # (B, horizon)
+    assert stats["free_sq"] == pytest.approx(float(expected.sum()), rel=1e-6)
+    assert stats["free_sq_last"] == pytest.approx(float(expected[:, -1].sum()), rel=1e-6)
+    assert stats["free_count"] == expected.numel() and stats["free_rows"] == 4
+    summary = t.eval_summary(stats)
+    assert summary["free_nrmse"] == pytest.approx(math.sqrt(float(expected.mean()) / t.variance), rel=1e-6)
+    assert f"free_nrmse@{horizon}" in summary
+
+
+def test_free_running_needs_an_autonomous_series_and_room_to_read(tmp_path):
+    with pytest.raises(ConfigError, match="task.horizon"):
+        task("narma10", horizon=5)
+    with pytest.raises(ConfigError, match="task.horizon"):
+        config.load(None, ["task.name=sines", "task.seq_len=10", "task.horizon=10"])
+    cfg = config.load(None, ["task.name=sines", "task.length=2000", "task.seq_len=30", "task.horizon=10",
+                             "model.arch=gru", "model.hidden=8", "model.layers=1", "train.steps=4",
+                             "train.batch_size=4", "train.eval_every=2", "train.eval_batches=2", "device=cpu"])
+    run = store.create_run(tmp_path, "free")
+    assert Trainer(prepare(cfg), run).train().state == "finished"
+    evals = [e for e in run.read_events() if e["kind"] == "eval"]
+    assert all("free_nrmse" in e and "free_nrmse@10" in e for e in evals)

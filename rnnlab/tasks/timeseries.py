@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError
 from ..models.base import TaskSpec
 from ..options import opt
 from . import TASKS
@@ -60,6 +61,14 @@ class SeriesOptions(TaskOptions):
     name: str = opt("mackey_glass", "task (`rnnlab list tasks`)")
     length: int = opt(20000, "samples generated (train + validation)", min=100)
     seq_len: int = opt(100, "steps per training window", min=2)
+    horizon: int = opt(0, "free-running evaluation: read the first seq_len - horizon steps of each validation "
+                       "window, then predict `horizon` steps feeding back its own outputs (0: off; series whose "
+                       "input is the series itself: mackey_glass, sines)", min=0)
+
+    def check(self, section: str) -> None:
+        if self.horizon >= self.seq_len:
+            raise ConfigError(f"{section}.horizon", self.horizon, f"leaves nothing of the {self.seq_len}-step "
+                              "window to read first", f"an integer < task.seq_len = {self.seq_len}")
 
 
 class SeriesTask(Task):
@@ -75,11 +84,12 @@ class SeriesTask(Task):
         self.train_x, self.train_y = inputs[:split], targets[:split]
         self.val_x, self.val_y = inputs[split:], targets[split:]
         if options.seq_len >= len(self.val_y):
-            from ..errors import ConfigError
-
             raise ConfigError("task.seq_len", options.seq_len, "longer than the validation part of the series",
                               f"an integer < {len(self.val_y)} (or a larger task.length)")
         self.spec = TaskSpec(input_size=1, output_size=1, causal=self.inputs_are_series)
+        if options.horizon and not self.inputs_are_series:
+            raise ConfigError("task.horizon", options.horizon, f"{options.name}'s input is not its own series, so "
+                              "there is nothing to feed back", "0, or the task mackey_glass or sines")
         self.variance = float(self.val_y.var(unbiased=False))
         self.persistence = float(((self.val_x[1:] - self.val_y[1:]) ** 2).mean()) if self.inputs_are_series else None
 
@@ -109,6 +119,29 @@ class SeriesTask(Task):
 
     def step_losses(self, output, y, mask):
         return (output[..., 0] - y) ** 2  # (B, T)
+
+    @torch.no_grad()
+    def decode_stats(self, model, x, y, mask) -> dict:
+        """Free-running multi-step prediction: squared errors summed over the horizon and at its last step."""
+        horizon = self.options.horizon
+        if not horizon:
+            return {}
+        warm = x.shape[1] - horizon
+        out, state = model(x[:, :warm])  # (B, warm, 1): the true series read, the state built
+        guess, guesses = out[:, -1:], []  # (B, 1, 1): its prediction of x[warm]
+        for _ in range(horizon):
+            guesses.append(guess[:, 0, 0])
+            guess, state = model(guess, state)  # its own prediction is the next input
+        errors = (torch.stack(guesses, 1) - x[:, warm:, 0]) ** 2  # (B, horizon); x_{t+1} is the truth
+        return {"free_sq": float(errors.sum()), "free_count": float(errors.numel()),
+                "free_sq_last": float(errors[:, -1].sum()), "free_rows": float(errors.shape[0])}
+
+    def eval_summary(self, totals: dict) -> dict:
+        if "free_count" not in totals:
+            return {}
+        return {"free_nrmse": math.sqrt(totals["free_sq"] / totals["free_count"] / self.variance),
+                f"free_nrmse@{self.options.horizon}": math.sqrt(totals["free_sq_last"] / totals["free_rows"]
+                                                              / self.variance)}
 
     def metrics(self, mean_loss):
         out = {"loss": mean_loss, "mse": mean_loss, "baseline": self.variance,
