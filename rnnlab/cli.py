@@ -1,65 +1,36 @@
 """The `rnnlab` command line: thin typer commands over the library.
 
+This file: the app, training (`run`), and reading a trained model (`sample`,
+`translate`, `activations`, `tui`); cli_runs.py: `runs ...` and `list ...`;
+cli_common.py: what they share.
+
 Every user error is one line on stderr and a non-zero exit (2 for bad input),
 never a traceback; RNNLAB_DEBUG=1 shows the traceback of an unexpected error.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.syntax import Syntax
-from rich.text import Text
 
 from . import config as config_mod
 from . import store
+from .cli_common import RunsDir, Sets, err, out, reports_errors, run_with_checkpoint, runs_dir_of
+from .cli_runs import list_app, runs_app
 from .errors import ConfigError, RnnlabError
 
 app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. With no command, in a "
                   "terminal, opens the app (`rnnlab tui`).", pretty_exceptions_enable=False, add_completion=False)
-runs_app = typer.Typer(help="Browse and manage saved runs.", no_args_is_help=True)
-list_app = typer.Typer(help="List what rnnlab offers.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(list_app, name="list")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-RunsDir = Annotated[Optional[Path], typer.Option("--runs-dir", help="Where runs live [default: $RNNLAB_RUNS_DIR or ./runs]")]
-Sets = Annotated[Optional[list[str]], typer.Option("--set", "-s", help="Override a config key: section.key=value")]
 RESUMABLE_KEYS = {"train.steps", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
                   "train.time_limit", "device"}
-
-
-def reports_errors(command):
-    """Turn an RnnlabError into one line on stderr and its exit code (also under CliRunner)."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        try:
-            return command(*args, **kwargs)
-        except RnnlabError as error:
-            err.print(f"error: {error}", markup=False)
-            raise typer.Exit(error.exit_code) from None
-
-    return wrapper
-
-
-def runs_dir_of(option: Path | None) -> Path:
-    return option if option is not None else store.default_runs_dir()
-
-
-def run_with_checkpoint(run_ref: str, checkpoint: str, runs_dir: Path | None) -> store.RunDir:
-    """The run a checkpoint-reading command names, once --checkpoint is known to be best or last."""
-    if checkpoint not in ("best", "last"):
-        raise ConfigError("--checkpoint", checkpoint, "unknown checkpoint", "best, last")
-    return store.find_run(runs_dir_of(runs_dir), run_ref)
 
 
 @app.callback(invoke_without_command=True)
@@ -282,45 +253,6 @@ def activations(
     out.print(colour_by_values(text, values[layer, :, unit].float().tolist()))
 
 
-# -- list -------------------------------------------------------------------------------
-def _registry_table(registry, title: str):
-    from rich.table import Table
-
-    table = Table(title=title, title_justify="left")
-    table.add_column("name", style="bold")
-    table.add_column("description")
-    table.add_column("options")
-    base = {"arch", "name", "hidden", "layers", "dropout", "embed"}
-    for name, cls in registry.items():
-        own = [row["key"] for row in _describe(cls.Options) if row["key"] not in base]
-        table.add_row(name, cls.summary, ", ".join(own) or "-")
-    return table
-
-
-def _describe(cls):
-    from .options import describe
-
-    return describe(cls)
-
-
-@list_app.command("archs")
-@reports_errors
-def list_archs() -> None:
-    """The architectures (model.arch)."""
-    from .models import ARCHS
-
-    out.print(_registry_table(ARCHS, "architectures (model.arch)"))
-
-
-@list_app.command("tasks")
-@reports_errors
-def list_tasks() -> None:
-    """The tasks (task.name)."""
-    from .tasks import TASKS
-
-    out.print(_registry_table(TASKS, "tasks (task.name)"))
-
-
 @app.command("config")
 @reports_errors
 def show_config(
@@ -330,81 +262,6 @@ def show_config(
     """Print the resolved config (every default filled in) without running it."""
     cfg = config_mod.load(config, list(set_ or []))
     out.print(Syntax(cfg.to_toml(), "toml", background_color="default"))
-
-
-# -- runs ---------------------------------------------------------------------------------
-@runs_app.command("ls")
-@reports_errors
-def runs_ls(
-    state: Annotated[Optional[str], typer.Option(help="Only runs in this state")] = None,
-    arch: Annotated[Optional[str], typer.Option(help="Only this architecture")] = None,
-    task: Annotated[Optional[str], typer.Option(help="Only this task")] = None,
-    runs_dir: RunsDir = None,
-) -> None:
-    """List runs, newest first."""
-    from .console import runs_table
-
-    if state is not None and state not in store.STATES + ("corrupt",):
-        raise ConfigError("--state", state, "unknown state", ", ".join(store.STATES + ("corrupt",)))
-    rows = [r for r in store.list_runs(runs_dir_of(runs_dir))
-            if (state is None or r.state == state) and (arch is None or r.arch == arch)
-            and (task is None or r.task == task)]
-    if not rows:
-        out.print(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if state or arch or task else ""))
-        return
-    out.print(runs_table(rows))
-
-
-@runs_app.command("show")
-@reports_errors
-def runs_show(
-    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
-    runs_dir: RunsDir = None,
-) -> None:
-    """Status, config, last metrics, and plots: loss, gradient norms, gradient flow, spectra."""
-    from .console import status_table
-    from .report import run_plots
-
-    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
-    out.print(f"[bold]{run_dir.id}[/]  ({run_dir.path})")
-    try:
-        out.print(status_table(run_dir.read_status()))
-    except (OSError, ValueError) as error:
-        out.print(f"[red]status.json unreadable: {error}")
-    if run_dir.config_path.is_file():
-        out.print(Syntax(run_dir.config_path.read_text(), "toml", background_color="default"))
-    events = run_dir.read_events()
-    evals = [e for e in events if e["kind"] == "eval"]
-    if evals:
-        last = evals[-1]
-        shown = "  ".join(f"{k} {last[k]:.4f}" for k in ("loss", "bpc", "ppl", "baseline") if k in last)
-        out.print(f"[bold]validation at step {last['step']}:[/] {shown}")
-    plots = run_plots(events, min(out.width, 120), color=out.is_terminal)
-    for plot in plots:
-        out.print(Text.from_ansi(plot))
-    if not plots:
-        out.print("no training steps recorded yet")
-
-
-@runs_app.command("rm")
-@reports_errors
-def runs_rm(
-    run_refs: Annotated[list[str], typer.Argument(metavar="RUN...", help="Runs to delete")],
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
-    runs_dir: RunsDir = None,
-) -> None:
-    """Delete runs (asks first unless --yes). A live run must be stopped first."""
-    runs = [store.find_run(runs_dir_of(runs_dir), ref) for ref in run_refs]
-    for run_dir in runs:
-        if run_dir.is_live():
-            raise RnnlabError(f"run {run_dir.id} is still running; stop it before deleting it")
-    names = ", ".join(r.id for r in runs)
-    if not yes and not typer.confirm(f"delete {len(runs)} run(s): {names}?", default=False):
-        err.print("nothing deleted")
-        raise typer.Exit(1)
-    for run_dir in runs:
-        store.remove_run(run_dir)
-        out.print(f"deleted {run_dir.id}")
 
 
 def main() -> None:
