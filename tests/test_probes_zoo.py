@@ -37,3 +37,14 @@ def test_gate_stacks_are_cut_into_square_blocks():
 
     blocks = square_blocks(Stacked())
     assert set(blocks) == {"w.0", "w.1", "w.2", "square"} and blocks["w.1"].shape == (4, 4)
+
+
+def test_the_live_view_says_gradient_flow_is_not_traced_for_such_an_architecture():
+    from rnnlab.curves import RunCurves
+    from rnnlab.tui.widgets.plots import GradFlowPlot
+
+    curves = RunCurves()
+    plot = GradFlowPlot()
+    assert plot.plot(curves) is None  # nothing yet: "no data yet"
+    curves.feed([{"kind": "spectrum", "step": 2, "t": 0.1, "matrices": {}}])
+    assert "not traced for this architecture" in plot.plot(curves)

@@ -131,6 +131,8 @@ class GradFlowPlot(RunPlot):
     def plot(self, curves):
         flow = curves.gradflow
         if not flow:
+            if curves.spectrum:  # probes ran, but this architecture has no one-step form to trace
+                return f"{self.heading}: not traced for this architecture (fused or custom cells only)"
             return None
         for layer, values in sorted(flow["layers"].items()):
             last = values["last"]  # (T,) one norm per time step
