@@ -223,7 +223,7 @@ def test_trains_and_evaluates_with_free_running_decoding(tmp_path, schedule):
     task, model = prepared.task, prepared.model
     totals, right = {}, 0
     for x, y, mask in task.eval_batches(8, 2):  # what the trainer's evaluation adds up, batch by batch
-        for key, value in task.decode_stats(model, x, y, mask).items():
+        for key, value in task.free_running_stats(model, x, y, mask).items():
             totals[key] = totals.get(key, 0.0) + value
         guesses = model.decode(x, max_len=y.shape[1] + 4).ids
         right += sum(task.target_tokens(g) == task.target_tokens(a) for g, a in zip(guesses.tolist(), y.tolist()))

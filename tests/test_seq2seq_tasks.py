@@ -151,7 +151,7 @@ def test_bucket_ranges():
 
 
 class Scripted:
-    """A model whose free-running output is given: what decode_stats sees of a real one."""
+    """A model whose free-running output is given: what free_running_stats sees of a real one."""
 
     def __init__(self, ids):
         self.ids = ids
@@ -170,7 +170,7 @@ def test_metrics_on_hand_made_predictions():
     answers = [s[::-1] for s in sources]
     y = torch.tensor([[ids[c] for c in a] + [EOS] + [PAD] * (4 - len(a)) for a in answers])
     mask = y != PAD
-    perfect = t.eval_summary(t.decode_stats(Scripted(y), x, y, mask))
+    perfect = t.eval_summary(t.free_running_stats(Scripted(y), x, y, mask))
     assert perfect["exact"] == 1 and perfect["bleu"] == pytest.approx(100)
     assert perfect["exact@1-3"] == perfect["exact@4-6"] == 1
     # row 0 right then junk after its EOS (ignored); row 1 one token wrong; row 2 never ends; row 3 right
@@ -178,7 +178,7 @@ def test_metrics_on_hand_made_predictions():
                             [ids["d"], ids["c"], ids["a"], ids["a"], EOS],
                             [ids["a"], ids["b"], ids["c"], ids["d"], ids["a"]],
                             [ids["e"], EOS, PAD, PAD, PAD]])
-    stats = t.decode_stats(Scripted(guesses), x, y, mask)
+    stats = t.free_running_stats(Scripted(guesses), x, y, mask)
     summary = t.eval_summary(stats)
     assert summary["exact"] == 0.5 and summary["exact@1-3"] == 1.0 and summary["exact@4-6"] == 0.0
     hyps, refs = ["cba", "dcaa", "abcda", "e"], ["cba", "dcba", "abcd", "e"]
@@ -201,7 +201,7 @@ def test_metrics_on_hand_made_predictions():
 def test_word_bleu_for_translation_and_baselines():
     t = task("translate")
     x, y, mask = t.train_batch(16, GEN())
-    assert t.eval_summary(t.decode_stats(Scripted(y), x, y, mask))["bleu"] == pytest.approx(100)
+    assert t.eval_summary(t.free_running_stats(Scripted(y), x, y, mask))["bleu"] == pytest.approx(100)
     assert t.bleu_tokenize == "13a" and t.detokenize(["ab", "cd"]) == "ab cd"
     # reverse, 10 symbols, lengths 3..12: 7.5 symbols and one EOS per answer on average
     p_eos = 1 / 8.5

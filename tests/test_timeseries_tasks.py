@@ -68,7 +68,7 @@ def test_free_running_prediction_feeds_back_the_models_own_outputs():
     horizon = 7
     t = task("sines", seq_len=20, horizon=horizon)
     x, y, mask = next(iter(t.eval_batches(4, 1)))
-    stats = t.decode_stats(Persistence(), x, y, mask)
+    stats = t.free_running_stats(Persistence(), x, y, mask)
     warm = 20 - horizon
     # persistence read the true series up to warm - 1, then can only repeat that value
     expected = (x[:, warm - 1, 0:1] - x[:, warm:, 0]) ** 2  # (B, horizon)

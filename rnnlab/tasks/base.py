@@ -20,6 +20,10 @@ class Task:
 
     Batches are `(x, y, mask)`: x (B, T) ids or (B, T, I) features, y the
     targets, mask (B, T) bool or None when every position counts.
+
+    Optional: `free_running_stats(model, x, y, mask) -> dict` of sums, for
+    metrics that need the model fed its own outputs (seq2seq decoding,
+    multi-step series prediction); evaluation adds them to the batch_stats.
     """
 
     Options = TaskOptions

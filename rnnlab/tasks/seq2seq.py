@@ -9,7 +9,7 @@ A batch is x (B, S) source ids right-padded with 0, y (B, U) target ids ending
 with EOS (1) then 0-padding, mask (B, U) True on the real targets, EOS included.
 Metrics: `loss` (teacher-forced cross-entropy per target token), `token_acc`
 (teacher-forced argmax accuracy), and, from free-running greedy decoding
-(`decode_stats`, which the trainer's evaluation calls): `exact` (share of
+(`free_running_stats`, which the trainer's evaluation calls): `exact` (share of
 outputs equal to the answer), `bleu` (sacrebleu corpus BLEU of the
 detokenised strings; characters for these tasks, words for translate) and
 `exact@a-b` (exact match of the sources of a..b tokens). `baseline` is the loss
@@ -154,7 +154,7 @@ class Seq2SeqTask(GeneratedTask):
         right = ((output.argmax(-1) == y) & mask).sum()  # teacher-forced: each step sees the true prefix
         return {"token_right": float(right), "tokens": float(mask.sum())}
 
-    def decode_stats(self, model, x, y, mask) -> dict:
+    def free_running_stats(self, model, x, y, mask) -> dict:
         """Sums over one batch of free-running greedy decoding (exact match, BLEU, per length bucket)."""
         if not hasattr(model, "decode"):
             raise TypeError(f"{type(model).__name__} cannot decode freely: seq2seq tasks need model.arch = seq2seq")

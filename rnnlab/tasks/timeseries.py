@@ -121,7 +121,7 @@ class SeriesTask(Task):
         return (output[..., 0] - y) ** 2  # (B, T)
 
     @torch.no_grad()
-    def decode_stats(self, model, x, y, mask) -> dict:
+    def free_running_stats(self, model, x, y, mask) -> dict:
         """Free-running multi-step prediction: squared errors summed over the horizon and at its last step."""
         horizon = self.options.horizon
         if not horizon:

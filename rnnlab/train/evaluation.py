@@ -23,9 +23,9 @@ def validation_metrics(model, task, tc, device: torch.device, autocast) -> dict:
         total += float(task.loss(output, y, mask)) * tokens
         count += tokens
         stats = task.batch_stats(output, y, mask)
-        if hasattr(task, "decode_stats"):  # seq2seq: exact match and BLEU of free-running decoding
+        if hasattr(task, "free_running_stats"):  # what needs the model running free: seq2seq decoding, series
             with autocast:
-                stats.update(task.decode_stats(model, x, y, mask))
+                stats.update(task.free_running_stats(model, x, y, mask))
         for key, value in stats.items():
             totals[key] = totals.get(key, 0.0) + value
     metrics = task.metrics(total / max(count, 1))
