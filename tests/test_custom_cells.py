@@ -14,6 +14,7 @@ from rnnlab.models import TaskSpec, build_model
 from rnnlab.models.custom import compile_path
 from rnnlab.train import Trainer, prepare
 
+from model_checks import assert_compiled_loop_equals_eager
 from tiny import tiny_config
 
 FEATURES = TaskSpec(input_size=3, output_size=2)  # float inputs: no embedding between x and the cells
@@ -95,14 +96,7 @@ def test_gradcheck_every_cell(arch, extra):
 def test_compiled_loop_equals_eager(arch):
     model = build(arch, hidden=4, layers=2)
     x = torch.randn(3, 6, 3, dtype=torch.float64)
-    results = []
-    for compiled in (True, False):
-        model.compiled = compiled
-        y, _ = model(x)
-        results.append((y, torch.autograd.grad(y.square().sum(), list(model.parameters()))))
-    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-12, rtol=0)
-    for a, b in zip(results[0][1], results[1][1]):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert_compiled_loop_equals_eager(model, x)
 
 
 def test_the_loop_is_compiled_with_torchscript():

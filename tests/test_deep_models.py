@@ -16,6 +16,7 @@ from rnnlab.models.bidirectional import BidirectionalModel
 from rnnlab.models.deep import CELLS, scripted_loop
 from rnnlab.train import Trainer, prepare
 
+from model_checks import assert_compiled_loop_equals_eager
 from tiny import tiny_config
 
 FEATURES = TaskSpec(input_size=3, output_size=2)  # float inputs: no embedding between x and the cells
@@ -118,13 +119,7 @@ def test_deep_scripted_loop_equals_eager():
     model = build("deep", cell="gru", transition_depth=3, transition_shortcut="true", output_depth=2,
                   input_skip="true")
     x = torch.randn(2, 5, 3, dtype=torch.float64)
-    results = []
-    for compiled in (True, False):
-        model.compiled = compiled
-        y, _ = model(x)
-        results.append([y, *torch.autograd.grad(y.square().sum(), list(model.parameters()))])
-    for a, b in zip(*results):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert_compiled_loop_equals_eager(model, x)
 
 
 def test_deep_transition_follows_its_equation():

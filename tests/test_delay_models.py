@@ -14,6 +14,7 @@ from rnnlab.models.clockwork import clockwork_loop
 from rnnlab.models.delay import backoff_delays, delay_backward_loop, delay_loop, scripted
 from rnnlab.train import Trainer, prepare
 
+from model_checks import assert_compiled_loop_equals_eager
 from tiny import tiny_config
 
 FEATURES = TaskSpec(input_size=3, output_size=2)  # float inputs: no embedding in front of the recurrence
@@ -236,14 +237,7 @@ def test_hand_written_backward_equals_autograd(activation):
 def test_scripted_loop_equals_eager(arch, extra):
     model = build(arch, **extra)
     x = torch.randn(3, 9, 3, dtype=torch.float64)
-    results = []
-    for compiled in (True, False):
-        model.compiled = compiled
-        y, _ = model(x)
-        results.append((y, torch.autograd.grad(y.square().sum(), list(model.parameters()))))
-    torch.testing.assert_close(results[0][0], results[1][0], atol=1e-12, rtol=0)
-    for a, b in zip(results[0][1], results[1][1]):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert_compiled_loop_equals_eager(model, x)
     for loop in (delay_loop, delay_backward_loop, clockwork_loop):
         assert isinstance(scripted(loop), torch.jit.ScriptFunction)
 
