@@ -103,7 +103,8 @@ def beam_search(stepper, beam: int, max_len: int, eos: int | None = None, alpha:
     finished: list[Hypothesis] = []
     for position in range(max_len):
         logprobs = torch.log_softmax(logits.double(), -1)  # (K, V)
-        totals = torch.tensor([h.logprob for h in live], dtype=torch.float64)[:, None] + logprobs  # (K, V)
+        so_far = torch.tensor([h.logprob for h in live], dtype=torch.float64, device=logprobs.device)  # (K,)
+        totals = so_far[:, None] + logprobs  # (K, V)
         count = min(beam, totals.numel())
         values, flat = torch.topk(totals.flatten(), count)  # ties: torch picks the lowest index, as argmax does
         vocab = logprobs.shape[1]
