@@ -24,7 +24,7 @@ def _registry_table(registry, title: str):
     table.add_column("name", style="bold")
     table.add_column("description")
     table.add_column("options")
-    base = {"arch", "name", "hidden", "layers", "dropout", "embed"}
+    base = {"arch", "name", "hidden", "layers", "dropout", "embed", "init", "init_radius", "init_gain"}  # shared
     for name, cls in registry.items():
         own = [row["key"] for row in _describe(cls.Options) if row["key"] not in base]
         table.add_row(name, cls.summary, ", ".join(own) or "-")

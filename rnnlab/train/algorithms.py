@@ -24,7 +24,7 @@ from .scheduled import feeds_itself
 def check_algorithm(cfg, model, task) -> None:
     tc, arch = cfg.train, cfg.model.arch
     if task.spec.eos is not None and not hasattr(model, "decode"):
-        raise ConfigError("model.arch", arch, f"task {cfg.task.name!r} maps a sequence to another of its own "
+        raise ConfigError("model.arch", arch, f"task {cfg.task.name!r} maps a sequence to another of a different "
                           "length: it needs an encoder-decoder", "seq2seq")
     if tc.algorithm == "tbptt":
         if not hasattr(task, "train_streams"):
