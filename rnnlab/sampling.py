@@ -31,7 +31,8 @@ def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -
     cfg: Config = load_config(run.config_path)
     saved = checkpoint.load_for_run(run, which, map_location=device)
     if "vocab" not in saved:
-        raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary)")
+        hint = "; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else ""
+        raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary){hint}")
     vocab = Vocabulary(saved["vocab"])
     spec = TaskSpec(input_size=len(vocab), output_size=len(vocab), vocab_size=len(vocab))
     model = build_model(cfg.model, spec).to(device)
