@@ -147,7 +147,7 @@ class Throughput:
 def sample(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
     prompt: Annotated[str, typer.Option(help="Text to start from")] = "\n",
-    length: Annotated[int, typer.Option(min=1, help="Characters to generate")] = 400,
+    length: Annotated[int, typer.Option(min=1, help="Tokens to generate (characters for a character model)")] = 400,
     temperature: Annotated[float, typer.Option(min=0.0, help="Softmax temperature (0: greedy)")] = 0.8,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Sample among the k most likely")] = None,
     top_p: Annotated[Optional[float], typer.Option("--top-p", help="Nucleus: sample among the most likely "
@@ -213,7 +213,7 @@ def translate(
 def activations(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
     text: Annotated[Optional[str], typer.Option(help="Text to read [default: the start of the validation text]")] = None,
-    length: Annotated[int, typer.Option(min=1, help="Characters of validation text when --text is not given")] = 400,
+    length: Annotated[int, typer.Option(min=1, help="Tokens of validation text when --text is not given")] = 400,
     unit: Annotated[Optional[int], typer.Option(min=0, help="Unit to colour by [default: the most variable one]")] = None,
     layer: Annotated[int, typer.Option(help="Layer (negative counts from the top)")] = -1,
     cell: Annotated[bool, typer.Option("--cell", help="Colour by the LSTM cell state instead of h")] = False,
@@ -250,7 +250,7 @@ def activations(
     writer.close()
     out.print(f"layer {layer % layers}, unit {unit} ({'cell' if cell else 'hidden'}): blue > 0 > red; "
               f"all {hidden} units saved in {path}")
-    out.print(colour_by_values(text, values[layer, :, unit].float().tolist()))
+    out.print(colour_by_values(record["tokens"], values[layer, :, unit].float().tolist()))
 
 
 @app.command("config")

@@ -99,12 +99,14 @@ def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: f
             gain = 1 - final["loss"] / final["baseline"]
             verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
             label = getattr(task, "baseline_label", "baseline")
-            table.add_row("baseline", f"{final['baseline']:.4f} {unit}, {label} ({verdict})")
+            table.add_row("baseline", f"{final['baseline']:.4f} {unit}{per_char(final, 'baseline_bpc', unit)}, "
+                                      f"{label} ({verdict})")
         if final.get("ngram"):
             gain = 1 - final["loss"] / final["ngram"]
             verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
             order = getattr(getattr(task, "options", None), "ngram_order", "n")
-            table.add_row("n-gram", f"{final['ngram']:.4f} {unit}, Kneser-Ney {order}-gram ({verdict})")
+            table.add_row("n-gram", f"{final['ngram']:.4f} {unit}{per_char(final, 'ngram_bpc', unit)}, "
+                                    f"Kneser-Ney {order}-gram ({verdict})")
         for key, value in final.items():  # the task's own metrics: error rate, NRMSE, exact match...
             if key not in NOT_METRICS and isinstance(value, (int, float)):
                 table.add_row(key, str(value) if isinstance(value, bool) else f"{value:.4g}")
@@ -116,6 +118,11 @@ def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: f
     if outcome.error:
         table.add_row("error", Text(outcome.error, style="red"))
     return table
+
+
+def per_char(final: dict, key: str, unit: str) -> str:
+    """' = X bits/char' for a loss per word or subword (a per-character loss already says it)."""
+    return f" = {final[key]:.3f} bits/char" if key in final and unit != "nats/char" else ""
 
 
 def runs_table(rows: list[RunSummary]) -> Table:
@@ -153,15 +160,15 @@ def status_table(status: dict) -> Table:
     return table
 
 
-def colour_by_values(text: str, values: list[float]) -> Text:
-    """Each character on a background from red (negative) through black to blue (positive)."""
+def colour_by_values(pieces, values: list[float]) -> Text:
+    """Each token's text (a string: each character) on a background from red (negative) through black to
+    blue (positive)."""
     scale = max((abs(v) for v in values), default=1.0) or 1.0
     out = Text()
-    for char, value in zip(text, values):
+    for piece, value in zip(pieces, values):
         level = int(40 + 215 * min(abs(value) / scale, 1.0))
         colour = f"rgb(0,{level // 3},{level})" if value >= 0 else f"rgb({level},{level // 5},0)"
-        shown = "↵\n" if char == "\n" else char
-        out.append(shown, style=f"white on {colour}")
+        out.append(piece.replace("\n", "↵\n"), style=f"white on {colour}")
     return out
 
 

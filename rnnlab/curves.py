@@ -31,6 +31,7 @@ class RunCurves:
     lr: Series = field(default_factory=Series)
     tokens_per_s: Series = field(default_factory=Series)
     val_loss: Series = field(default_factory=Series)
+    val_bpc: Series = field(default_factory=Series)  # language models: bits per character, whatever the token
     layer_grad_norms: dict[str, Series] = field(default_factory=dict)  # "layer0" -> norms at probe steps
     radius: dict[str, Series] = field(default_factory=dict)  # matrix name -> spectral radius over steps
     start: dict | None = None  # the start event: device, params, total_steps, baseline
@@ -67,7 +68,7 @@ class RunCurves:
 
     def _on_resume(self, e):
         step = e["step"]
-        for series in (self.train_loss, self.grad_norm, self.lr, self.tokens_per_s, self.val_loss,
+        for series in (self.train_loss, self.grad_norm, self.lr, self.tokens_per_s, self.val_loss, self.val_bpc,
                        *self.layer_grad_norms.values(), *self.radius.values()):
             series.truncate(step)
         self.end, self.step = None, step
@@ -82,6 +83,8 @@ class RunCurves:
 
     def _on_eval(self, e):
         self.val_loss.add(e["step"], e["loss"])
+        if "bpc" in e:
+            self.val_bpc.add(e["step"], e["bpc"])
         self.last_eval = e
 
     def _on_gradnorm(self, e):

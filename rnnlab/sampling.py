@@ -15,7 +15,7 @@ from .errors import CheckpointError, ConfigError
 from .models import build_model
 from .models.base import TaskSpec
 from .store import RunDir
-from .tasks.charlm import Vocabulary
+from .tasks.tokenizers import Vocabulary, vocabulary_from_checkpoint
 from .train import checkpoint
 
 
@@ -33,7 +33,7 @@ def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -
     if "vocab" not in saved:
         hint = "; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else ""
         raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary){hint}")
-    vocab = Vocabulary(saved["vocab"])
+    vocab = vocabulary_from_checkpoint(saved)
     spec = TaskSpec(input_size=len(vocab), output_size=len(vocab), vocab_size=len(vocab))
     model = build_model(cfg.model, spec).to(device)
     try:
@@ -60,20 +60,20 @@ def _encode_prompt(vocab: Vocabulary, prompt: str) -> torch.Tensor:
 def generate(model, vocab: Vocabulary, prompt: str, length: int, temperature: float = 1.0,
              top_k: int | None = None, greedy: bool = False, seed: int | None = None,
              top_p: float | None = None) -> Iterator[str]:
-    """Yield `length` characters continuing `prompt`, one at a time (for streaming)."""
+    """Yield `length` tokens' texts (characters for a character model) continuing `prompt`, one at a time."""
     sampling = Sampling(temperature, top_k, top_p, greedy)
     sampling.check()
     stepper = decoding.LanguageModelStepper(model, _encode_prompt(vocab, prompt))
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     for tokens in decoding.sample(stepper, length, sampling, generator):
-        yield vocab.chars[int(tokens[0])]
+        yield vocab.tokens[int(tokens[0])]
 
 
 @torch.no_grad()
 def beam_generate(model, vocab: Vocabulary, prompt: str, length: int, beam: int,
                   alpha: float = 0.0) -> tuple[str, decoding.Hypothesis]:
-    """The most likely `length`-character continuation a beam of `beam` finds (not streamed: the best
+    """The most likely `length`-token continuation a beam of `beam` finds (not streamed: the best
     hypothesis is known only at the end)."""
     stepper = decoding.LanguageModelStepper(model, _encode_prompt(vocab, prompt))
     best = decoding.beam_search(stepper, beam, length, alpha=alpha)
-    return "".join(vocab.chars[t] for t in best.tokens), best
+    return vocab.decode(best.tokens), best

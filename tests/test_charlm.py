@@ -10,7 +10,7 @@ import torch
 from rnnlab import config
 from rnnlab.errors import ConfigError
 from rnnlab.tasks import build_task
-from rnnlab.tasks.charlm import Vocabulary
+from rnnlab.tasks.tokenizers import Vocabulary
 from rnnlab.tasks.corpus import stdlib_text
 
 from tiny import corpus

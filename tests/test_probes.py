@@ -186,7 +186,7 @@ def test_probes_write_events_and_never_change_training(tmp_path):
 
 def test_unit_activations_are_the_hidden_states_and_surprisal_the_model_loss(tmp_path):
     from rnnlab.probes.activations import load_activations, most_variable_unit, save_activations, unit_activations
-    from rnnlab.tasks.charlm import Vocabulary
+    from rnnlab.tasks.tokenizers import Vocabulary
 
     model = model_for("lstm", hidden=5, layers=2).float()
     vocab = Vocabulary(list("abcdefg"))

@@ -42,7 +42,7 @@ def test_generate_streams_reproducible_text(trained_run):
     b = "".join(generate(model, vocab, "the ", 60, temperature=0.8, seed=7))
     c = "".join(generate(model, vocab, "the ", 60, temperature=0.8, seed=8))
     assert len(a) == 60 and a == b and a != c
-    assert set(a) <= set(vocab.chars)
+    assert set(a) <= set(vocab.tokens)
     greedy = "".join(generate(model, vocab, "the ", 30, greedy=True))
     assert greedy == "".join(generate(model, vocab, "the ", 30, temperature=0.0))
 
@@ -51,7 +51,7 @@ def test_greedy_continues_the_most_likely_character(trained_run):
     model, vocab, _, _ = load_language_model(trained_run, "last")
     first = next(generate(model, vocab, "the quick", 1, greedy=True))
     logits, _ = model(vocab.encode("the quick")[None])
-    assert first == vocab.chars[int(logits[0, -1].argmax())]
+    assert first == vocab.tokens[int(logits[0, -1].argmax())]
 
 
 def test_bad_prompts_are_config_errors(trained_run):

@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Static
 
 from rnnlab import store
 from rnnlab.tui import make_app
-from rnnlab.tui.screens.compare import CompareScreen, differing_keys, flatten
+from rnnlab.tui.screens.compare import CompareScreen, differing_keys, flatten, load
 from rnnlab.tui.screens.runs import MARK, ConfirmScreen, RunsScreen
 
 from tui_fixtures import copy_fixture_runs, make_fixture_runs
@@ -159,6 +159,28 @@ def test_compare_with_an_unreadable_config_shows_question_marks(fixture_dir):
         assert "config unreadable" in str(compare.query_one("#notes", Static).render())
         assert compare.val_series[compare.loaded.labels[2]] == ([], [])
     run(scenario, fixture_dir)
+
+
+def logged_run(runs_dir, name: str, unit: str, evals: list[dict]) -> store.RunDir:
+    run = store.create_run(runs_dir, name)
+    writer = run.event_writer()
+    writer.write({"kind": "start", "step": 0, "t": 0.0, "loss_unit": unit})
+    for step, metrics in enumerate(evals, 1):
+        writer.write({"kind": "eval", "step": 10 * step, "t": float(step), **metrics})
+    writer.close()
+    return run
+
+
+def test_compare_puts_language_models_over_different_tokens_on_one_scale(tmp_path):
+    chars = logged_run(tmp_path, "chars", "nats/char", [{"loss": 1.6, "bpc": 2.31}])
+    subwords = logged_run(tmp_path, "bpe", "nats/token", [{"loss": 3.9, "bpc": 2.25}])
+    loaded = load([chars, subwords])
+    assert loaded.val_title == "val bits/char"  # per token, 3.9 would look far worse than 1.6
+    assert [ys for _, ys in loaded.val.values()] == [[2.31], [2.25]]
+    same = load([chars, logged_run(tmp_path, "chars2", "nats/char", [{"loss": 1.5, "bpc": 2.16}])])
+    assert same.val_title == "val loss (nats/char)" and [ys for _, ys in same.val.values()] == [[1.6], [1.5]]
+    mixed = load([chars, logged_run(tmp_path, "series", "MSE", [{"loss": 0.01}])])
+    assert mixed.val_title == "val loss (units differ)" and "MSE, nats/char" in mixed.notes[-1]
 
 
 def test_flatten_and_differing_keys():

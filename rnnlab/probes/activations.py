@@ -19,10 +19,12 @@ from ..store import RunDir, atomic_write
 
 @torch.no_grad()
 def unit_activations(model, vocab, text: str) -> dict:
-    """{'text', 'hidden': (L, T, H) float16, 'cells': (L, T, H) or None, 'surprisal': (T,) bits}.
+    """{'text', 'tokens': T pieces of text, 'hidden': (L, T, H) float16, 'cells': (L, T, H) or None,
+    'surprisal': (T,) bits}.
 
-    Position t holds the state after reading text[t]; surprisal[t] is
-    -log2 p(text[t] | text[:t]) (0 for the first character, which has no context).
+    Position t holds the state after reading token t (tokens[t], a character
+    for a character model); surprisal[t] is -log2 p(token t | tokens before it)
+    (0 for the first, which has no context).
     """
     ids = vocab.encode(text)[None]  # (1, T)
     trace = unrolled_forward(model, ids.to(next(model.parameters()).device))
@@ -32,7 +34,7 @@ def unit_activations(model, vocab, text: str) -> dict:
     surprisal = torch.zeros(ids.shape[1])
     surprisal[1:] = -log_probs[:-1].gather(1, ids[0, 1:, None].to(log_probs.device))[:, 0].cpu() / torch.log(torch.tensor(2.0))
     return {
-        "text": text, "hidden": hidden.half().cpu(),
+        "text": text, "tokens": vocab.split(text), "hidden": hidden.half().cpu(),
         "cells": cells.half().cpu() if cells is not None else None, "surprisal": surprisal,
     }
 

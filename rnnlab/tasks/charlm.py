@@ -1,4 +1,11 @@
-"""Character-level language modelling: read text, predict the next character."""
+"""Language modelling: read text, predict the next token (a character, a word or a BPE subword).
+
+Whatever the token, the loss is also reported per character (nats/char and
+bits/char over the characters the judged tokens cover), so models with
+different tokenisers compare on one scale. Word vocabularies are closed: a
+word outside it is one <unk> token, which makes a word model's per-character
+figure optimistic by as much as the <unk>s hide (reported as `oov`).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +22,21 @@ from ..options import opt
 from . import TASKS
 from .base import Task, TaskOptions
 from .corpus import EMBEDDED, load_corpus
+from .tokenizers import BPEVocabulary, Vocabulary, WordVocabulary
 
 
 @dataclass
 class CharLMOptions(TaskOptions):
     name: str = opt("charlm", "task (`rnnlab list tasks`)")
     corpus: str = opt(EMBEDDED, f"{EMBEDDED!r} (embedded Python stdlib source) or a path to a UTF-8 text file")
-    seq_len: int = opt(128, "characters per training window (bptt) and per eval window", min=1)
+    tokenizer: str = opt("char", "char: one token per character; word: words with their leading space, "
+                         "punctuation and whitespace runs (the vocab_size most frequent, the rest <unk>); "
+                         "bpe: byte-pair-encoded subwords learnt from the training text", choices=["char", "word", "bpe"])
+    vocab_size: int = opt(2000, "word: words kept (with <unk>); bpe: the alphabet plus learnt merges up to this "
+                          "many tokens; char: unused", min=2)
+    seq_len: int = opt(128, "tokens per training window (bptt) and per eval window", min=1)
     val_fraction: float = opt(0.1, "the last part of the text held out for validation", above=0, max=0.5)
-    predict: str = opt("all", "all: the next character at every position; last: read seq_len characters and "
+    predict: str = opt("all", "all: the next token at every position; last: read seq_len tokens and "
                        "predict only the next one (the read-30-predict-31 set-up with seq_len = 30)",
                        choices=["all", "last"])
     ngram_order: int = opt(5, "order n of the interpolated Kneser-Ney n-gram model reported beside the unigram "
@@ -35,47 +48,29 @@ class CharLMOptions(TaskOptions):
             self.corpus = str(Path(self.corpus).expanduser().resolve())
 
 
-class Vocabulary:
-    """Characters <-> ids; stored in every checkpoint as its list of characters."""
-
-    def __init__(self, chars: list[str]):
-        self.chars = list(chars)
-        self.index = {c: i for i, c in enumerate(self.chars)}
-
-    @classmethod
-    def from_text(cls, text: str) -> Vocabulary:
-        return cls(sorted(set(text)))
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def encode(self, text: str) -> torch.Tensor:
-        missing = sorted({c for c in text if c not in self.index})
-        if missing:
-            raise ConfigError("prompt", text, f"characters not in the vocabulary: {''.join(missing)!r}",
-                              "characters seen in the training text")
-        return torch.tensor([self.index[c] for c in text], dtype=torch.long)
-
-    def decode(self, ids) -> str:
-        return "".join(self.chars[int(i)] for i in ids)
-
-
-@TASKS.register("charlm", "Character-level language model on a text corpus (bits/char, perplexity)")
+@TASKS.register("charlm", "Language model on a text corpus: characters, or words / BPE subwords with "
+                "task.tokenizer (bits/char, perplexity, n-gram baseline)")
 class CharLM(Task):
-    loss_unit, baseline_label = "nats/char", "unigram"
+    baseline_label = "unigram"
     Options = CharLMOptions
 
     def __init__(self, options: CharLMOptions, seed: int = 0):
         self.options = options
         text = load_corpus(options.corpus)
-        self.vocab = Vocabulary.from_text(text)
-        data = torch.tensor([self.vocab.index[c] for c in text], dtype=torch.long)  # (N,)
-        split = int(len(data) * (1 - options.val_fraction))
-        self.train_data, self.val_data = data[:split], data[split:]
+        split = int(len(text) * (1 - options.val_fraction))
+        train_text, val_text = text[:split], text[split:]  # split as text, so a word vocabulary sees no val words
+        self.vocab = make_vocabulary(options, text, train_text)
+        self.loss_unit = "nats/char" if options.tokenizer == "char" else "nats/token"
+        self.train_data, self.val_data = self.vocab.encode(train_text), self.vocab.encode(val_text)  # (N,), (M,)
+        # What each validation token covers of the text, in characters (an <unk> covers its whole word).
+        self.val_lengths = torch.tensor([len(piece) for piece in self.vocab.split(val_text)])  # (M,)
+        self.judged_chars_per_token = float(self.val_lengths.double().mean())  # until eval_batches narrows it
+        self.oov = (float((self.val_data == 0).double().mean()) if isinstance(self.vocab, WordVocabulary)
+                    else None)
         shortest = min(len(self.train_data), len(self.val_data)) - 1
         if options.seq_len > shortest:
             raise ConfigError("task.seq_len", options.seq_len, f"longer than the corpus allows "
-                              f"({len(self.train_data)} train / {len(self.val_data)} val characters)",
+                              f"({len(self.train_data)} train / {len(self.val_data)} val tokens)",
                               f"an integer <= {max(shortest, 1)}")
         self.spec = TaskSpec(input_size=len(self.vocab), output_size=len(self.vocab), vocab_size=len(self.vocab),
                              causal=True)
@@ -83,12 +78,12 @@ class CharLM(Task):
         self.ngram_loss = self._ngram_cross_entropy()
 
     def _ngram_cross_entropy(self) -> float | None:
-        """Val loss (nats/char) of an interpolated Kneser-Ney n-gram model of the training text."""
+        """Val loss (nats/token) of an interpolated Kneser-Ney n-gram model of the training text."""
         order = self.options.ngram_order
         if not order:
             return None
         if len(self.vocab) ** order >= 2 ** 62:
-            raise ConfigError("task.ngram_order", order, f"{len(self.vocab)} characters to the power {order} "
+            raise ConfigError("task.ngram_order", order, f"{len(self.vocab)} tokens to the power {order} "
                               "overflow the n-gram codes", f"an integer <= {int(62 / math.log2(len(self.vocab)))}")
         from .ngram import KneserNey
 
@@ -96,7 +91,7 @@ class CharLM(Task):
         return loss if math.isfinite(loss) else None  # a validation text shorter than the order
 
     def _unigram_cross_entropy(self) -> float:
-        """Val loss (nats/char) of a model without memory: train char frequencies, add-one smoothed."""
+        """Val loss (nats/token) of a model without memory: train token frequencies, add-one smoothed."""
         counts = torch.bincount(self.train_data, minlength=len(self.vocab)).double() + 1.0
         log_probs = (counts / counts.sum()).log()
         return float(-log_probs[self.val_data].mean())
@@ -121,7 +116,7 @@ class CharLM(Task):
         """The training text as B contiguous streams, (B, L), for truncated BPTT."""
         length = len(self.train_data) // batch_size
         if length < 2:
-            raise ConfigError("train.batch_size", batch_size, "more streams than the text has characters",
+            raise ConfigError("train.batch_size", batch_size, "more streams than the text has tokens",
                               f"an integer <= {len(self.train_data) // 2}")
         return self.train_data[: length * batch_size].view(batch_size, length)
 
@@ -132,28 +127,45 @@ class CharLM(Task):
         usable = min(windows, batch_size * count)
         x = self.val_data[: usable * seq_len].view(usable, seq_len)  # (W, T)
         y = self.val_data[1: usable * seq_len + 1].view(usable, seq_len)
+        mask = self._judged(y)
+        covered = self.val_lengths[1: usable * seq_len + 1].view(usable, seq_len)  # (W, T) characters per target
+        judged = covered[mask] if mask is not None else covered
+        self.judged_chars_per_token = float(judged.double().mean()) if judged.numel() else 1.0
         for start in range(0, usable, batch_size):
             batch = y[start:start + batch_size]
             yield x[start:start + batch_size], batch, self._judged(batch)
 
     # -- judging -------------------------------------------------------------
     def loss(self, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Mean cross-entropy in nats per character. output (B, T, V), y (B, T)."""
+        """Mean cross-entropy in nats per token. output (B, T, V), y (B, T)."""
         if mask is None:
             return F.cross_entropy(output.reshape(-1, output.shape[-1]), y.reshape(-1))
         per_token = F.cross_entropy(output.transpose(1, 2), y, reduction="none")  # (B, T)
         return (per_token * mask).sum() / mask.sum().clamp_min(1)
 
     def metrics(self, mean_loss: float) -> dict:
-        return {
-            "loss": mean_loss,
-            "bpc": mean_loss / math.log(2),
-            "ppl": math.exp(min(mean_loss, 50.0)),
-            "baseline": self.unigram_loss,  # unigram, nats/char
-            "baseline_bpc": self.unigram_loss / math.log(2),
-            **({"ngram": self.ngram_loss, "ngram_bpc": self.ngram_loss / math.log(2)}
-               if self.ngram_loss is not None else {}),
-        }
+        """Per token (loss, ppl) and per character (bpc, nats_per_char): the per-character figures divide by
+        the characters the judged tokens cover (set by the last eval_batches pass); the baselines, scored on
+        the whole validation text, divide by its characters per token."""
+        per_char = 1.0 / self.judged_chars_per_token
+        whole_val = len(self.val_data) / max(int(self.val_lengths.sum()), 1)  # tokens per character
+        out = {"loss": mean_loss, "ppl": math.exp(min(mean_loss, 50.0)), "bpc": mean_loss * per_char / math.log(2),
+               "baseline": self.unigram_loss, "baseline_bpc": self.unigram_loss * whole_val / math.log(2)}
+        if self.options.tokenizer != "char":
+            out["nats_per_char"] = mean_loss * per_char
+        if self.ngram_loss is not None:
+            out.update(ngram=self.ngram_loss, ngram_bpc=self.ngram_loss * whole_val / math.log(2))
+        if self.oov is not None:
+            out["oov"] = self.oov
+        return out
 
     def checkpoint_extras(self) -> dict:
-        return {"vocab": self.vocab.chars}
+        return self.vocab.to_checkpoint()
+
+
+def make_vocabulary(options: CharLMOptions, text: str, train_text: str) -> Vocabulary:
+    if options.tokenizer == "word":
+        return WordVocabulary.fit(train_text, options.vocab_size)
+    if options.tokenizer == "bpe":
+        return BPEVocabulary.fit(text, train_text, options.vocab_size)
+    return Vocabulary.from_text(text)

@@ -69,6 +69,8 @@ class Loaded:
     train: dict[str, tuple[list, list]] = field(default_factory=dict)
     configs: list[dict | None] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    val_title: str = "val loss (nats/token)"
+    train_title: str = "train loss (nats/token)"
 
 
 def load(runs: list[RunDir]) -> Loaded:
@@ -80,14 +82,29 @@ def load(runs: list[RunDir]) -> Loaded:
         if problem:
             notes.append(f"{run.id}: config unreadable ({problem}); its values show as {UNKNOWN}")
     loaded = Loaded(labels_for(runs, names), configs=configs, notes=notes)
-    for run, label in zip(runs, loaded.labels):
+    every: list[RunCurves] = []
+    for run in runs:
         curves = RunCurves()
         try:
             curves.feed(run.read_events())
         except (OSError, KeyError, TypeError, ValueError) as error:  # a malformed event: plot what we have
             notes.append(f"{run.id}: events unreadable ({error.__class__.__name__})")
-        loaded.val[label] = downsample(curves.val_loss.xs, curves.val_loss.ys, MAX_POINTS)
+        every.append(curves)
+    units = {(curves.start or {}).get("loss_unit", "nats/token") for curves in every}
+    unit = units.pop() if len(units) == 1 else None
+    # Language models over different tokens (characters, words, subwords) compare per character.
+    per_char = unit is None and all(curves.val_bpc.xs for curves in every)
+    for curves, label in zip(every, loaded.labels):
+        val = curves.val_bpc if per_char else curves.val_loss
+        loaded.val[label] = downsample(val.xs, val.ys, MAX_POINTS)
         loaded.train[label] = downsample(curves.train_loss.xs, curves.train_loss.ys, MAX_POINTS)
+    if per_char:
+        loaded.val_title, loaded.train_title = "val bits/char", "train loss (per token: units differ)"
+    elif unit is None:
+        loaded.val_title, loaded.train_title = "val loss (units differ)", "train loss (units differ)"
+        notes.append(f"the runs measure their loss in different units ({', '.join(sorted(units))})")
+    else:
+        loaded.val_title, loaded.train_title = f"val loss ({unit})", f"train loss ({unit})"
     return loaded
 
 
@@ -141,8 +158,8 @@ class CompareScreen(Screen):
             return
         self.loaded = loaded
         with self.app.batch_update():  # both plots and the table in one repaint
-            self.plot("#val", "val loss (nats/token)", loaded.val)
-            self.plot("#train", "train loss (nats/token)", loaded.train)
+            self.plot("#val", loaded.val_title, loaded.val)
+            self.plot("#train", loaded.train_title, loaded.train)
             self.fill_table(loaded)
         notes = list(loaded.notes)
         if not any(xs for xs, _ in loaded.val.values()):

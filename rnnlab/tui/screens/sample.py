@@ -50,14 +50,14 @@ def _fraction(text: str):
     return value
 
 
-def colour_by_surprisal(text: str, bits: list[float], vocab_size: int) -> Text:
-    """Dim green for expected characters, bright red for surprising ones (scale: a uniform guess)."""
+def colour_by_surprisal(pieces: list[str], bits: list[float], vocab_size: int) -> Text:
+    """Dim green for expected tokens, bright red for surprising ones (scale: a uniform guess)."""
     scale = math.log2(max(vocab_size, 2))
     out = Text()
-    for char, value in zip(text, bits):
+    for piece, value in zip(pieces, bits):
         level = min(value / scale, 1.0)
         background = f"rgb({int(30 + 200 * level)},{int(90 * (1 - level))},{int(20 * (1 - level))})"
-        out.append("↵\n" if char == "\n" else char, style=f"white on {background}")
+        out.append(piece.replace("\n", "↵\n"), style=f"white on {background}")
     return out
 
 
@@ -169,7 +169,7 @@ class SampleScreen(Screen):
                                  f"{model.arch} {model.layers}x{model.hidden}  vocab {len(loaded.vocab)}")
         prompt = self.query_one("#prompt", Input)
         if prompt.value == "\\n" and "\n" not in loaded.vocab.index:  # the default does not fit this text
-            prompt.value = " " if " " in loaded.vocab.index else loaded.vocab.chars[0]
+            prompt.value = " " if " " in loaded.vocab.index else loaded.vocab.tokens[-1]
         self._check_prompt()
 
     def _load_failed(self, message: str) -> None:
@@ -246,10 +246,10 @@ class SampleScreen(Screen):
                 stream = generate(loaded.model, loaded.vocab, settings["prompt"], settings["length"],
                                   settings["temperature"], settings["top_k"], seed=settings["seed"],
                                   top_p=settings["top_p"])
-            for char in stream:
+            for piece in stream:
                 if this.is_cancelled:
                     return
-                produced.append(char)
+                produced.append(piece)
                 if time.monotonic() - flushed > FLUSH_SECONDS:
                     self.app.call_from_thread(self._add, serial, "".join(produced[flushed_at:]))
                     flushed_at, flushed = len(produced), time.monotonic()
@@ -301,17 +301,19 @@ class SampleScreen(Screen):
 
     def _repaint(self) -> None:
         text = self.prompt + self.generated
+        pieces = self.record.get("tokens", list(text)) if self.record is not None else []  # what each value colours
         legend = ""
         if self.mode != "off" and self.record is None:
             legend = "colours come once a generation has finished (g)"
         if self.mode == "unit" and self.record is not None:
             values = self.record["hidden"][self.unit_layer, :, self.unit].float().tolist()
-            self.rendered = colour_by_values(text, values)
+            self.rendered = colour_by_values(pieces, values)
             legend = f"layer {self.unit_layer} unit {self.unit}: blue > 0 > red  ([ ] other units, o plain)"
         elif self.mode == "surprisal" and self.record is not None:
             bits = self.record["surprisal"].tolist()
-            self.rendered = colour_by_surprisal(text, bits, self.vocab_size)
-            legend = f"surprisal: green expected > red surprising; mean {sum(bits) / max(len(bits), 1):.2f} bits/char"
+            self.rendered = colour_by_surprisal(pieces, bits, self.vocab_size)
+            unit = "bits/char" if all(len(piece) == 1 for piece in pieces) else "bits/token"
+            legend = f"surprisal: green expected > red surprising; mean {sum(bits) / max(len(bits), 1):.2f} {unit}"
         else:
             self.rendered = Text(self.prompt, style="bold") + Text(self.generated)
         self.query_one("#text", Static).update(self.rendered)
