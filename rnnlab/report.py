@@ -21,12 +21,14 @@ def loss_plot(events: list[dict], width: int, height: int, color: bool) -> str |
     series = {"train": downsample([e["step"] for e in train], [e["loss"] for e in train])}
     if evals:
         series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
-    start = latest(events, "start")
-    baseline = start.get("baseline") if start else None
-    unit, label = (start or {}).get("loss_unit", "nats/token"), (start or {}).get("baseline_label", "baseline")
-    if start and start.get("ngram"):  # language models: the Kneser-Ney n-gram, drawn as a flat series
+    start = latest(events, "start") or {}
+    # An evaluation's own baselines (scored on the tokens it judged) once there is one; the start's before.
+    judged = {**start, **{k: v for k, v in (evals[-1] if evals else {}).items() if k in ("baseline", "ngram")}}
+    baseline = judged.get("baseline")
+    unit, label = start.get("loss_unit", "nats/token"), start.get("baseline_label", "baseline")
+    if judged.get("ngram"):  # language models: the Kneser-Ney n-gram, drawn as a flat series
         steps = series["train"][0]
-        series["n-gram"] = ([steps[0], steps[-1]], [start["ngram"]] * 2)
+        series["n-gram"] = ([steps[0], steps[-1]], [judged["ngram"]] * 2)
     return line_plot(series, f"loss ({unit})", width, height,
                      hline=(baseline, label) if baseline else None, color=color)
 

@@ -71,6 +71,28 @@ def test_unigram_baseline_and_metrics(tmp_path):
     assert metrics["baseline"] == pytest.approx(expected)
 
 
+@pytest.mark.parametrize("predict", ["all", "last"])
+def test_baselines_are_scored_on_exactly_the_tokens_an_evaluation_judges(tmp_path, predict):
+    """The model's val loss covers the first windows of the validation text, so its baselines must too:
+    a baseline over the whole text would compare the model with an easier or harder text."""
+    path = tmp_path / "code.txt"
+    path.write_text(stdlib_text(40_000))
+    task = task_on(path, seq_len=16, predict=predict, ngram_order=3)
+    whole = task.unigram_loss
+    targets = torch.cat([y[m] if m is not None else y.reshape(-1) for _, y, m in task.eval_batches(4, 3)])
+    counts = torch.bincount(task.train_data, minlength=len(task.vocab)).double() + 1
+    expected = float(-(counts / counts.sum()).log()[targets].mean())
+    assert len(targets) == (12 if predict == "last" else 12 * 16)
+    assert task.metrics(1.0)["baseline"] == pytest.approx(expected) and expected != pytest.approx(whole)
+    from rnnlab.tasks.ngram import KneserNey
+
+    kn = KneserNey(task.train_data, len(task.vocab), 3)
+    judged = task.val_data[: 12 * 16 + 1]  # every judged target sits in this prefix, each with its context
+    losses = kn.token_losses(judged)[1:].view(12, 16)
+    assert task.metrics(1.0)["ngram"] == pytest.approx(float(losses[:, -1].nanmean() if predict == "last"
+                                                             else losses.nanmean()))
+
+
 def test_masked_loss_ignores_padding(tmp_path):
     task = task_on(corpus(tmp_path), seq_len=4)
     logits = torch.randn(2, 5, len(task.vocab))

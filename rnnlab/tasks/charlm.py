@@ -64,7 +64,6 @@ class CharLM(Task):
         self.train_data, self.val_data = self.vocab.encode(train_text), self.vocab.encode(val_text)  # (N,), (M,)
         # What each validation token covers of the text, in characters (an <unk> covers its whole word).
         self.val_lengths = torch.tensor([len(piece) for piece in self.vocab.split(val_text)])  # (M,)
-        self.judged_chars_per_token = float(self.val_lengths.double().mean())  # until eval_batches narrows it
         self.oov = (float((self.val_data == 0).double().mean()) if isinstance(self.vocab, WordVocabulary)
                     else None)
         shortest = min(len(self.train_data), len(self.val_data)) - 1
@@ -74,11 +73,24 @@ class CharLM(Task):
                               f"an integer <= {max(shortest, 1)}")
         self.spec = TaskSpec(input_size=len(self.vocab), output_size=len(self.vocab), vocab_size=len(self.vocab),
                              causal=True)
-        self.unigram_loss = self._unigram_cross_entropy()
-        self.ngram_loss = self._ngram_cross_entropy()
+        # Baselines token by token, (M,), so they are averaged over exactly the tokens an evaluation judges.
+        self.unigram_losses = self._unigram_token_losses()
+        self.ngram_losses = self._ngram_token_losses()
+        self._judge(torch.arange(len(self.val_data)))  # the whole text, until eval_batches narrows it
 
-    def _ngram_cross_entropy(self) -> float | None:
-        """Val loss (nats/token) of an interpolated Kneser-Ney n-gram model of the training text."""
+    def _judge(self, positions: torch.Tensor) -> None:
+        """Average the baselines and the characters per token over these validation positions."""
+        self.judged_chars_per_token = float(self.val_lengths[positions].double().mean()) if len(positions) else 1.0
+        self.unigram_loss = float(self.unigram_losses[positions].mean()) if len(positions) else math.nan
+        self.ngram_loss = None
+        if self.ngram_losses is not None:
+            known = self.ngram_losses[positions]
+            known = known[~known.isnan()]  # the first order-1 tokens of the text have no full context
+            self.ngram_loss = float(known.mean()) if len(known) else None
+
+    def _ngram_token_losses(self) -> torch.Tensor | None:
+        """-ln P (nats/token) of every validation token under an interpolated Kneser-Ney n-gram model of the
+        training text, (M,), NaN where a token has no full context; None when ngram_order is 0."""
         order = self.options.ngram_order
         if not order:
             return None
@@ -87,14 +99,14 @@ class CharLM(Task):
                               "overflow the n-gram codes", f"an integer <= {int(62 / math.log2(len(self.vocab)))}")
         from .ngram import KneserNey
 
-        loss = KneserNey(self.train_data, len(self.vocab), order).cross_entropy(self.val_data)
-        return loss if math.isfinite(loss) else None  # a validation text shorter than the order
+        return KneserNey(self.train_data, len(self.vocab), order).token_losses(self.val_data)
 
-    def _unigram_cross_entropy(self) -> float:
-        """Val loss (nats/token) of a model without memory: train token frequencies, add-one smoothed."""
+    def _unigram_token_losses(self) -> torch.Tensor:
+        """-ln P of every validation token under a model without memory: train token frequencies, add-one
+        smoothed, (M,)."""
         counts = torch.bincount(self.train_data, minlength=len(self.vocab)).double() + 1.0
         log_probs = (counts / counts.sum()).log()
-        return float(-log_probs[self.val_data].mean())
+        return -log_probs[self.val_data]
 
     # -- batches -------------------------------------------------------------
     def train_batch(self, batch_size: int, generator: torch.Generator):
@@ -128,9 +140,8 @@ class CharLM(Task):
         x = self.val_data[: usable * seq_len].view(usable, seq_len)  # (W, T)
         y = self.val_data[1: usable * seq_len + 1].view(usable, seq_len)
         mask = self._judged(y)
-        covered = self.val_lengths[1: usable * seq_len + 1].view(usable, seq_len)  # (W, T) characters per target
-        judged = covered[mask] if mask is not None else covered
-        self.judged_chars_per_token = float(judged.double().mean()) if judged.numel() else 1.0
+        positions = torch.arange(1, usable * seq_len + 1).view(usable, seq_len)  # (W, T): where each target sits
+        self._judge(positions[mask] if mask is not None else positions.reshape(-1))
         for start in range(0, usable, batch_size):
             batch = y[start:start + batch_size]
             yield x[start:start + batch_size], batch, self._judged(batch)
@@ -144,17 +155,16 @@ class CharLM(Task):
         return (per_token * mask).sum() / mask.sum().clamp_min(1)
 
     def metrics(self, mean_loss: float) -> dict:
-        """Per token (loss, ppl) and per character (bpc, nats_per_char): the per-character figures divide by
-        the characters the judged tokens cover (set by the last eval_batches pass); the baselines, scored on
-        the whole validation text, divide by its characters per token."""
-        per_char = 1.0 / self.judged_chars_per_token
-        whole_val = len(self.val_data) / max(int(self.val_lengths.sum()), 1)  # tokens per character
-        out = {"loss": mean_loss, "ppl": math.exp(min(mean_loss, 50.0)), "bpc": mean_loss * per_char / math.log(2),
-               "baseline": self.unigram_loss, "baseline_bpc": self.unigram_loss * whole_val / math.log(2)}
+        """Per token (loss, ppl) and per character (bpc, nats_per_char), the model's and the baselines' alike
+        over the tokens the last eval_batches pass judged (the whole validation text before the first): the
+        per-character figures divide by the characters those tokens cover."""
+        per_char = 1.0 / self.judged_chars_per_token / math.log(2)  # nats/token -> bits/char
+        out = {"loss": mean_loss, "ppl": math.exp(min(mean_loss, 50.0)), "bpc": mean_loss * per_char,
+               "baseline": self.unigram_loss, "baseline_bpc": self.unigram_loss * per_char}
         if self.options.tokenizer != "char":
-            out["nats_per_char"] = mean_loss * per_char
+            out["nats_per_char"] = mean_loss / self.judged_chars_per_token
         if self.ngram_loss is not None:
-            out.update(ngram=self.ngram_loss, ngram_bpc=self.ngram_loss * whole_val / math.log(2))
+            out.update(ngram=self.ngram_loss, ngram_bpc=self.ngram_loss * per_char)
         if self.oov is not None:
             out["oov"] = self.oov
         return out

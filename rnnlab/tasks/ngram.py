@@ -84,14 +84,21 @@ class KneserNey:
             p = torch.where(known, interpolated, p)
         return p
 
-    def cross_entropy(self, ids: Tensor) -> float:
-        """Mean -ln P of every token from position order-1 on, each given the order-1 tokens before it."""
+    def token_losses(self, ids: Tensor) -> Tensor:
+        """-ln P of every token given the order-1 tokens before it, (N,) float64; NaN for the first order-1
+        tokens, which have no full context."""
         ids = ids.long()
         width = self.order - 1
+        losses = torch.full((len(ids),), math.nan, dtype=torch.float64)
         if len(ids) <= width:
-            return math.nan  # no token has a full context
+            return losses
         positions = torch.arange(width, len(ids))
         contexts = torch.stack([ids[positions - width + j] for j in range(width)], 1) if width else \
             torch.zeros(len(positions), 0, dtype=torch.long)
-        p = self.probability(contexts, ids[positions])
-        return float(-torch.log(p).mean()) if len(p) else math.nan
+        losses[width:] = -torch.log(self.probability(contexts, ids[positions]))
+        return losses
+
+    def cross_entropy(self, ids: Tensor) -> float:
+        """Mean -ln P of every token from position order-1 on, each given the order-1 tokens before it."""
+        losses = self.token_losses(ids)[self.order - 1:]
+        return float(losses.mean()) if len(losses) else math.nan

@@ -96,8 +96,10 @@ class LossPlot(RunPlot):
         xs = self.line("train", curves.train_loss.xs, curves.train_loss.ys, thin=True)
         val = self.line("val", curves.val_loss.xs, curves.val_loss.ys)
         start = curves.start or {}
-        self.level(start.get("baseline_label", "baseline"), start.get("baseline"), xs + val)
-        self.level("n-gram", start.get("ngram"), xs + val)  # language models: the Kneser-Ney baseline
+        # An evaluation's own baselines (scored on the tokens it judged) once there is one; the start's before.
+        judged = {**start, **{k: v for k, v in (curves.last_eval or {}).items() if k in ("baseline", "ngram")}}
+        self.level(start.get("baseline_label", "baseline"), judged.get("baseline"), xs + val)
+        self.level("n-gram", judged.get("ngram"), xs + val)  # language models: the Kneser-Ney baseline
         return f"loss ({start.get('loss_unit', 'nats/token')})" if xs or val else None
 
 
