@@ -177,6 +177,24 @@ class LanguageModelStepper:
         return moved if isinstance(state, tuple) else moved[0]
 
 
+class FirstTokenAmong:
+    """A stepper whose first choice is restricted to `allowed` tokens (V,) bool: token healing, where the
+    prompt's last token is taken back and the model picks how to complete its text."""
+
+    def __init__(self, stepper, allowed: Tensor):
+        self.stepper, self.allowed = stepper, allowed
+
+    def start(self):
+        logits, state = self.stepper.start()  # (1, V)
+        return logits.masked_fill(~self.allowed.to(logits.device), float("-inf")), state
+
+    def step(self, tokens: Tensor, state):
+        return self.stepper.step(tokens, state)
+
+    def reorder(self, state, index: Tensor):
+        return self.stepper.reorder(state, index)
+
+
 def describe_score(hypothesis: Hypothesis) -> str:
     n = max(len(hypothesis.tokens), 1)
     return f"log p = {hypothesis.logprob:.2f} ({hypothesis.logprob / n:.3f} per token, perplexity " \

@@ -56,6 +56,24 @@ def _encode_prompt(vocab: Vocabulary, prompt: str) -> torch.Tensor:
     return vocab.encode(prompt)
 
 
+def prompt_stepper(model, vocab: Vocabulary, prompt: str) -> tuple[object, str]:
+    """A stepper continuing the prompt, and the text of the prompt's end it heals ('' when none).
+
+    Word and subword models heal the prompt's last token: a prompt cut mid-word ("def get_") or before a
+    space-led word ("def ") ends in a token the training text rarely had there (the next word would have
+    absorbed it), so that token is taken back and the first choice is restricted to the tokens that begin
+    with its text. Characters need no healing.
+    """
+    ids = _encode_prompt(vocab, prompt)
+    last = vocab.split(prompt)[-1]
+    if vocab.kind == "char" or len(ids) < 2 or last not in vocab.index:  # nothing to heal, or an <unk> word
+        return decoding.LanguageModelStepper(model, ids), ""
+    allowed = torch.tensor([token.startswith(last) for token in vocab.tokens])  # (V,)
+    if vocab.kind == "word":
+        allowed[0] = False  # <unk> stands for a word, not for the text "<unk>"
+    return decoding.FirstTokenAmong(decoding.LanguageModelStepper(model, ids[:-1]), allowed), last
+
+
 @torch.no_grad()
 def generate(model, vocab: Vocabulary, prompt: str, length: int, temperature: float = 1.0,
              top_k: int | None = None, greedy: bool = False, seed: int | None = None,
@@ -63,10 +81,11 @@ def generate(model, vocab: Vocabulary, prompt: str, length: int, temperature: fl
     """Yield `length` tokens' texts (characters for a character model) continuing `prompt`, one at a time."""
     sampling = Sampling(temperature, top_k, top_p, greedy)
     sampling.check()
-    stepper = decoding.LanguageModelStepper(model, _encode_prompt(vocab, prompt))
+    stepper, healed = prompt_stepper(model, vocab, prompt)
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    for tokens in decoding.sample(stepper, length, sampling, generator):
-        yield vocab.tokens[int(tokens[0])]
+    for position, tokens in enumerate(decoding.sample(stepper, length, sampling, generator)):
+        text = vocab.tokens[int(tokens[0])]
+        yield text[len(healed):] if position == 0 else text  # the healed text is the prompt's already
 
 
 @torch.no_grad()
@@ -74,6 +93,6 @@ def beam_generate(model, vocab: Vocabulary, prompt: str, length: int, beam: int,
                   alpha: float = 0.0) -> tuple[str, decoding.Hypothesis]:
     """The most likely `length`-token continuation a beam of `beam` finds (not streamed: the best
     hypothesis is known only at the end)."""
-    stepper = decoding.LanguageModelStepper(model, _encode_prompt(vocab, prompt))
+    stepper, healed = prompt_stepper(model, vocab, prompt)
     best = decoding.beam_search(stepper, beam, length, alpha=alpha)
-    return vocab.decode(best.tokens), best
+    return vocab.decode(best.tokens)[len(healed):], best

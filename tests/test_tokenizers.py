@@ -11,7 +11,8 @@ import torch
 from rnnlab import config, store
 from rnnlab.errors import ConfigError
 from rnnlab.probes.activations import unit_activations
-from rnnlab.sampling import beam_generate, generate, load_language_model
+from rnnlab.decoding import LanguageModelStepper
+from rnnlab.sampling import beam_generate, generate, load_language_model, prompt_stepper
 from rnnlab.tasks import build_task
 from rnnlab.tasks.corpus import stdlib_text
 from rnnlab.tasks.tokenizers import (
@@ -149,11 +150,23 @@ def test_a_subword_run_trains_and_samples(tmp_path, tokenizer):
     assert Trainer(prepared, run).train().state == "finished"
     model, vocab, _, _ = load_language_model(run, "best")
     assert type(vocab).kind == tokenizer and vocab.tokens == prepared.task.vocab.tokens and len(vocab) <= 40
+    _, healed = prompt_stepper(model, vocab, "the")  # the first token completes the prompt's last one
     pieces = list(generate(model, vocab, "the", 12, seed=3))
-    assert len(pieces) == 12 and all(piece in vocab.tokens for piece in pieces)
+    assert len(pieces) == 12 and all(piece in vocab.tokens for piece in [healed + pieces[0], *pieces[1:]])
     assert pieces == list(generate(model, vocab, "the", 12, seed=3))
     text, best = beam_generate(model, vocab, "the", 6, beam=3)
-    assert text == vocab.decode(best.tokens) and len(best.tokens) == 6
+    assert healed + text == vocab.decode(best.tokens) and len(best.tokens) == 6
+    # Token healing: the prompt's last token is taken back and the first choice must begin with its text.
+    prompt = "the quick brown fox jumps over the"
+    stepper, healed = prompt_stepper(model, vocab, prompt)
+    assert healed == vocab.split(prompt)[-1] and healed in vocab.index
+    with torch.no_grad():
+        untouched, _ = LanguageModelStepper(model, vocab.encode(prompt)[:-1]).start()  # (1, V)
+    allowed = [i for i, token in enumerate(vocab.tokens) if token.startswith(healed) and token != UNKNOWN]
+    best = max(allowed, key=lambda i: float(untouched[0, i]))
+    assert healed + next(generate(model, vocab, prompt, 1, greedy=True)) == vocab.tokens[best]
+    text, _ = beam_generate(model, vocab, prompt, 1, beam=1)
+    assert healed + text == vocab.tokens[best]  # beam 1 is greedy
     record = unit_activations(model, vocab, "the quick brown fox")  # one colour per token, not per character
     assert record["tokens"] == vocab.split("the quick brown fox")
     assert record["hidden"].shape[1] == len(record["surprisal"]) == len(record["tokens"])
