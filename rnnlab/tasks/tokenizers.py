@@ -67,10 +67,6 @@ class Vocabulary:
     def decode(self, ids) -> str:
         return "".join(self.tokens[int(i)] for i in ids)
 
-    def pieces(self, ids) -> list[str]:
-        """The text of each token, for colouring text token by token."""
-        return [self.tokens[int(i)] for i in ids]
-
     def to_checkpoint(self) -> dict:
         return {"vocab": self.tokens}
 
