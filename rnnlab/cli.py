@@ -231,7 +231,7 @@ def activations(
         from .tasks import build_task
 
         task = build_task(cfg.task, cfg.seed)
-        text = task.vocab.decode(task.val_data[:length])
+        text = "".join(task.vocab.split(task.val_text)[:length])  # the text itself: an <unk> keeps its word
     record = unit_activations(model, vocab, text)
     values = record["cells"] if cell else record["hidden"]
     if values is None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from rnnlab import store
 from rnnlab.cli import app
+from rnnlab.tasks.tokenizers import pretokenize
 
-from tiny import overrides
+from tiny import TEXT, overrides
 
 runner = CliRunner()
 
@@ -177,3 +179,15 @@ def test_runs_show_draws_the_probe_plots_and_activations_colour_a_text(tmp_path)
     assert event["kind"] == "activations" and event["file"] == "activations/best-step8.pt"
     bad = invoke("activations", run_path.name, "--unit", 999, "--runs-dir", runs_dir)
     assert bad.exit_code == 2 and "--unit = 999: no such unit; allowed: 0 .. 15" in bad.output
+
+
+def test_activations_of_a_word_model_read_the_validation_words_not_unk(tmp_path):
+    runs_dir = tmp_path / "runs"
+    extra = dict(train__steps=4, task__tokenizer="word", task__vocab_size=6)  # most words become <unk>
+    assert invoke("run", *sets(tmp_path, **extra), "--runs-dir", runs_dir, "-q").exit_code == 0
+    (run_path,) = runs_dir.iterdir()
+    result = invoke("activations", run_path.name, "--length", 12, "--runs-dir", runs_dir)
+    assert result.exit_code == 0, result.output
+    record = torch.load(next((run_path / "activations").iterdir()), weights_only=True)
+    val_text = TEXT[int(len(TEXT) * 0.9):]
+    assert "".join(record["tokens"]) == "".join(pretokenize(val_text)[:12]) and "<unk>" not in result.output

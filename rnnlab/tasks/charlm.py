@@ -59,6 +59,7 @@ class CharLM(Task):
         text = load_corpus(options.corpus)
         split = int(len(text) * (1 - options.val_fraction))
         train_text, val_text = text[:split], text[split:]  # split as text, so a word vocabulary sees no val words
+        self.val_text = val_text  # the words behind any <unk>, for reading validation text back
         self.vocab = make_vocabulary(options, text, train_text)
         self.loss_unit = "nats/char" if options.tokenizer == "char" else "nats/token"
         self.train_data, self.val_data = self.vocab.encode(train_text), self.vocab.encode(val_text)  # (N,), (M,)
