@@ -60,7 +60,7 @@ def train(preset: Path, runs_dir: Path) -> tuple[store.RunDir, float]:
 
 
 @torch.no_grad()
-def rescore(run: store.RunDir, sequences: int) -> tuple[dict, object, int]:
+def rescore(run: store.RunDir, sequences: int) -> tuple[dict, object, config.Config, int]:
     """Validation metrics of the run's best checkpoint over enough batches for `sequences` sequences."""
     cfg = config.load(run.config_path)
     task = build_task(cfg.task, cfg.seed)
@@ -69,7 +69,8 @@ def rescore(run: store.RunDir, sequences: int) -> tuple[dict, object, int]:
     model.load_state_dict(saved["model"])
     batches = max(cfg.train.eval_batches, math.ceil(sequences / cfg.train.batch_size))
     tc = dataclasses.replace(cfg.train, eval_batches=batches)
-    return validation_metrics(model, task, tc, torch.device("cpu"), contextlib.nullcontext()), task, saved["step"]
+    metrics = validation_metrics(model, task, tc, torch.device("cpu"), contextlib.nullcontext())
+    return metrics, task, cfg, saved["step"]
 
 
 def extras(metrics: dict) -> str:
@@ -107,8 +108,7 @@ def main() -> None:
         runs_dir = args.runs_dir or Path(scratch)
         for name in args.presets:
             run, seconds = train(EXPERIMENTS / f"{name}.toml", runs_dir)
-            metrics, task, step = rescore(run, args.sequences)
-            cfg = config.load(run.config_path)
+            metrics, task, cfg, step = rescore(run, args.sequences)
             headline = next((f"{label} {fmt.format(metrics[key])}" for key, label, fmt in HEADLINES
                              if key in metrics), "")
             baseline = (f"{metrics['baseline']:.4g} ({task.baseline_label})"

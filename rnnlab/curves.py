@@ -24,6 +24,14 @@ class Series:
         del self.xs[keep:], self.ys[keep:]
 
 
+def reference_levels(start: dict | None, last_eval: dict | None) -> dict:
+    """The loss plot's reference lines, {'baseline', 'ngram'}: the latest evaluation's (scored on the tokens
+    it judged), the start event's before the first evaluation."""
+    levels = {key: (start or {}).get(key) for key in ("baseline", "ngram")}
+    levels.update({key: value for key, value in (last_eval or {}).items() if key in levels})
+    return levels
+
+
 @dataclass
 class RunCurves:
     train_loss: Series = field(default_factory=Series)

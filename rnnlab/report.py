@@ -6,6 +6,7 @@ CLI decides where they go.
 
 from __future__ import annotations
 
+from .curves import reference_levels
 from .termplot import complex_plane, downsample, line_plot
 
 
@@ -22,11 +23,10 @@ def loss_plot(events: list[dict], width: int, height: int, color: bool) -> str |
     if evals:
         series["val"] = ([e["step"] for e in evals], [e["loss"] for e in evals])
     start = latest(events, "start") or {}
-    # An evaluation's own baselines (scored on the tokens it judged) once there is one; the start's before.
-    judged = {**start, **{k: v for k, v in (evals[-1] if evals else {}).items() if k in ("baseline", "ngram")}}
-    baseline = judged.get("baseline")
+    judged = reference_levels(start, evals[-1] if evals else None)
+    baseline = judged["baseline"]
     unit, label = start.get("loss_unit", "nats/token"), start.get("baseline_label", "baseline")
-    if judged.get("ngram"):  # language models: the Kneser-Ney n-gram, drawn as a flat series
+    if judged["ngram"]:  # language models: the Kneser-Ney n-gram, drawn as a flat series
         steps = series["train"][0]
         series["n-gram"] = ([steps[0], steps[-1]], [judged["ngram"]] * 2)
     return line_plot(series, f"loss ({unit})", width, height,

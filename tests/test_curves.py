@@ -32,3 +32,14 @@ def test_probe_events_fill_the_diagnostics():
     assert list(curves.layer_grad_norms) == ["layer0"] and curves.clip == 5.0
     assert curves.radius["layer0"].ys == [0.9, 1.1] and curves.jacobian["step"] == 20
     assert curves.end["state"] == "finished" and curves.logs[-1] == "[step 20] finished"
+
+
+def test_reference_levels_follow_the_latest_evaluation():
+    from rnnlab.curves import reference_levels
+
+    start = {"kind": "start", "baseline": 3.17, "ngram": 1.40}  # scored on the whole validation text
+    assert reference_levels(start, None) == {"baseline": 3.17, "ngram": 1.40}
+    judged = {"kind": "eval", "loss": 1.6, "baseline": 3.27, "ngram": 1.58}  # on the tokens it judged
+    assert reference_levels(start, judged) == {"baseline": 3.27, "ngram": 1.58}
+    assert reference_levels(None, {"kind": "eval", "loss": 0.1, "baseline": 0.167}) == {"baseline": 0.167,
+                                                                                          "ngram": None}

@@ -88,7 +88,7 @@ def test_unknown_characters_are_an_error_but_unknown_words_are_unk():
     words = WordVocabulary.fit("the cat sat on the mat. the end", 4)
     assert words.tokens[0] == UNKNOWN and len(words) == 4
     assert words.decode(words.encode("a the dog")) == UNKNOWN + " the" + UNKNOWN  # " the": the most frequent
-    assert words.out_of_vocabulary("a the dog") == pytest.approx(2 / 3)
+    assert words.out_of_vocabulary(words.encode("a the dog")) == pytest.approx(2 / 3)
 
 
 @pytest.mark.parametrize("vocab", [

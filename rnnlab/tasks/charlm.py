@@ -65,8 +65,7 @@ class CharLM(Task):
         self.train_data, self.val_data = self.vocab.encode(train_text), self.vocab.encode(val_text)  # (N,), (M,)
         # What each validation token covers of the text, in characters (an <unk> covers its whole word).
         self.val_lengths = torch.tensor([len(piece) for piece in self.vocab.split(val_text)])  # (M,)
-        self.oov = (float((self.val_data == 0).double().mean()) if isinstance(self.vocab, WordVocabulary)
-                    else None)
+        self.oov = self.vocab.out_of_vocabulary(self.val_data) if isinstance(self.vocab, WordVocabulary) else None
         shortest = min(len(self.train_data), len(self.val_data)) - 1
         if options.seq_len > shortest:
             raise ConfigError("task.seq_len", options.seq_len, f"longer than the corpus allows "

@@ -90,10 +90,10 @@ class WordVocabulary(Vocabulary):
         """Token ids (N,); a word outside the vocabulary is <unk>, as it was in training."""
         return torch.tensor([self.index.get(p, 0) for p in self.split(text)], dtype=torch.long)
 
-    def out_of_vocabulary(self, text: str) -> float:
-        """The fraction of text's words that become <unk>."""
-        pieces = self.split(text)
-        return sum(p not in self.index for p in pieces) / max(len(pieces), 1)
+    @staticmethod
+    def out_of_vocabulary(ids: torch.Tensor) -> float:
+        """The share of <unk> (id 0) among encoded words (N,)."""
+        return float((ids == 0).double().mean()) if len(ids) else 0.0
 
     def to_checkpoint(self) -> dict:
         return {"vocab": self.tokens, "tokenizer": self.kind}

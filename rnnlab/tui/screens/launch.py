@@ -31,8 +31,8 @@ from ...tasks.corpus import EMBEDDED, read_text_file
 
 # The key hyperparameters; every other key keeps the preset's value (or its default).
 FIELDS = ("name", "model.arch", "model.hidden", "model.layers", "model.dropout", "task.name", "task.corpus",
-          "task.tokenizer", "task.seq_len", "train.steps", "train.batch_size", "train.optimizer", "train.lr", "train.clip",
-          "train.algorithm", "probes.every", "device")
+          "task.tokenizer", "task.seq_len", "train.steps", "train.batch_size", "train.optimizer", "train.lr",
+          "train.clip", "train.algorithm", "probes.every", "device")
 DEVICES = ["auto", "cpu", "cuda", "mps"]  # a preset's cuda:N is added to these when it has one
 SELECTORS = {"model.arch": ARCHS, "task.name": TASKS}
 

@@ -169,6 +169,7 @@ class SampleScreen(Screen):
                                  f"{model.arch} {model.layers}x{model.hidden}  vocab {len(loaded.vocab)}")
         prompt = self.query_one("#prompt", Input)
         if prompt.value == "\\n" and "\n" not in loaded.vocab.index:  # the default does not fit this text
+            # (the last token, not the first: a word vocabulary's first is <unk>)
             prompt.value = " " if " " in loaded.vocab.index else loaded.vocab.tokens[-1]
         self._check_prompt()
 

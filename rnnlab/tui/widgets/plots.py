@@ -15,7 +15,7 @@ import math
 
 from textual_plotext import PlotextPlot
 
-from ...curves import RunCurves
+from ...curves import RunCurves, reference_levels
 from ...termplot import downsample
 
 CIRCLE = [2 * math.pi * k / 120 for k in range(121)]  # the unit circle, for the eigenvalue plot
@@ -96,10 +96,9 @@ class LossPlot(RunPlot):
         xs = self.line("train", curves.train_loss.xs, curves.train_loss.ys, thin=True)
         val = self.line("val", curves.val_loss.xs, curves.val_loss.ys)
         start = curves.start or {}
-        # An evaluation's own baselines (scored on the tokens it judged) once there is one; the start's before.
-        judged = {**start, **{k: v for k, v in (curves.last_eval or {}).items() if k in ("baseline", "ngram")}}
-        self.level(start.get("baseline_label", "baseline"), judged.get("baseline"), xs + val)
-        self.level("n-gram", judged.get("ngram"), xs + val)  # language models: the Kneser-Ney baseline
+        judged = reference_levels(start, curves.last_eval)
+        self.level(start.get("baseline_label", "baseline"), judged["baseline"], xs + val)
+        self.level("n-gram", judged["ngram"], xs + val)  # language models: the Kneser-Ney baseline
         return f"loss ({start.get('loss_unit', 'nats/token')})" if xs or val else None
 
 
