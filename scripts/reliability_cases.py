@@ -224,7 +224,7 @@ CORRUPTIONS = {
 # run untouched) or "either". `runs ls` and `runs show` always work: they flag what they cannot read.
 EXPECTED = {
     "sample": {"status.json": "either", "config.toml": "error", "checkpoints": "error", "events.jsonl": "ok"},
-    "run": {"status.json": "error", "config.toml": "error", "checkpoints": "error", "events.jsonl": "ok"},
+    "run": {"status.json": "either", "config.toml": "error", "checkpoints": "error", "events.jsonl": "ok"},
 }
 COMMANDS = {"ls": ["runs", "ls"], "show": ["runs", "show", "{run}"], "sample": ["sample", "{run}", "--length", "5"],
             "run": ["run", "--resume", "{run}", "--set", "train.steps=45"]}
