@@ -239,6 +239,7 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
         table[key] = _typed(value, options.field_type(cls, key))
     top = {k: v for k, v in raw.items() if k not in SECTIONS}
     built = {"run": options.build(RunOptions, top, "")}
+    _check_pairing(raw)
     for section in SECTIONS:
         table = raw.get(section, {})
         if not isinstance(table, dict):
@@ -253,6 +254,27 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
             cls = TrainConfig if section == "train" else ProbesConfig
         built[section] = options.build(cls, table, section)
     return Config(**built)
+
+
+def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
+    """The error for a model that cannot emit an output sequence of its own length (one message, two checks)."""
+    return ConfigError("model.arch", arch, f"task {task!r} maps a sequence to another of a different length: "
+                       "it needs an encoder-decoder", "seq2seq")
+
+
+def _check_pairing(raw: dict) -> None:
+    """An arch that cannot do the task is the culprit before any of its keys: a preset's `model.cell` is
+    unknown to lstm only because `--set model.arch=lstm` replaced the seq2seq model it belongs to."""
+    registries = _registries()
+    chosen = {}
+    for section, (registry, selector) in registries.items():
+        table = raw.get(section, {})
+        choice = table.get(selector, _default_selection(section)) if isinstance(table, dict) else None
+        if not isinstance(choice, str) or choice not in registry.names():
+            return  # the section's own build names the bad selector
+        chosen[section] = registry.get(choice)
+    if getattr(chosen["task"], "needs_decoder", False) and not hasattr(chosen["model"], "decode"):
+        raise needs_encoder_decoder(chosen["model"].registry_name, chosen["task"].registry_name)
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
