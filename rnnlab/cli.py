@@ -20,12 +20,14 @@ from rich.syntax import Syntax
 
 from . import config as config_mod
 from . import store
-from .cli_common import RunsDir, Sets, err, out, reports_errors, run_with_checkpoint, runs_dir_of
+from .cli_common import (Commands, RunsDir, Sets, err, fail, out, reports_errors, run_with_checkpoint, runs_dir_of,
+                         set_top_runs_dir)
 from .cli_runs import list_app, runs_app
 from .errors import ConfigError, RnnlabError
 
 app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. With no command, in a "
-                  "terminal, opens the app (`rnnlab tui`).", pretty_exceptions_enable=False, add_completion=False)
+                  "terminal, opens the app (`rnnlab tui`).", pretty_exceptions_enable=False, add_completion=False,
+                  cls=Commands)
 app.add_typer(runs_app, name="runs")
 app.add_typer(list_app, name="list")
 
@@ -34,7 +36,8 @@ RESUMABLE_KEYS = {"train.steps", "train.eval_every", "train.eval_batches", "trai
 
 
 @app.callback(invoke_without_command=True)
-def front_door(ctx: typer.Context) -> None:
+def front_door(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+    set_top_runs_dir(runs_dir)  # `rnnlab --runs-dir D COMMAND`: a command's own --runs-dir still wins
     if ctx.invoked_subcommand is not None:
         return
     if sys.stdin.isatty() and sys.stdout.isatty():
@@ -265,14 +268,14 @@ def show_config(
 
 
 def main() -> None:
-    """Console-script entry point. Typer handles usage errors and exit codes; the
-    commands turn rnnlab's own errors into one line (`reports_errors`); anything
-    unexpected is one line too, unless RNNLAB_DEBUG=1 asks for the traceback."""
+    """Console-script entry point. The root group (`Commands`) turns usage errors
+    into one line and exit 2; the commands turn rnnlab's own errors into one line
+    (`reports_errors`); anything unexpected is one line too, unless RNNLAB_DEBUG=1
+    asks for the traceback."""
     try:
         app()
     except Exception as error:
         if os.environ.get("RNNLAB_DEBUG"):
             raise
-        err.print(f"error: unexpected {error.__class__.__name__}: {error} (RNNLAB_DEBUG=1 shows the traceback)",
-                  markup=False)
+        fail(f"unexpected {error.__class__.__name__}: {error} (RNNLAB_DEBUG=1 shows the traceback)")
         sys.exit(1)

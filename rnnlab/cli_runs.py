@@ -10,7 +10,7 @@ from rich.text import Text
 
 from . import store
 from .cli_common import RunsDir, err, out, reports_errors, runs_dir_of
-from .errors import ConfigError, RnnlabError
+from .errors import ConfigError, RunIsLive
 
 runs_app = typer.Typer(help="Browse and manage saved runs.", no_args_is_help=True)
 list_app = typer.Typer(help="List what rnnlab offers.", no_args_is_help=True)
@@ -122,7 +122,7 @@ def runs_rm(
     runs = [store.find_run(runs_dir_of(runs_dir), ref) for ref in run_refs]
     for run_dir in runs:
         if run_dir.is_live():
-            raise RnnlabError(f"run {run_dir.id} is still running; stop it before deleting it")
+            raise RunIsLive(f"run {run_dir.id} is still running; stop it before deleting it")
     names = ", ".join(r.id for r in runs)
     if not yes and not typer.confirm(f"delete {len(runs)} run(s): {names}?", default=False):
         err.print("nothing deleted")
