@@ -91,3 +91,83 @@ def test_rm_refuses_a_live_run_with_exit_2(tmp_path):
     run.write_status({"name": "live", "state": "running", "pid": os.getpid(), "host": socket.gethostname()})
     line = one_error_line(invoke("runs", "rm", run.id, "--yes", "--runs-dir", tmp_path))
     assert "is still running" in line and run.path.exists()
+
+
+# -- RUN by name -------------------------------------------------------------------------------
+def named_run(runs_dir, name, state="finished", now=None):
+    run = store.create_run(runs_dir, name, now=now)
+    run.write_status({"name": name, "state": state, "step": 1, "total_steps": 1})
+    return run
+
+
+def test_a_run_is_found_by_its_name_and_an_ambiguous_name_lists_the_candidates(tmp_path):
+    reverse = named_run(tmp_path, "seq2seq", now=1_700_000_000)
+    shown = invoke("runs", "show", "seq2seq", "--runs-dir", tmp_path)
+    assert shown.exit_code == 0 and reverse.id in shown.output, shown.output
+    spaced = named_run(tmp_path, "my run", now=1_700_000_100)  # id part my-run, config name "my run"
+    for ref in ("my run", "my-run"):
+        result = invoke("runs", "show", ref, "--runs-dir", tmp_path)
+        assert result.exit_code == 0 and spaced.id in result.output, result.output
+    again = named_run(tmp_path, "seq2seq", state="stopped", now=1_700_000_200)
+    line = one_error_line(invoke("runs", "show", "seq2seq", "--runs-dir", tmp_path))
+    assert "'seq2seq' names 2 runs" in line and "give its id" in line
+    assert f"{reverse.id} (finished)" in line and f"{again.id} (stopped)" in line
+    assert invoke("runs", "show", again.id[:-1], "--runs-dir", tmp_path).exit_code == 0  # a prefix still works
+
+
+# -- numbers and widths --------------------------------------------------------------------------
+def test_numbers_of_any_size_print_sanely():
+    from rnnlab.console import fmt_metric, fmt_num
+
+    assert fmt_num(5184705528587072045056.0, 3) == "5.18e+21"  # a perplexity, not 22 digits
+    assert fmt_num(0.00001234) == "1.23e-05" and fmt_num(1.5) == "1.5000" and fmt_num(0.0) == "0.0000"
+    assert fmt_num(None) == "-" and fmt_num(float("nan")) == "-" and fmt_num(float("inf")) == "inf"
+    assert fmt_metric(0.25) == "0.25" and fmt_metric(True) == "True" and fmt_metric(3) == "3"
+    assert fmt_metric(10 ** 22) == "1.00e+22"
+
+
+def test_the_run_summary_prints_a_huge_perplexity_in_e_notation():
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from rnnlab.console import summary_table
+
+    outcome = SimpleNamespace(state="finished", step=3, error=None)
+    final = {"loss": 50.0, "bpc": 72.1, "ppl": 5184705528587072045056.0}
+    console = Console(width=80, color_system=None, file=__import__("io").StringIO())
+    console.print(summary_table("r", {"total_steps": 3}, outcome, final, None))
+    shown = console.file.getvalue()
+    assert "5.18e+21" in shown and "5184705528" not in shown
+
+
+def test_runs_ls_at_80_columns_keeps_a_long_id_and_the_state_whole(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from rnnlab import cli_runs
+
+    monkeypatch.setattr(cli_runs, "out", Console(width=80, highlight=False))
+    short = named_run(tmp_path, "short", now=1_700_000_000)
+    long_id = "20261201-000000-" + "x" * 39 + "-abcd"  # 60 characters
+    (tmp_path / long_id).mkdir()
+    store.RunDir(tmp_path / long_id).write_status({"name": "x", "state": "finished", "arch": "lstm",
+                                                   "task": "charlm", "step": 5, "total_steps": 9})
+    result = invoke("runs", "ls", "--runs-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    lines = result.output.splitlines()
+    assert all(len(line) <= 80 for line in lines), result.output
+    row = next(line for line in lines if long_id in line)
+    assert "finished" in row and "lstm" in row  # whole columns dropped, least needed first
+    assert short.id in result.output
+
+
+def test_runs_ls_at_80_columns_shows_every_column_for_ordinary_ids(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from rnnlab import cli_runs
+
+    monkeypatch.setattr(cli_runs, "out", Console(width=80, highlight=False))
+    run = named_run(tmp_path, "experiment")  # an ordinary id: 31 characters
+    header = invoke("runs", "ls", "--runs-dir", tmp_path).output.splitlines()[0].split()
+    assert header == ["id", "arch", "task", "state", "steps", "best", "val", "time"] and run.id
