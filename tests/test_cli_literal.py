@@ -8,6 +8,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -134,3 +135,30 @@ def test_colour_by_values_keeps_newlines_and_escapes_the_rest():
     text = colour_by_values(["a\x1b[2J", "\n", "[blink]b"], [0.1, -0.2, 0.3])
     assert "\x1b" not in text.plain and "a\\x1b[2J" in text.plain and "↵\n" in text.plain
     assert "[blink]b" in render(text)
+
+
+def test_translate_shows_the_checkpoints_tokens_literally(tmp_path):
+    """A seq2seq checkpoint's vocabularies are read from disk too: output and heatmap show them as text."""
+    runs = tmp_path / "runs"
+    sets = ["device=cpu", "task.name=reverse", "task.symbols=3", "task.min_len=2", "task.max_len=4",
+            "model.arch=seq2seq", "model.cell=gru", "model.hidden=8", "model.layers=1", "model.embed=4",
+            "train.steps=2", "train.batch_size=4", "train.eval_every=0", "train.eval_batches=1",
+            "train.checkpoint_every=0", "probes.every=0"]
+    result = invoke("run", *[arg for text in sets for arg in ("--set", text)], "--runs-dir", runs, "-q")
+    assert result.exit_code == 0, result.output
+    (run_path,) = runs.iterdir()
+    for which in ("best", "last"):
+        path = run_path / "checkpoints" / f"{which}.pt"
+        if path.is_file():
+            saved = torch.load(path, weights_only=False)
+            saved["source_vocab"][1] = "\x1b"
+            saved["target_vocab"][2:] = [f"[blink]\x1b[{i}m" for i in range(2, len(saved["target_vocab"]))]
+            targets = len(saved["target_vocab"])
+            (bias,) = [k for k, v in saved["model"].items() if k.endswith("bias") and v.shape == (targets,)]
+            saved["model"][bias][:] = -1e3
+            saved["model"][bias][2] = 1e3  # the decoder always says token 2, never <eos>: an output to show
+            torch.save(saved, path)
+    shown = invoke("translate", run_path.name, "\x1b\x1b", "--max-len", 4, "--runs-dir", runs)
+    assert shown.exit_code == 0, shown.output
+    assert_literal(shown.output)  # the source tokens head the heatmap's columns
+    assert "[blink]\\x1b[" in shown.output  # the output tokens: the decoded line and the heatmap's rows
