@@ -239,7 +239,6 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
         table[key] = _typed(value, options.field_type(cls, key))
     top = {k: v for k, v in raw.items() if k not in SECTIONS}
     built = {"run": options.build(RunOptions, top, "")}
-    _check_pairing(raw)
     for section in SECTIONS:
         table = raw.get(section, {})
         if not isinstance(table, dict):
@@ -252,7 +251,12 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
             cls = registry.get(choice).Options
         else:
             cls = TrainConfig if section == "train" else ProbesConfig
-        built[section] = options.build(cls, table, section)
+        try:
+            built[section] = options.build(cls, table, section)
+        except ConfigError:
+            if section == "model":
+                _check_pairing(raw)  # a preset key unknown to the arch: maybe the arch cannot do the task at all
+            raise
     return Config(**built)
 
 
@@ -263,8 +267,9 @@ def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
 
 
 def _check_pairing(raw: dict) -> None:
-    """An arch that cannot do the task is the culprit before any of its keys: a preset's `model.cell` is
-    unknown to lstm only because `--set model.arch=lstm` replaced the seq2seq model it belongs to."""
+    """Raise the arch/task mismatch, if that is what a bad [model] table means: a seq2seq preset's
+    `model.cell` is unknown to lstm only because `--set model.arch=lstm` replaced the encoder-decoder
+    the task needs. (A config that merely pairs them still loads: `prepare` refuses to train it.)"""
     registries = _registries()
     chosen = {}
     for section, (registry, selector) in registries.items():
