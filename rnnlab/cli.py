@@ -20,21 +20,26 @@ from rich.syntax import Syntax
 
 from . import config as config_mod
 from . import store
-from .cli_common import RunsDir, Sets, err, out, reports_errors, run_with_checkpoint, runs_dir_of
+from .cli_common import (Commands, RunsDir, Sets, err, fail, out, reports_errors, run_with_checkpoint, runs_dir_of,
+                         set_top_runs_dir)
 from .cli_runs import list_app, runs_app
 from .errors import ConfigError, RnnlabError
+from .literal import visible
 
 app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. With no command, in a "
-                  "terminal, opens the app (`rnnlab tui`).", pretty_exceptions_enable=False, add_completion=False)
+                  "terminal, opens the app (`rnnlab tui`).", pretty_exceptions_enable=False, add_completion=False,
+                  cls=Commands)
 app.add_typer(runs_app, name="runs")
 app.add_typer(list_app, name="list")
 
+TEXT_KEEPS = "\n\t"  # generated text keeps its lines and tabs; every other control character is made visible
 RESUMABLE_KEYS = {"train.steps", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
                   "train.time_limit", "device"}
 
 
 @app.callback(invoke_without_command=True)
-def front_door(ctx: typer.Context) -> None:
+def front_door(ctx: typer.Context, runs_dir: RunsDir = None) -> None:
+    set_top_runs_dir(runs_dir)  # `rnnlab --runs-dir D COMMAND`: a command's own --runs-dir still wins
     if ctx.invoked_subcommand is not None:
         return
     if sys.stdin.isatty() and sys.stdout.isatty():
@@ -172,15 +177,15 @@ def sample(
 
         Sampling(temperature, top_k, top_p, greedy).check()  # a bad flag is an error even where beams ignore it
         text, best = beam_generate(model, vocab, prompt, length, beam, length_penalty)
-        sys.stdout.write(prompt + text + "\n")
+        sys.stdout.write(visible(prompt + text, keep=TEXT_KEEPS) + "\n")
         sys.stdout.flush()
         err.print(f"[dim]beam {beam}: {describe_score(best)}")
         return
     stream = generate(model, vocab, prompt, length, temperature, top_k, greedy, seed, top_p)
     first = next(stream)  # errors in the prompt surface before anything is printed
-    sys.stdout.write(prompt + first)
+    sys.stdout.write(visible(prompt + first, keep=TEXT_KEEPS))  # the model's text, shown, never obeyed
     for char in stream:
-        sys.stdout.write(char)
+        sys.stdout.write(visible(char, keep=TEXT_KEEPS))
         sys.stdout.flush()
     sys.stdout.write("\n")
 
@@ -203,7 +208,7 @@ def translate(
     run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     loaded = load_seq2seq(run_dir, checkpoint)
     result = decode_one(loaded.model, loaded.vocab, loaded.vocab.encode(text), max_len, beam, length_penalty)
-    out.print(loaded.vocab.joiner.join(result.output), highlight=False, markup=False)
+    out.print(visible(loaded.vocab.joiner.join(result.output)), highlight=False, markup=False)
     if result.attention is not None:
         out.print(attention_heatmap(result.source, result.output, result.attention))
 
@@ -248,8 +253,8 @@ def activations(
     writer.write({"kind": "activations", "step": step, "t": None,
                   "file": str(path.relative_to(run_dir.path)), "checkpoint": checkpoint, "chars": len(text)})
     writer.close()
-    out.print(f"layer {layer % layers}, unit {unit} ({'cell' if cell else 'hidden'}): blue > 0 > red; "
-              f"all {hidden} units saved in {path}")
+    out.print(visible(f"layer {layer % layers}, unit {unit} ({'cell' if cell else 'hidden'}): blue > 0 > red; "
+                      f"all {hidden} units saved in {path}"), markup=False)
     out.print(colour_by_values(record["tokens"], values[layer, :, unit].float().tolist()))
 
 
@@ -265,14 +270,14 @@ def show_config(
 
 
 def main() -> None:
-    """Console-script entry point. Typer handles usage errors and exit codes; the
-    commands turn rnnlab's own errors into one line (`reports_errors`); anything
-    unexpected is one line too, unless RNNLAB_DEBUG=1 asks for the traceback."""
+    """Console-script entry point. The root group (`Commands`) turns usage errors
+    into one line and exit 2; the commands turn rnnlab's own errors into one line
+    (`reports_errors`); anything unexpected is one line too, unless RNNLAB_DEBUG=1
+    asks for the traceback."""
     try:
         app()
     except Exception as error:
         if os.environ.get("RNNLAB_DEBUG"):
             raise
-        err.print(f"error: unexpected {error.__class__.__name__}: {error} (RNNLAB_DEBUG=1 shows the traceback)",
-                  markup=False)
+        fail(f"unexpected {error.__class__.__name__}: {error} (RNNLAB_DEBUG=1 shows the traceback)")
         sys.exit(1)

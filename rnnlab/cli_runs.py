@@ -10,7 +10,8 @@ from rich.text import Text
 
 from . import store
 from .cli_common import RunsDir, err, out, reports_errors, runs_dir_of
-from .errors import ConfigError, RnnlabError
+from .errors import ConfigError, RunIsLive
+from .literal import visible
 
 runs_app = typer.Typer(help="Browse and manage saved runs.", no_args_is_help=True)
 list_app = typer.Typer(help="List what rnnlab offers.", no_args_is_help=True)
@@ -73,9 +74,10 @@ def runs_ls(
             if (state is None or r.state == state) and (arch is None or r.arch == arch)
             and (task is None or r.task == task)]
     if not rows:
-        out.print(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if state or arch or task else ""))
+        out.print(visible(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if state or arch or task else "")),
+                  markup=False)
         return
-    out.print(runs_table(rows))
+    out.print(runs_table(rows, out.width))
 
 
 @runs_app.command("show")
@@ -85,25 +87,27 @@ def runs_show(
     runs_dir: RunsDir = None,
 ) -> None:
     """Status, config, last metrics, and plots: loss, gradient norms, gradient flow, spectra."""
-    from .console import status_table
+    from .console import fmt_metric, literal, status_table
     from .report import run_plots
 
     run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
-    out.print(f"[bold]{run_dir.id}[/]  ({run_dir.path})")
+    out.print(Text.assemble(literal(run_dir.id, "bold"), "  (", literal(run_dir.path), ")"))
     try:
         out.print(status_table(run_dir.read_status()))
     except (OSError, ValueError) as error:
-        out.print(f"[red]status.json unreadable: {error}")
+        out.print(literal(f"status.json unreadable: {error}", "red"))
     if run_dir.config_path.is_file():
-        out.print(Syntax(run_dir.config_path.read_text(), "toml", background_color="default"))
+        config_text = run_dir.config_path.read_text(encoding="utf-8", errors="replace")
+        out.print(Syntax(visible(config_text, keep="\n\t"), "toml", background_color="default"))
     events = run_dir.read_events()
     evals = [e for e in events if e["kind"] == "eval"]
     if evals:
         last = evals[-1]
         # every metric the task reported (error rate, NRMSE, exact match, ...), not only a language model's
-        shown = "  ".join(f"{k} {v:.4g}" if not isinstance(v, bool) else f"{k} {v}" for k, v in last.items()
+        shown = "  ".join(f"{k} {fmt_metric(v)}" for k, v in last.items()
                           if k not in ("kind", "step", "t", "best") and isinstance(v, (int, float)))
-        out.print(f"[bold]validation at step {last['step']}:[/] {shown}")
+        out.print(Text.assemble((f"validation at step {visible(last.get('step', '?'))}:", "bold"), " ",
+                                literal(shown)))
     plots = run_plots(events, min(out.width, 120), color=out.is_terminal)
     for plot in plots:
         out.print(Text.from_ansi(plot))
@@ -122,11 +126,11 @@ def runs_rm(
     runs = [store.find_run(runs_dir_of(runs_dir), ref) for ref in run_refs]
     for run_dir in runs:
         if run_dir.is_live():
-            raise RnnlabError(f"run {run_dir.id} is still running; stop it before deleting it")
-    names = ", ".join(r.id for r in runs)
+            raise RunIsLive(f"run {run_dir.id} is still running; stop it before deleting it")
+    names = ", ".join(visible(r.id) for r in runs)
     if not yes and not typer.confirm(f"delete {len(runs)} run(s): {names}?", default=False):
         err.print("nothing deleted")
         raise typer.Exit(1)
     for run_dir in runs:
         store.remove_run(run_dir)
-        out.print(f"deleted {run_dir.id}")
+        out.print(visible(f"deleted {run_dir.id}"), markup=False)

@@ -251,8 +251,35 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
             cls = registry.get(choice).Options
         else:
             cls = TrainConfig if section == "train" else ProbesConfig
-        built[section] = options.build(cls, table, section)
+        try:
+            built[section] = options.build(cls, table, section)
+        except ConfigError:
+            if section == "model":
+                _check_pairing(raw)  # a preset key unknown to the arch: maybe the arch cannot do the task at all
+            raise
     return Config(**built)
+
+
+def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
+    """The error for a model that cannot emit an output sequence of its own length (one message, two checks)."""
+    return ConfigError("model.arch", arch, f"task {task!r} maps a sequence to another of a different length: "
+                       "it needs an encoder-decoder", "seq2seq")
+
+
+def _check_pairing(raw: dict) -> None:
+    """Raise the arch/task mismatch, if that is what a bad [model] table means: a seq2seq preset's
+    `model.cell` is unknown to lstm only because `--set model.arch=lstm` replaced the encoder-decoder
+    the task needs. (A config that merely pairs them still loads: `prepare` refuses to train it.)"""
+    registries = _registries()
+    chosen = {}
+    for section, (registry, selector) in registries.items():
+        table = raw.get(section, {})
+        choice = table.get(selector, _default_selection(section)) if isinstance(table, dict) else None
+        if not isinstance(choice, str) or choice not in registry.names():
+            return  # the section's own build names the bad selector
+        chosen[section] = registry.get(choice)
+    if getattr(chosen["task"], "needs_decoder", False) and not hasattr(chosen["model"], "decode"):
+        raise needs_encoder_decoder(chosen["model"].registry_name, chosen["task"].registry_name)
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:

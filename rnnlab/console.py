@@ -1,4 +1,8 @@
-"""What the headless CLI prints: a live progress bar, summaries, run tables (rich)."""
+"""What the headless CLI prints: a live progress bar, summaries, run tables (rich).
+
+Every string read from a run directory (ids, names, status fields, tokens, text) goes into a table or a
+line as a rich `Text` made by `literal()`: never parsed as markup, control characters shown as `\\x1b`.
+Every number goes through `fmt_num`, so a perplexity of 5e21 reads 5.18e+21, not 22 digits."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from .literal import visible
 from .store import RunSummary
 
 STATE_STYLES = {"running": "cyan", "finished": "green", "stopped": "yellow", "diverged": "red",
@@ -28,8 +33,31 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
+def literal(value, style: str = "") -> Text:
+    """Text from disk (or from a model) as rich Text: shown as it is, its control characters visible."""
+    return Text(visible(value), style=style)
+
+
 def fmt_num(value, digits: int = 4) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+    """`digits` decimals for ordinary magnitudes; 3 significant digits in e-notation for huge or tiny ones."""
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return "-" if value is None else visible(value)
+    if math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if value != 0 and not 10 ** -digits <= abs(value) < 1e6:
+        return f"{value:.2e}"
+    return f"{value:.{digits}f}"
+
+
+def fmt_metric(value) -> str:
+    """A metric of any scale (error rate, NRMSE, a count): 4 significant digits, e-notation when large."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return visible(value)
+    if isinstance(value, int):
+        return str(value) if abs(value) < 1e6 else f"{value:.2e}"
+    return f"{value:.4g}" if math.isfinite(value) else fmt_num(value)
 
 
 class RunProgress:
@@ -41,7 +69,7 @@ class RunProgress:
         if mode == "bar":
             # The id goes on its own line: the bar row must fit 80 columns.
             console = Console(stderr=True, highlight=False)
-            console.print(f"run [bold]{run_id}[/]")
+            console.print(Text.assemble("run ", literal(run_id, "bold")))
             self.progress = Progress(
                 MofNCompleteColumn(), BarColumn(bar_width=20),
                 TextColumn("loss {task.fields[loss]}  val {task.fields[val]}  {task.fields[speed]} tok/s"),
@@ -69,12 +97,12 @@ class RunProgress:
         kind = event["kind"]
         if kind == "train":
             speed = event["tokens_per_s"]
-            self.progress.update(self.task, completed=event["step"], loss=f"{event['loss']:.3f}",
+            self.progress.update(self.task, completed=event["step"], loss=fmt_num(event["loss"], 3),
                                  speed=f"{speed:,.0f}")
         elif kind == "eval":
-            self.progress.update(self.task, val=f"{event['loss']:.3f}")
+            self.progress.update(self.task, val=fmt_num(event["loss"], 3))
         elif kind == "log":
-            self.progress.console.print(f"[dim]{event['message']}")
+            self.progress.console.print(literal(event["message"], "dim"))
 
 
 # metrics()/eval_summary() keys that are bookkeeping, not results: the table leaves them out
@@ -83,80 +111,102 @@ NOT_METRICS = {"kind", "step", "t", "best", "loss", "baseline", "bpc", "ppl", "b
 
 def summary_table(run_id: str, status: dict, outcome, final: dict, throughput: float | None, task=None) -> Table:
     # The id goes in the title only when the table is wide enough to hold it on one line.
-    table = Table(title=f"run {run_id}", show_header=False, title_justify="left", min_width=len(run_id) + 8)
+    title = Text.assemble("run ", literal(run_id))
+    table = Table(title=title, show_header=False, title_justify="left", min_width=len(title) + 4)
     table.add_column(style="bold")
     table.add_column()
     state = outcome.state
-    table.add_row("state", Text(state, style=STATE_STYLES.get(state, "")))
+    table.add_row("state", literal(state, STATE_STYLES.get(state, "")))
     table.add_row("steps", f"{outcome.step} / {status.get('total_steps', '?')}")
     unit = getattr(task, "loss_unit", "nats/token")
     if final:
-        table.add_row("val loss", f"{final['loss']:.4f} {unit}")
+        table.add_row("val loss", f"{fmt_num(final['loss'])} {unit}")
         for key, label in (("bpc", "val bits/char"), ("ppl", "val perplexity")):
             if key in final:
-                table.add_row(label, f"{final[key]:.3f}")
+                table.add_row(label, fmt_num(final[key], 3))
         if final.get("baseline"):
             gain = 1 - final["loss"] / final["baseline"]
             verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
             label = getattr(task, "baseline_label", "baseline")
-            table.add_row("baseline", f"{final['baseline']:.4f} {unit}{per_char(final, 'baseline_bpc', unit)}, "
+            table.add_row("baseline", f"{fmt_num(final['baseline'])} {unit}{per_char(final, 'baseline_bpc', unit)}, "
                                       f"{label} ({verdict})")
         if final.get("ngram"):
             gain = 1 - final["loss"] / final["ngram"]
             verdict = f"the model is {gain:.0%} lower" if gain >= 0 else f"the model is {-gain:.0%} higher: worse"
             order = getattr(getattr(task, "options", None), "ngram_order", "n")
-            table.add_row("n-gram", f"{final['ngram']:.4f} {unit}{per_char(final, 'ngram_bpc', unit)}, "
+            table.add_row("n-gram", f"{fmt_num(final['ngram'])} {unit}{per_char(final, 'ngram_bpc', unit)}, "
                                     f"Kneser-Ney {order}-gram ({verdict})")
         for key, value in final.items():  # the task's own metrics: error rate, NRMSE, exact match...
             if key not in NOT_METRICS and isinstance(value, (int, float)):
-                table.add_row(key, str(value) if isinstance(value, bool) else f"{value:.4g}")
+                table.add_row(literal(key), fmt_metric(value))
     table.add_row("best val loss", fmt_num(status.get("best_val")))
     if throughput:
         table.add_row("tokens/s", f"{throughput:,.0f}")
     table.add_row("duration", fmt_duration(status.get("elapsed")))
-    table.add_row("device", str(status.get("device")))
+    table.add_row("device", literal(status.get("device")))
     if outcome.error:
-        table.add_row("error", Text(outcome.error, style="red"))
+        table.add_row("error", literal(outcome.error, "red"))
     return table
 
 
 def per_char(final: dict, key: str, unit: str) -> str:
     """' = X bits/char' for a loss per word or subword (a per-character loss already says it)."""
-    return f" = {final[key]:.3f} bits/char" if key in final and unit != "nats/char" else ""
+    return f" = {fmt_num(final[key], 3)} bits/char" if key in final and unit != "nats/char" else ""
 
 
-def runs_table(rows: list[RunSummary]) -> Table:
-    # Light borders and single spaces between columns: a full row fits 80 columns.
+RUNS_COLUMNS = ("id", "arch", "task", "state", "steps", "best val", "time")
+RUNS_DROPPED_FIRST = ("time", "best val", "steps", "task", "arch")  # id and state always stay
+
+
+def runs_table(rows: list[RunSummary], width: int | None = None) -> Table:
+    """Every column whole (no wrapping, no `…`): ids are copied into other commands. Where a row would be
+    wider than `width`, whole columns go, least needed first, down to id and state."""
+    cells = [[literal(row.id, "bold"), literal(row.arch), literal(row.task),
+              literal(row.state, STATE_STYLES.get(row.state, "")),
+              Text(f"{row.step}/{row.total_steps}" if row.total_steps else "-"), Text(fmt_num(row.best_val)),
+              Text(fmt_duration(row.duration))] for row in rows]
+    widths = [max([len(name)] + [row[i].cell_len for row in cells]) for i, name in enumerate(RUNS_COLUMNS)]
+    shown = list(range(len(RUNS_COLUMNS)))
+    for name in RUNS_DROPPED_FIRST:
+        if width is None or sum(widths[i] for i in shown) + len(shown) - 1 <= width:  # one space between
+            break
+        shown.remove(RUNS_COLUMNS.index(name))
+    # Light borders and single spaces between columns: a full row of ordinary ids fits 80 columns.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
-    table.add_column("id", no_wrap=True, style="bold")  # ids are copied into other commands: never wrap
-    for column in ("arch", "task", "state", "steps", "best val", "time"):
-        table.add_column(column, justify="right" if column in ("steps", "best val", "time") else "left")
-    for row in rows:
-        state = Text(row.state, style=STATE_STYLES.get(row.state, ""))
-        steps = f"{row.step}/{row.total_steps}" if row.total_steps else "-"
-        table.add_row(row.id, row.arch, row.task, state, steps, fmt_num(row.best_val), fmt_duration(row.duration))
+    for i in shown:
+        table.add_column(RUNS_COLUMNS[i], justify="right" if RUNS_COLUMNS[i] in ("steps", "best val", "time")
+                         else "left", no_wrap=True, min_width=widths[i])
+    for row in cells:
+        table.add_row(*(row[i] for i in shown))
     return table
 
 
 def status_table(status: dict) -> Table:
+    """status.json as key/value rows; a field of the wrong type is shown as it is, never a crash."""
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
-    for key in ("state", "step", "total_steps", "best_val", "last_val", "device", "params", "host", "pid",
+    for key in ("name", "arch", "task", "state", "step", "total_steps", "best_val", "last_val", "device", "params", "host", "pid",
                 "started", "ended", "elapsed", "clipped_share", "error"):
         if key not in status or status[key] is None:
             continue
         value = status[key]
-        if key in ("started", "ended"):
-            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
-        elif key == "elapsed":
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if key in ("started", "ended") and number:
+            try:
+                value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+            except (OverflowError, OSError, ValueError):
+                value = fmt_metric(value)
+        elif key == "elapsed" and number and math.isfinite(value):
             value = fmt_duration(value)
-        elif isinstance(value, float):
-            value = f"{value:.4g}"
-        table.add_row(key, Text(str(value), style=STATE_STYLES.get(str(value), "")))
+        elif number:
+            value = fmt_metric(value)
+        table.add_row(key, literal(value, STATE_STYLES.get(str(value), "") if key == "state" else ""))
     versions = status.get("versions") or {}
-    if versions:
-        table.add_row("versions", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    if isinstance(versions, dict) and versions:
+        table.add_row("versions", literal(", ".join(f"{k} {v}" for k, v in versions.items())))
+    elif versions:
+        table.add_row("versions", literal(versions))
     return table
 
 
@@ -168,7 +218,7 @@ def colour_by_values(pieces, values: list[float]) -> Text:
     for piece, value in zip(pieces, values):
         level = int(40 + 215 * min(abs(value) / scale, 1.0))
         colour = f"rgb(0,{level // 3},{level})" if value >= 0 else f"rgb({level},{level // 5},0)"
-        out.append(piece.replace("\n", "↵\n"), style=f"white on {colour}")
+        out.append(visible(piece, keep="\n\t").replace("\n", "↵\n"), style=f"white on {colour}")
     return out
 
 
@@ -180,7 +230,8 @@ def attention_heatmap(source: list[str], output: list[str], weights: list[list[f
                   collapse_padding=True)
     table.add_column("%" if numbers else "", style="bold", no_wrap=True, min_width=6)
     for token in source:
-        table.add_column(token, justify="right", no_wrap=True, min_width=max(2, len(token)))
+        header = literal(token)
+        table.add_column(header, justify="right", no_wrap=True, min_width=max(2, len(header)))
     for token, row in zip([*output, "<eos>"], weights):
         cells = []
         for value in row:
@@ -188,5 +239,5 @@ def attention_heatmap(source: list[str], output: list[str], weights: list[list[f
             ink = "black" if level > 150 else "white"
             shown = f"{min(99, round(100 * value)):2d}" if numbers else "  "  # 100% shows as 99: the shade says it
             cells.append(Text(shown, style=f"{ink} on rgb({level},{level},{level // 2})"))
-        table.add_row(token, *cells)
+        table.add_row(literal(token), *cells)
     return table

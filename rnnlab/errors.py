@@ -31,6 +31,12 @@ class RunNotFound(RnnlabError):
     exit_code = 2
 
 
+class RunIsLive(RnnlabError):
+    """The run a command would change or delete is still training: stop it first (bad input, exit 2)."""
+
+    exit_code = 2
+
+
 class CheckpointError(RnnlabError):
     """A checkpoint is missing, unreadable, or does not match the run's config."""
 

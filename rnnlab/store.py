@@ -216,7 +216,11 @@ def is_run_dir(path: Path) -> bool:
 
 
 def find_run(runs_dir: Path, ref: str) -> RunDir:
-    """RUN as a path, a full id, or a unique id prefix."""
+    """RUN as a path, a full id, a unique id prefix, or else the unique run of that name (the config's
+    `name` in its status, or the name part of its id: `seq2seq-reverse` for 20261122-142501-seq2seq-reverse-3f9a).
+
+    Messages show every id and name literally (`visible`): a directory name may hold escape sequences.
+    """
     as_path = Path(ref)
     if (os.sep in ref or ref.startswith(".")) and is_run_dir(as_path):
         return RunDir(as_path)
@@ -225,14 +229,35 @@ def find_run(runs_dir: Path, ref: str) -> RunDir:
         return RunDir(runs_dir / ref)
     if is_run_dir(as_path):
         return RunDir(as_path)
-    matches = [p for p in _run_paths(runs_dir) if p.name.startswith(ref)] if ref else []
+    def names(path: Path) -> set[str]:
+        """What a run answers to besides its id: the name part of the id, and its config name."""
+        found = set()
+        match = re.match(r"^\d{8}-\d{6}-(.+)-[0-9a-f]{4}$", path.name)
+        if match:
+            found.add(match.group(1))
+        try:
+            name = RunDir(path).read_status_raw().get("name")
+        except (OSError, ValueError):
+            name = None
+        if isinstance(name, str) and name:
+            found.add(name)
+        return found
+
+    paths = _run_paths(runs_dir) if ref else []
+    matches, how = [p for p in paths if p.name.startswith(ref)], "matches"
+    if not matches:
+        matches, how = [p for p in paths if ref in names(p)], "names"
     if len(matches) == 1:
         return RunDir(matches[0])
+    from .literal import visible  # here, not at the top: this function is all of store.py this change touches
+
+    shown = visible(repr(ref))
     if not matches:
-        raise RunNotFound(f"no run matches {ref!r} in {runs_dir} (try `rnnlab runs ls`)")
-    names = ", ".join(p.name for p in matches[:5])
-    raise RunNotFound(f"{ref!r} matches {len(matches)} runs ({names}{', ...' if len(matches) > 5 else ''}); "
-                      "give more of the id")
+        raise RunNotFound(f"no run matches {shown} in {visible(runs_dir)} (try `rnnlab runs ls`)")
+    candidates = ", ".join(f"{visible(s.id)} ({visible(s.state)})" for s in map(summarize, matches[:5]))
+    more = ", ..." if len(matches) > 5 else ""
+    raise RunNotFound(f"{shown} {how} {len(matches)} runs ({candidates}{more}); "
+                      + ("give more of the id" if how == "matches" else "give its id"))
 
 
 def _run_paths(runs_dir: Path) -> list[Path]:

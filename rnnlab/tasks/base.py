@@ -30,6 +30,7 @@ class Task:
     spec: TaskSpec
     loss_unit = "nats/token"  # what the loss measures, for tables and plot titles
     baseline_label = "no memory"  # the reference that metrics()["baseline"] is
+    needs_decoder = False  # True: outputs end with spec.eos, so only an encoder-decoder (a model with decode) fits
 
     def train_batch(self, batch_size: int, generator: torch.Generator):
         raise NotImplementedError  # pragma: no cover - interface

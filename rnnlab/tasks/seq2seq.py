@@ -92,6 +92,7 @@ def bleu_from_stats(totals: dict) -> float:
 class Seq2SeqTask(GeneratedTask):
     """Subclasses call `setup` with their token sets and define `example(rng)` and `length_range()`."""
 
+    needs_decoder = True  # its spec has an eos: outputs have their own length
     joiner = ""  # detokenisation: characters join with nothing, words with a space
     bleu_tokenize = "char"  # sacrebleu's tokenizer for the detokenised strings
     baseline_label = "a unigram model of the target tokens"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from ..config import needs_encoder_decoder
 from ..errors import ConfigError
 from .bptt import FullBPTT, TruncatedBPTT
 from .ekf import ExtendedKalmanFilter
@@ -24,8 +25,7 @@ from .scheduled import feeds_itself
 def check_algorithm(cfg, model, task) -> None:
     tc, arch = cfg.train, cfg.model.arch
     if task.spec.eos is not None and not hasattr(model, "decode"):
-        raise ConfigError("model.arch", arch, f"task {cfg.task.name!r} maps a sequence to another of a different "
-                          "length: it needs an encoder-decoder", "seq2seq")
+        raise needs_encoder_decoder(arch, cfg.task.name)
     if tc.algorithm == "tbptt":
         if not hasattr(task, "train_streams"):
             raise ConfigError("train.algorithm", "tbptt", f"task {cfg.task.name!r} has no continuous text to "
