@@ -134,10 +134,18 @@ class RunDir:
 
 
 class EventWriter:
-    """Appends one JSON object per line, flushed at once so readers tail it live."""
+    """Appends one JSON object per line, flushed at once so readers tail it live.
+
+    A log that ends without its newline was cut mid-write (a killed trainer):
+    the writer first ends that line, so its own first event is not glued onto
+    it. The cut line becomes one complete corrupt line that readers skip.
+    """
 
     def __init__(self, path: Path):
         self.handle = open(path, "a", encoding="utf-8")
+        if _ends_mid_line(Path(path)):
+            self.handle.write("\n")
+            self.handle.flush()
 
     def write(self, event: dict) -> None:
         self.handle.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -145,6 +153,14 @@ class EventWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 class EventReader:
