@@ -31,10 +31,29 @@ class RunNotFound(RnnlabError):
     exit_code = 2
 
 
+class CorruptRun(RnnlabError, ValueError):
+    """A file of a run directory is not what docs/run-directory.md says (a ValueError for readers that
+    list such runs flagged, instead of stopping)."""
+
+    exit_code = 2
+
+
+class RunIsLive(RnnlabError):
+    """The command needs a run that is not running (its trainer is alive)."""
+
+    exit_code = 2
+
+
 class CheckpointError(RnnlabError):
     """A checkpoint is missing, unreadable, or does not match the run's config."""
 
     exit_code = 2
+
+
+def first_line(error: Exception) -> str:
+    """An exception's first line, or its class when it has no message (torch raises some empty)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else error.__class__.__name__
 
 
 _MISSING = object()

@@ -23,10 +23,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RunNotFound
+from .errors import CorruptRun, RunNotFound
+from .literal import visible
 
 STATES = ("running", "finished", "stopped", "diverged", "failed", "crashed")
 CONFIG, STATUS, EVENTS, CHECKPOINTS = "config.toml", "status.json", "events.jsonl", "checkpoints"
+
+
+# The types of the status fields rnnlab acts on (None is allowed for each: unknown yet)
+STATUS_TYPES = {"state": (str,), "pid": (int,), "pid_start": (str,), "host": (str,), "step": (int,),
+                "total_steps": (int,), "started": (int, float), "elapsed": (int, float),
+                "best_val": (int, float), "error": (str,)}
 
 
 def default_runs_dir() -> Path:
@@ -113,6 +120,26 @@ class RunDir:
             if not isinstance(pid, int) or not pid_alive(pid, status.get("pid_start")):
                 status["state"] = "crashed"
                 status["error"] = status.get("error") or "the trainer process is gone (killed or crashed)"
+        return status
+
+    def checked_status(self) -> dict:
+        """`read_status` for a command that acts on the run (resume): every field it may use has the type
+        rnnlab writes, or one CorruptRun line names the file and the field. (Listings and the live view
+        read odd statuses leniently and flag them instead.)"""
+        try:
+            status = self.read_status()
+        except ValueError as error:  # not JSON, not UTF-8, not an object
+            raise CorruptRun(f"{self.status_path}: unreadable ({visible(str(error))[:200]})") from None
+        except OSError as error:  # missing (a run not started yet), or not readable
+            raise CorruptRun(f"{self.status_path}: {error.strerror or error.__class__.__name__}") from None
+        for key, kinds in STATUS_TYPES.items():
+            value = status.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                raise CorruptRun(f"{self.status_path}: {key} is {visible(repr(value))[:80]}, not "
+                                 f"{' or '.join(kind.__name__ for kind in kinds)}")
+        if status.get("state") not in STATES:
+            raise CorruptRun(f"{self.status_path}: state is {visible(repr(status.get('state')))[:80]}, "
+                             f"not one of {', '.join(STATES)}")
         return status
 
     def is_live(self) -> bool:

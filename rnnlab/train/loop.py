@@ -16,12 +16,14 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from .. import __version__
 from ..probes import Prober
 from ..config import Config
+from ..errors import CheckpointError, first_line
 from ..models import build_model, count_parameters
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
@@ -105,7 +107,7 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.cfg.seed + 1)  # batches
         self.algorithm = make_algorithm(self.cfg, self.task, self.model, self.generator, self.device)
         self.step, self.best_val, self.last_val, self.elapsed_before = 0, math.inf, None, 0.0
-        self.clipped_steps = 0
+        self.clipped_steps, self.resumed = 0, False
         self.prober = Prober(self.cfg.probes, self.model, self.task, self.device)
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.precision == "bf16"
                          else contextlib.nullcontext())
@@ -140,14 +142,21 @@ class Trainer:
         checkpoint.save(self.run, which, self.payload())
         self.emit("checkpoint", which=which)
 
-    def restore(self, saved: dict) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.schedule.load_state_dict(saved["schedule"])
-        self.algorithm.load_state_dict(saved["algorithm"])
-        checkpoint.restore_rng(saved["rng"], self.generator)
+    def restore(self, saved: dict, source: Path | str = "the checkpoint") -> None:
+        """Continue from a checkpoint (its keys checked by checkpoint.load); one CheckpointError naming
+        `source` if a part does not fit this config. Nothing is written: the caller may still give up."""
+        checkpoint.load_model(self.model, saved["model"], source)
+        try:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.schedule.load_state_dict(saved["schedule"])
+            self.algorithm.load_state_dict(saved["algorithm"])
+            checkpoint.restore_rng(saved["rng"], self.generator)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as error:
+            raise CheckpointError(f"{source} does not match the run's config: its optimizer, schedule, "
+                                  f"algorithm or RNG state does not fit ({first_line(error)})") from None
         self.step, self.best_val = saved["step"], saved["best_val"]
         self.elapsed_before, self.clipped_steps = saved["elapsed"], saved["clipped_steps"]
+        self.resumed = True
 
     # -- one step, one evaluation ---------------------------------------------------
     def train_step(self) -> dict:
@@ -276,14 +285,15 @@ class Trainer:
             self.status(**status)
 
     def train(self, resume_from: dict | None = None) -> Outcome:
+        """Run to the end state; from `resume_from`, or from what `restore` loaded, or from step 0."""
         self.started = time.perf_counter()
         if resume_from is not None:
             self.restore(resume_from)
         self.events = self.run.event_writer()
         tc = self.cfg.train
         try:
-            self.start_status(resumed=resume_from is not None)
-            if resume_from is not None:
+            self.start_status(resumed=self.resumed)
+            if self.resumed:
                 self.emit("resume", message=f"resumed from step {self.step}")
             else:
                 self.emit("start", run_id=self.run.id, device=str(self.device), params=count_parameters(self.model),
