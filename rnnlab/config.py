@@ -71,6 +71,11 @@ class TrainConfig:
     plateau_divisor: float = opt(4.0, "plateau: lr is divided by this on a plateau", above=1)
     clip: float = opt(5.0, "clipping threshold (global norm, or per-element value)", above=0)
     clip_mode: str = opt("norm", "gradient clipping", choices=["norm", "value", "none"])
+    diverge_factor: float = opt(10.0, "end the run as diverged when the training loss stays above this many "
+                                "times its starting level (the higher of the first step's loss and the task's "
+                                "no-memory baseline) for diverge_patience steps in a row (0: off; not for ridge)",
+                                min=0)
+    diverge_patience: int = opt(50, "consecutive steps above the divergence bar before the run ends", min=1)
     eval_every: int = opt(200, "steps between validation passes (0: only at the end)", min=0)
     eval_batches: int = opt(20, "validation batches per pass", min=1)
     checkpoint_every: int = opt(500, "steps between last.pt checkpoints (0: only at the end)", min=0)
@@ -86,6 +91,9 @@ class TrainConfig:
         if self.pascanu_weight and self.algorithm != "bptt":
             raise ConfigError(f"{section}.pascanu_weight", self.pascanu_weight,
                               f"the regulariser runs with train.algorithm = bptt, not {self.algorithm}", "0")
+        if 0 < self.diverge_factor <= 1:
+            raise ConfigError(f"{section}.diverge_factor", self.diverge_factor,
+                              "a bar at or below the starting loss would end healthy runs", "0 (off) or > 1")
         if self.schedule == "step" and not self.milestones:
             raise ConfigError(f"{section}.milestones", self.milestones,
                               "schedule 'step' needs at least one milestone", "a list of step numbers")
