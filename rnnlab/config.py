@@ -47,6 +47,11 @@ class TrainConfig:
     ekf_noise: float = opt(1.0, "ekf: measurement noise R (larger: smaller, safer steps)", above=0)
     ekf_process: float = opt(1e-4, "ekf: process noise Q added to the covariance every update", min=0)
     ekf_prior: float = opt(10.0, "ekf: initial covariance P = prior * I", above=0)
+    memory_budget_gb: float = opt(2.0, "rtrl, ekf: refuse, before the run starts, a model whose estimated peak "
+                                  "memory is above this many GB: RTRL holds 4 B x S x P_s floats (batch, state "
+                                  "size, parameters the state depends on), the EKF 4 P x P + 4 (B x outputs) x P "
+                                  "more; the cost grows as the 3rd/4th power of the hidden size, and a step near "
+                                  "the limit takes minutes (0: no limit)", min=0)
     pascanu_weight: float = opt(0.0, "weight of the Pascanu et al. 2013 regulariser that keeps "
                                 "||dE/dh_{k+1} dh_{k+1}/dh_k|| / ||dE/dh_{k+1}|| near 1 (0: off; bptt only)", min=0)
     scheduled_sampling: str = opt("none", "feed the model its own previous output instead of the truth with "

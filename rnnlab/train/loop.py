@@ -28,7 +28,7 @@ from ..models import build_model, count_parameters
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
 from . import checkpoint
-from .algorithms import check_algorithm, make_algorithm
+from .algorithms import StepAbandoned, check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
 from .divergence import DivergenceWatch
 from .optim import Schedule, make_optimizer, set_lr
@@ -326,6 +326,7 @@ class Trainer:
         tc = self.cfg.train
         state, error = "finished", None
         with StopSignal() as stop:
+            self.algorithm.should_stop = lambda: stop.requested  # RTRL and EKF look between time steps
             try:
                 status_due = time.perf_counter() + STATUS_SECONDS
                 while self.step < tc.steps:
@@ -345,6 +346,8 @@ class Trainer:
                     if tc.time_limit and self.elapsed() >= tc.time_limit:
                         self.emit("log", message=f"time limit of {tc.time_limit:g}s reached")
                         break
+            except StepAbandoned:  # nothing of the step was applied: last.pt below is the state before it
+                state = "stopped"
             except Diverged as diverged:
                 state, error = "diverged", str(diverged)
             except KeyboardInterrupt:
