@@ -34,6 +34,7 @@ def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -
     if "vocab" not in saved:
         hint = "; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else ""
         raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary){hint}")
+    checkpoint.check_keys(saved, {"vocab": list}, path)
     vocab = vocabulary_from_checkpoint(saved)
     spec = TaskSpec(input_size=len(vocab), output_size=len(vocab), vocab_size=len(vocab))
     model = build_model(cfg.model, spec).to(device)

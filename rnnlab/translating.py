@@ -60,6 +60,7 @@ def load_seq2seq(run: RunDir, which: str = "best", device: str = "cpu") -> Loade
     saved = checkpoint.load(path, map_location=device)
     if "target_vocab" not in saved:
         raise CheckpointError(f"run {run.id} is not a seq2seq model (its checkpoint has no target vocabulary)")
+    checkpoint.check_keys(saved, {"source_vocab": list, "target_vocab": list, "joiner": str}, path)
     vocab = Seq2SeqVocab(saved["source_vocab"], saved["target_vocab"], saved["joiner"])
     spec = TaskSpec(input_size=len(vocab.source), output_size=len(vocab.target), vocab_size=len(vocab.source),
                     eos=EOS)

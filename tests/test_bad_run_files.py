@@ -125,8 +125,8 @@ def edit_checkpoint(run, change) -> None:
 
 @pytest.mark.parametrize("change, says", [
     (lambda saved: saved.pop("step"), "lacks step"),
-    (lambda saved: saved.update(step="8"), "step is a str"),
-    (lambda saved: saved.update(model=[1, 2]), "model is a list"),
+    (lambda saved: saved.update(step="8"), "step is '8' of type str"),
+    (lambda saved: saved.update(model=[1, 2]), "model is [1, 2] of type list"),
     (lambda saved: saved["model"].update({"rnn.weight_hh_l0": torch.zeros(3, 3)}), "rnn.weight_hh_l0 is 3x3"),
     (lambda saved: saved["model"].pop("head.bias"), "lacks head.bias"),
     (lambda saved: saved["optimizer"].update(param_groups=[]), "optimizer"),
@@ -142,3 +142,10 @@ def test_a_checkpoint_whose_model_differs_from_the_config_is_named_by_sample(run
     saved["model"]["head.weight"] = torch.zeros(2, 2)
     torch.save(saved, run.checkpoint("best"))
     assert "head.weight is 2x2" in refused(run, "sample", run.id, "--length", "5", names="best.pt")
+
+
+def test_a_vocabulary_of_the_wrong_type_is_named_by_sample(run):
+    saved = torch.load(run.checkpoint("best"), weights_only=True)
+    saved["vocab"] = 7
+    torch.save(saved, run.checkpoint("best"))
+    assert "vocab is 7 of type int" in refused(run, "sample", run.id, "--length", "5", names="best.pt")

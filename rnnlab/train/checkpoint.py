@@ -70,8 +70,9 @@ def check_keys(saved, keys: dict, path: Path) -> None:
         fits = (isinstance(value, (int, float)) and not math.isnan(value)  # best_val is inf before an eval
                 if kind is float else isinstance(value, kind))
         if isinstance(value, bool) or not fits or (kind is int and value < 0):
-            raise CheckpointError(f"cannot load {path}: its {key} is a {type(value).__name__}, "
-                                  f"not {'a non-negative integer' if kind is int else 'a ' + kind.__name__}")
+            wanted = "a non-negative integer" if kind is int else "a number" if kind is float else kind.__name__
+            raise CheckpointError(f"cannot load {path}: its {key} is {visible(repr(value))[:40]} of type "
+                                  f"{type(value).__name__}, not {wanted}")
 
 
 def path_for_run(run: RunDir, which: str = "best") -> Path:
