@@ -1,4 +1,5 @@
-"""RTRL and the EKF on models too big for them: refused before a run exists; long steps give way to a stop."""
+"""RTRL and the EKF on models too big for them: refused before a run exists; long steps give way to a stop,
+whole, so a resume continues on the uninterrupted curve."""
 
 from __future__ import annotations
 
@@ -13,15 +14,15 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from rnnlab import config
+from rnnlab import config, store
 from rnnlab.cli import app
 from rnnlab.models import build_model
 from rnnlab.tasks import build_task
-from rnnlab.train import ekf, rtrl
+from rnnlab.train import Trainer, checkpoint, ekf, prepare, rtrl
 from rnnlab.train.ekf import ExtendedKalmanFilter
 from rnnlab.train.rtrl import RTRL, OneStep, StepAbandoned
 
-from tiny import overrides
+from tiny import overrides, tiny_config
 
 
 def cli_sets(tmp_path, **extra) -> list[str]:
@@ -122,7 +123,40 @@ def test_sigterm_inside_a_long_rtrl_step_stops_the_run_within_a_second_or_two(tm
     (run_path,) = runs.iterdir()
     status = json.loads((run_path / "status.json").read_text())
     assert (trainer.returncode, status["state"], status["step"]) == (130, "stopped", 0), trainer.stderr.read()
-    print(f"SIGTERM honoured after {took:.2f} s")
     assert took < 4.0, f"SIGTERM took {took:.1f} s to be honoured"
     kinds = [json.loads(line)["kind"] for line in (run_path / "events.jsonl").read_text().splitlines()]
     assert "train" not in kinds and kinds[-2:] == ["checkpoint", "end"]
+
+
+@pytest.mark.parametrize("algorithm", ["rtrl", "ekf"])
+def test_a_run_stopped_mid_step_resumes_onto_the_uninterrupted_curve(tmp_path, algorithm):
+    extra = dict(model__arch="elman", model__hidden=6, model__embed=4, task__seq_len=6, train__steps=5,
+                 train__algorithm=algorithm, train__eval_every=0, train__checkpoint_every=0, probes__every=0)
+
+    def train(name, resume_from=None, run=None, signal_on_batch=None):
+        prepared = prepare(tiny_config(tmp_path, **extra))
+        if signal_on_batch is not None:  # SIGINT while a batch is drawn: inside the step, before its first time step
+            draw, calls = prepared.task.train_batch, {"n": 0}
+
+            def train_batch(*args):
+                calls["n"] += 1
+                if calls["n"] == signal_on_batch:
+                    os.kill(os.getpid(), signal.SIGINT)
+                return draw(*args)
+
+            prepared.task.train_batch = train_batch
+        run = run or store.create_run(tmp_path / "runs", name)
+        return run, Trainer(prepared, run).train(resume_from=resume_from)
+
+    whole, outcome = train("whole")
+    assert outcome.state == "finished"
+    parts, outcome = train("parts", signal_on_batch=3)
+    assert (outcome.state, outcome.step, outcome.error) == ("stopped", 2, None)
+    _, outcome = train("parts", resume_from=checkpoint.load(parts.checkpoint("last"), keys=checkpoint.TRAINING_KEYS),
+                       run=parts)
+    assert outcome.state == "finished"
+
+    def curve(run):
+        return [(e["step"], e["loss"]) for e in run.read_events() if e["kind"] == "train"]
+
+    assert curve(parts) == curve(whole)
