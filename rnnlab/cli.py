@@ -95,8 +95,8 @@ def run(
             raise ConfigError("train.steps", cfg.train.steps, f"run {run_dir.id} already reached step {saved['step']}",
                               f"--set train.steps=N with N > {saved['step']}")
         trainer = Trainer(prepare(cfg), run_dir)
-        trainer.restore(saved, run_dir.checkpoint("last"))  # a checkpoint that does not fit fails here, and
-        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())  # only then is the run touched
+        trainer.restore(saved, run_dir.checkpoint("last"))  # a checkpoint that does not fit the config fails here
+        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())  # the first write: every check has passed
     else:
         cfg = config_mod.load(config, overrides)
         prepared = prepare(cfg)  # every config error is raised before anything is written

@@ -31,9 +31,8 @@ class RunNotFound(RnnlabError):
     exit_code = 2
 
 
-class CorruptRun(RnnlabError, ValueError):
-    """A file of a run directory is not what docs/run-directory.md says (a ValueError for readers that
-    list such runs flagged, instead of stopping)."""
+class CorruptRun(RnnlabError):
+    """A file of a run directory is not what docs/run-directory.md says, for a command that acts on it."""
 
     exit_code = 2
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, first_line
 from ..literal import visible
 from ..store import RunDir, atomic_write
 
@@ -53,8 +53,10 @@ def load(path: Path, map_location="cpu", keys: dict = READ_KEYS) -> dict:
                                   f"({visible(blocked.group(1)[:80])}); only tensors and plain data load, "
                                   "for safety") from None
         raise CheckpointError(f"cannot load {path}: not a PyTorch checkpoint") from None
-    except Exception:  # a truncated archive, or bytes torch cannot parse at all
-        raise CheckpointError(f"cannot load {path}: not a PyTorch checkpoint (corrupt or truncated)") from None
+    except Exception as error:  # a truncated archive, or bytes torch cannot parse at all
+        detail = first_line(error).split(". ")[0]  # torch's first sentence says what broke; never its advice
+        detail = "" if "weights_only" in detail else f": {visible(detail)[:100]}"
+        raise CheckpointError(f"cannot load {path}: not a PyTorch checkpoint (corrupt or truncated{detail})") from None
     check_keys(saved, keys, path)
     return saved
 
