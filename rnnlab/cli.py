@@ -23,7 +23,7 @@ from . import store
 from .cli_common import (Commands, RunsDir, Sets, err, fail, out, reports_errors, run_with_checkpoint, runs_dir_of,
                          set_top_runs_dir)
 from .cli_runs import list_app, runs_app
-from .errors import ConfigError, RnnlabError
+from .errors import ConfigError, RunIsLive
 from .literal import visible
 
 app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. With no command, in a "
@@ -87,43 +87,43 @@ def run(
         if config is not None:
             raise ConfigError("config", str(config), "give either a config file or --resume, not both")
         run_dir = store.find_run(runs_dir, resume)
-        status = run_dir.read_status()
+        status = run_dir.checked_status()
         if status.get("state") == "running":
-            raise RnnlabError(f"run {run_dir.id} is still running (pid {status.get('pid')}); stop it first")
+            raise RunIsLive(f"run {run_dir.id} is still running (pid {status.get('pid')}); stop it first")
         for text in overrides:
             path, _ = config_mod.parse_override(text)
             if ".".join(path) not in RESUMABLE_KEYS:
                 raise ConfigError(".".join(path), text, "cannot change when resuming", ", ".join(sorted(RESUMABLE_KEYS)))
         cfg = config_mod.load(run_dir.config_path, overrides)
-        saved = ckpt.load(run_dir.checkpoint("last"))
+        saved = ckpt.load(run_dir.checkpoint("last"), keys=ckpt.TRAINING_KEYS)
         if saved["step"] >= cfg.train.steps:
             raise ConfigError("train.steps", cfg.train.steps, f"run {run_dir.id} already reached step {saved['step']}",
                               f"--set train.steps=N with N > {saved['step']}")
-        prepared = prepare(cfg)
-        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())
+        trainer = Trainer(prepare(cfg), run_dir)
+        trainer.restore(saved, run_dir.checkpoint("last"))  # a checkpoint that does not fit the config fails here
+        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())  # the first write: every check has passed
     else:
         cfg = config_mod.load(config, overrides)
         prepared = prepare(cfg)  # every config error is raised before anything is written
-        saved = None
         run_dir = store.create_run(runs_dir, cfg.name)
         store.atomic_write(run_dir.config_path, cfg.to_toml().encode())
+        trainer = Trainer(prepared, run_dir)
 
     from .console import RunProgress, summary_table
 
     mode = "json" if json_ else "quiet" if quiet else "bar"
-    start_step = saved["step"] if saved else 0
-    with RunProgress(mode, cfg.train.steps, run_dir.id, start_step) as progress:
+    with RunProgress(mode, cfg.train.steps, run_dir.id, trainer.step) as progress:
         tokens = Throughput()
-        trainer = Trainer(prepared, run_dir, on_event=lambda e: (tokens(e), progress(e)))
-        outcome = trainer.train(resume_from=saved)
+        trainer.on_event = lambda e: (tokens(e), progress(e))
+        outcome = trainer.train()
     if mode == "bar":
         out.print(summary_table(run_dir.id, run_dir.read_status(), outcome, outcome.final, tokens.rate(),
-                                prepared.task))
-        out.print(f"run directory: {run_dir.path}")
+                                trainer.task))
+        out.print(visible(f"run directory: {run_dir.path}"), markup=False)
         if outcome.state == "stopped":
-            out.print(f"resume with: rnnlab run --resume {run_dir.id}")
+            out.print(visible(f"resume with: rnnlab run --resume {run_dir.id}"), markup=False)
     if outcome.error and mode != "bar":
-        err.print(f"error: run {run_dir.id} {outcome.state}: {outcome.error}")
+        fail(f"run {run_dir.id} {outcome.state}: {outcome.error}")
     raise typer.Exit(outcome.exit_code)
 
 

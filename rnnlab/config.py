@@ -47,6 +47,11 @@ class TrainConfig:
     ekf_noise: float = opt(1.0, "ekf: measurement noise R (larger: smaller, safer steps)", above=0)
     ekf_process: float = opt(1e-4, "ekf: process noise Q added to the covariance every update", min=0)
     ekf_prior: float = opt(10.0, "ekf: initial covariance P = prior * I", above=0)
+    memory_budget_gb: float = opt(2.0, "rtrl, ekf: refuse, before the run starts, a model whose estimated peak "
+                                  "memory is above this many GB: RTRL holds 4 B x S x P_s floats (batch, state "
+                                  "size, parameters the state depends on), the EKF 4 P x P + 4 (B x outputs) x P "
+                                  "more; the cost grows as the 3rd/4th power of the hidden size, and a step near "
+                                  "the limit takes minutes (0: no limit)", min=0)
     pascanu_weight: float = opt(0.0, "weight of the Pascanu et al. 2013 regulariser that keeps "
                                 "||dE/dh_{k+1} dh_{k+1}/dh_k|| / ||dE/dh_{k+1}|| near 1 (0: off; bptt only)", min=0)
     scheduled_sampling: str = opt("none", "feed the model its own previous output instead of the truth with "
@@ -71,6 +76,11 @@ class TrainConfig:
     plateau_divisor: float = opt(4.0, "plateau: lr is divided by this on a plateau", above=1)
     clip: float = opt(5.0, "clipping threshold (global norm, or per-element value)", above=0)
     clip_mode: str = opt("norm", "gradient clipping", choices=["norm", "value", "none"])
+    diverge_factor: float = opt(10.0, "end the run as diverged when the training loss stays above this many "
+                                "times its starting level (the higher of the first step's loss and the task's "
+                                "no-memory baseline) for diverge_patience steps in a row (0: off; not for ridge)",
+                                min=0)
+    diverge_patience: int = opt(50, "consecutive steps above the divergence bar before the run ends", min=1)
     eval_every: int = opt(200, "steps between validation passes (0: only at the end)", min=0)
     eval_batches: int = opt(20, "validation batches per pass", min=1)
     checkpoint_every: int = opt(500, "steps between last.pt checkpoints (0: only at the end)", min=0)
@@ -86,6 +96,9 @@ class TrainConfig:
         if self.pascanu_weight and self.algorithm != "bptt":
             raise ConfigError(f"{section}.pascanu_weight", self.pascanu_weight,
                               f"the regulariser runs with train.algorithm = bptt, not {self.algorithm}", "0")
+        if 0 < self.diverge_factor <= 1:
+            raise ConfigError(f"{section}.diverge_factor", self.diverge_factor,
+                              "a bar at or below the starting loss would end healthy runs", "0 (off) or > 1")
         if self.schedule == "step" and not self.milestones:
             raise ConfigError(f"{section}.milestones", self.milestones,
                               "schedule 'step' needs at least one milestone", "a list of step numbers")

@@ -31,8 +31,14 @@ class RunNotFound(RnnlabError):
     exit_code = 2
 
 
+class CorruptRun(RnnlabError):
+    """A file of a run directory is not what docs/run-directory.md says, for a command that acts on it."""
+
+    exit_code = 2
+
+
 class RunIsLive(RnnlabError):
-    """The run a command would change or delete is still training: stop it first (bad input, exit 2)."""
+    """The command needs a run that is not running (its trainer is alive)."""
 
     exit_code = 2
 
@@ -41,6 +47,12 @@ class CheckpointError(RnnlabError):
     """A checkpoint is missing, unreadable, or does not match the run's config."""
 
     exit_code = 2
+
+
+def first_line(error: Exception) -> str:
+    """An exception's first line, or its class when it has no message (torch raises some empty)."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else error.__class__.__name__
 
 
 _MISSING = object()

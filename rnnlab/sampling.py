@@ -29,17 +29,16 @@ class LoadedModel(NamedTuple):
 def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -> LoadedModel:
     """A run's language model from its checkpoint (best falls back to last)."""
     cfg: Config = load_config(run.config_path)
-    saved = checkpoint.load_for_run(run, which, map_location=device)
+    path = checkpoint.path_for_run(run, which)
+    saved = checkpoint.load(path, map_location=device)
     if "vocab" not in saved:
         hint = "; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else ""
         raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary){hint}")
+    checkpoint.check_keys(saved, {"vocab": list}, path)
     vocab = vocabulary_from_checkpoint(saved)
     spec = TaskSpec(input_size=len(vocab), output_size=len(vocab), vocab_size=len(vocab))
     model = build_model(cfg.model, spec).to(device)
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as error:
-        raise CheckpointError(f"checkpoint does not match the run's config: {str(error).splitlines()[0]}") from None
+    checkpoint.load_model(model, saved["model"], path)
     model.eval()
     return LoadedModel(model, vocab, cfg, int(saved["step"]))
 

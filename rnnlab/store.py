@@ -23,10 +23,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import RunNotFound
+from .errors import CorruptRun, RunNotFound
+from .literal import visible
 
 STATES = ("running", "finished", "stopped", "diverged", "failed", "crashed")
 CONFIG, STATUS, EVENTS, CHECKPOINTS = "config.toml", "status.json", "events.jsonl", "checkpoints"
+
+
+# The types of the status fields rnnlab acts on (None is allowed for each: unknown yet)
+STATUS_TYPES = {"state": (str,), "pid": (int,), "pid_start": (str,), "host": (str,), "step": (int,),
+                "total_steps": (int,), "started": (int, float), "elapsed": (int, float),
+                "best_val": (int, float), "error": (str,)}
 
 
 def default_runs_dir() -> Path:
@@ -115,6 +122,26 @@ class RunDir:
                 status["error"] = status.get("error") or "the trainer process is gone (killed or crashed)"
         return status
 
+    def checked_status(self) -> dict:
+        """`read_status` for a command that acts on the run (resume): every field it may use has the type
+        rnnlab writes, or one CorruptRun line names the file and the field. (Listings and the live view
+        read odd statuses leniently and flag them instead.)"""
+        try:
+            status = self.read_status()
+        except ValueError as error:  # not JSON, not UTF-8, not an object
+            raise CorruptRun(f"{self.status_path}: unreadable ({visible(str(error))[:200]})") from None
+        except OSError as error:  # missing (a run not started yet), or not readable
+            raise CorruptRun(f"{self.status_path}: {error.strerror or error.__class__.__name__}") from None
+        for key, kinds in STATUS_TYPES.items():
+            value = status.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                raise CorruptRun(f"{self.status_path}: {key} is {visible(repr(value))[:80]}, not "
+                                 f"{' or '.join(kind.__name__ for kind in kinds)}")
+        if status.get("state") not in STATES:
+            raise CorruptRun(f"{self.status_path}: state is {visible(repr(status.get('state')))[:80]}, "
+                             f"not one of {', '.join(STATES)}")
+        return status
+
     def is_live(self) -> bool:
         try:
             return self.read_status().get("state") == "running"
@@ -134,10 +161,18 @@ class RunDir:
 
 
 class EventWriter:
-    """Appends one JSON object per line, flushed at once so readers tail it live."""
+    """Appends one JSON object per line, flushed at once so readers tail it live.
+
+    A log that ends without its newline was cut mid-write (a killed trainer):
+    the writer first ends that line, so its own first event is not glued onto
+    it. The cut line becomes one complete corrupt line that readers skip.
+    """
 
     def __init__(self, path: Path):
         self.handle = open(path, "a", encoding="utf-8")
+        if _ends_mid_line(Path(path)):
+            self.handle.write("\n")
+            self.handle.flush()
 
     def write(self, event: dict) -> None:
         self.handle.write(json.dumps(event, separators=(",", ":")) + "\n")
@@ -145,6 +180,14 @@ class EventWriter:
 
     def close(self) -> None:
         self.handle.close()
+
+
+def _ends_mid_line(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 class EventReader:

@@ -56,17 +56,16 @@ class LoadedSeq2Seq(NamedTuple):
 
 def load_seq2seq(run: RunDir, which: str = "best", device: str = "cpu") -> LoadedSeq2Seq:
     cfg = load_config(run.config_path)
-    saved = checkpoint.load_for_run(run, which, map_location=device)
+    path = checkpoint.path_for_run(run, which)
+    saved = checkpoint.load(path, map_location=device)
     if "target_vocab" not in saved:
         raise CheckpointError(f"run {run.id} is not a seq2seq model (its checkpoint has no target vocabulary)")
+    checkpoint.check_keys(saved, {"source_vocab": list, "target_vocab": list, "joiner": str}, path)
     vocab = Seq2SeqVocab(saved["source_vocab"], saved["target_vocab"], saved["joiner"])
     spec = TaskSpec(input_size=len(vocab.source), output_size=len(vocab.target), vocab_size=len(vocab.source),
                     eos=EOS)
     model = build_model(cfg.model, spec).to(device)
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as error:
-        raise CheckpointError(f"checkpoint does not match the run's config: {str(error).splitlines()[0]}") from None
+    checkpoint.load_model(model, saved["model"], path)
     return LoadedSeq2Seq(model.eval(), vocab, int(saved["step"]))
 
 

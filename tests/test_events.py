@@ -66,6 +66,25 @@ def test_partial_last_line_waits_until_complete(tmp_path):
     assert reader.skipped == 0
 
 
+def test_a_new_writer_starts_on_a_fresh_line_after_a_cut_one(tmp_path):
+    """A trainer killed mid-write leaves a partial line; the next writer (a resume,
+    `rnnlab activations`) must not glue its first event onto it."""
+    run = store.create_run(tmp_path, "e")
+    end = {"kind": "end", "step": 100, "t": 9.5, "state": "finished", "error": None}
+    run.events_path.write_bytes(jsonl(end) + b'{"kind":"train","step":101,"t')  # killed mid-write
+    reader = run.event_reader()
+    assert reader.read_new() == [end] and reader.skipped == 0  # the cut line waits: it may yet be finished
+    writer = run.event_writer()
+    resumed = {"kind": "resume", "step": 100, "t": 9.5, "message": "resumed from step 100"}
+    writer.write(resumed)
+    writer.close()
+    assert reader.read_new() == [resumed]
+    assert reader.skipped == 1  # the cut line, now complete and corrupt
+    size = run.events_path.stat().st_size
+    run.event_writer().close()
+    assert run.events_path.stat().st_size == size  # a log that ends its lines gains nothing
+
+
 def test_corrupt_complete_lines_are_skipped_and_counted(tmp_path):
     path = tmp_path / store.EVENTS
     good1, good2 = {"kind": "train", "step": 1, "t": 0.1}, {"kind": "eval", "step": 1, "t": 0.2, "loss": 2.0}

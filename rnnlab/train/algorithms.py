@@ -15,10 +15,11 @@ import torch
 from ..config import needs_encoder_decoder
 from ..errors import ConfigError
 from .bptt import FullBPTT, TruncatedBPTT
+from . import ekf, rtrl
 from .ekf import ExtendedKalmanFilter
 from .regularizer import check_regularizer
 from .ridge import RidgeReadout, check_ridge
-from .rtrl import RTRL, check_rtrl
+from .rtrl import RTRL, OneStep, StepAbandoned, check_rtrl
 from .scheduled import feeds_itself
 
 
@@ -43,6 +44,7 @@ def check_algorithm(cfg, model, task) -> None:
         if getattr(model, "takes_targets", False):
             raise ConfigError("train.algorithm", tc.algorithm, f"model.arch = {arch!r} reads its targets; "
                               f"{tc.algorithm} is written for nets that read only their inputs", "bptt")
+        check_memory(cfg, model)
     if tc.pascanu_weight:
         check_regularizer(model, cfg.model)
     if (tc.scheduled_sampling != "none" or tc.free_running_eval) and not (
@@ -51,6 +53,27 @@ def check_algorithm(cfg, model, task) -> None:
         raise ConfigError(key, getattr(tc, key.split(".")[1]), f"nothing is fed back: task {cfg.task.name!r} does "
                           f"not take its outputs as next inputs and model.arch = {arch!r} has no output feedback",
                           "a language model task (charlm), or a jordan / seq2seq model")
+
+
+def check_memory(cfg, model) -> None:
+    """RTRL's sensitivities grow as B x S x P and the EKF's covariance as P x P: refuse a model whose
+    estimate is over train.memory_budget_gb before a run exists (a 22k-parameter LSTM under EKF once ran
+    one step for 11 minutes at 5.8 GB)."""
+    tc = cfg.train
+    if not tc.memory_budget_gb:
+        return
+    step_model = OneStep(model)
+    batch = 1 if tc.algorithm == "rtrl" and tc.rtrl_mode == "pattern" else tc.batch_size
+    needed = rtrl.memory_needed(step_model, batch)
+    if tc.algorithm == "ekf":
+        needed += ekf.memory_needed(step_model, batch)
+    if needed > tc.memory_budget_gb * 1e9:
+        count, _ = rtrl.state_parameters(step_model)
+        what = "covariance (P x P) and sensitivities" if tc.algorithm == "ekf" else "sensitivities (B x S x P)"
+        raise ConfigError("train.algorithm", tc.algorithm, f"model.arch = {cfg.model.arch!r} has {count:,} "
+                          f"parameters: its {what} would need about {needed / 1e9:.2f} GB, over "
+                          f"train.memory_budget_gb = {tc.memory_budget_gb:g}",
+                          "a smaller model or train.batch_size, train.algorithm = bptt, or a larger budget")
 
 
 def make_algorithm(cfg, task, model, generator: torch.Generator, device: torch.device):

@@ -22,7 +22,16 @@ import torch
 from torch import Tensor
 from torch.func import functional_call, jacrev, vmap
 
-from .rtrl import RTRL
+from .rtrl import RTRL, state_parameters
+
+
+def memory_needed(step_model, batch: int) -> int:
+    """Bytes the filter holds at its peak on top of RTRL's sensitivities: four P x P matrices (the
+    covariance, the copy kept to abandon a step, K H P and the updated covariance; see _update) and four
+    (B*O) x P ones (H per sequence and stacked, P H^T, K)."""
+    count, _ = state_parameters(step_model)
+    measurements = batch * step_model.model.head.out_features
+    return (4 * count * count + 4 * measurements * count) * step_model.model.head.weight.element_size()
 
 
 class ExtendedKalmanFilter(RTRL):
@@ -67,9 +76,9 @@ class ExtendedKalmanFilter(RTRL):
         gain = torch.linalg.solve(self.noise * torch.eye(len(innovation), dtype=ph.dtype, device=ph.device)
                                   + jacobian @ ph, ph.T).T  # K = P H^T A, (P, M); A symmetric
         delta = gain @ innovation  # (P,)
-        self.covariance = covariance - gain @ ph.T + self.process * torch.eye(len(covariance), dtype=ph.dtype,
-                                                                            device=ph.device)
-        self.covariance = 0.5 * (self.covariance + self.covariance.T)  # rounding must not break symmetry
+        updated = covariance - gain @ ph.T
+        updated.diagonal().add_(self.process)  # + Q I, without a P x P identity
+        self.covariance = (updated + updated.T).mul_(0.5)  # rounding must not break symmetry
         with torch.no_grad():
             for weight, piece in zip(weights, delta.split([w.numel() for w in weights])):
                 weight.add_(piece.view_as(weight))
@@ -78,10 +87,15 @@ class ExtendedKalmanFilter(RTRL):
     def step_loss(self, model) -> tuple[Tensor, int]:
         params = dict(self.step_model.named_parameters())
         weights = [params[n] for n in self.names]
+        # what an abandoned step puts back: the filter updates the weights and P at every time step
+        # (_update replaces P, never writes into it, so holding the reference keeps the old one)
+        before = self.covariance, [w.detach().clone() for w in weights]
+        undrawn = self.generator.get_state()
         x, y, mask = self._batch()
         flat, sensitivity, _ = self._begin(x, y, mask)
         steps, outputs, moved = x.shape[1], [], 0.0
         for t in range(steps):
+            self._stop_if_asked(undrawn, put_back=lambda: self._put_back(weights, *before))
             current = {n: params[n].detach() for n in self.names}
             d_out_w, d_out_s, out_t = self._output_jacobians(current, x[:, t], flat)
             outputs.append(out_t)
@@ -99,6 +113,12 @@ class ExtendedKalmanFilter(RTRL):
         with torch.no_grad():
             loss = self.task.loss(torch.stack(outputs, 1), y, mask)
         return loss.to(torch.float64), int(mask.sum()) if mask is not None else y.numel()
+
+    def _put_back(self, weights: list[Tensor], covariance: Tensor, kept: list[Tensor]) -> None:
+        self.covariance = covariance
+        with torch.no_grad():
+            for weight, value in zip(weights, kept):
+                weight.copy_(value)
 
     def state_dict(self) -> dict:
         return {"covariance": self.covariance.cpu()}

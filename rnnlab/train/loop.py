@@ -16,18 +16,21 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
 from .. import __version__
 from ..probes import Prober
 from ..config import Config
+from ..errors import CheckpointError, first_line
 from ..models import build_model, count_parameters
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
 from . import checkpoint
-from .algorithms import check_algorithm, make_algorithm
+from .algorithms import StepAbandoned, check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
+from .divergence import DivergenceWatch
 from .optim import Schedule, make_optimizer, set_lr
 from .evaluation import validation_metrics
 from .scheduled import teacher_forcing_probability
@@ -105,8 +108,12 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self.cfg.seed + 1)  # batches
         self.algorithm = make_algorithm(self.cfg, self.task, self.model, self.generator, self.device)
         self.step, self.best_val, self.last_val, self.elapsed_before = 0, math.inf, None, 0.0
-        self.clipped_steps = 0
+        self.clipped_steps, self.resumed = 0, False
         self.prober = Prober(self.cfg.probes, self.model, self.task, self.device)
+        self.no_memory = self.task.metrics(0.0)  # the baselines, for the start event and the divergence bar
+        # ridge is exempt: a closed-form solve has no step size to blow up, and its loss falls as batches come in
+        self.watch = DivergenceWatch(0.0 if tc.algorithm == "ridge" else tc.diverge_factor, tc.diverge_patience,
+                                     self.no_memory.get("baseline"))
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.precision == "bf16"
                          else contextlib.nullcontext())
 
@@ -133,6 +140,7 @@ class Trainer:
             "schedule": self.schedule.state_dict(), "algorithm": self.algorithm.state_dict(),
             "rng": checkpoint.rng_state(self.generator), "best_val": self.best_val,
             "clipped_steps": self.clipped_steps, "arch": self.cfg.model.arch, "task": self.cfg.task.name,
+            "loss_reference": self.watch.reference,
             **self.task.checkpoint_extras(),
         }
 
@@ -140,14 +148,25 @@ class Trainer:
         checkpoint.save(self.run, which, self.payload())
         self.emit("checkpoint", which=which)
 
-    def restore(self, saved: dict) -> None:
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        self.schedule.load_state_dict(saved["schedule"])
-        self.algorithm.load_state_dict(saved["algorithm"])
-        checkpoint.restore_rng(saved["rng"], self.generator)
+    def restore(self, saved: dict, source: Path | str = "the checkpoint") -> None:
+        """Continue from a checkpoint (its keys checked by checkpoint.load); one CheckpointError naming
+        `source` if a part does not fit this config. Nothing is written: the caller may still give up."""
+        checkpoint.load_model(self.model, saved["model"], source)
+        try:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            self.schedule.load_state_dict(saved["schedule"])
+            self.algorithm.load_state_dict(saved["algorithm"])
+            checkpoint.restore_rng(saved["rng"], self.generator)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as error:
+            raise CheckpointError(f"{source} does not match the run's config: its optimizer, schedule, "
+                                  f"algorithm or RNG state does not fit ({first_line(error)})") from None
         self.step, self.best_val = saved["step"], saved["best_val"]
         self.elapsed_before, self.clipped_steps = saved["elapsed"], saved["clipped_steps"]
+        reference = saved.get("loss_reference")  # absent before divergence was watched: the next loss sets it
+        if reference is not None and (isinstance(reference, bool) or not isinstance(reference, (int, float))):
+            raise CheckpointError(f"{source}: its loss_reference is a {type(reference).__name__}, not a number")
+        self.watch.reference = reference
+        self.resumed = True
 
     # -- one step, one evaluation ---------------------------------------------------
     def train_step(self) -> dict:
@@ -184,6 +203,7 @@ class Trainer:
             what = "loss" if not math.isfinite(loss_value) else "gradient norm"
             raise Diverged(f"{what} became {loss_value if what == 'loss' else norm} at step {self.step + 1} "
                            f"(lr {lr:.3g}); lower train.lr or clip the gradients")
+        self.check_divergence(loss_value, "lower train.lr or clip the gradients", f" (lr {lr:.3g})")
         self.optimizer.step()
         self.step += 1
         self.clipped_steps += clipped
@@ -197,6 +217,12 @@ class Trainer:
             for kind, payload in self.prober.run(self.model, self.step):
                 self.emit(kind, **payload)
         return event
+
+    def check_divergence(self, loss: float, advice: str, context: str = "") -> None:
+        """A finite loss that has blown up (divergence.py) ends the run before this step is applied."""
+        reason = self.watch.observe(loss)
+        if reason is not None:
+            raise Diverged(f"{reason} at step {self.step + 1}{context}; {advice}")
 
     def feed_truth(self, step: int) -> dict:
         """Scheduled sampling: this step's probability of feeding the truth, to the model or the algorithm."""
@@ -216,6 +242,7 @@ class Trainer:
         loss_value = float(loss)
         if not math.isfinite(loss_value):
             raise Diverged(f"loss became {loss_value} at step {self.step + 1}; raise train.ekf_noise")
+        self.check_divergence(loss_value, "raise train.ekf_noise")
         self.step += 1
         seconds = time.perf_counter() - began
         event = self.emit("train", loss=loss_value, lr=0.0, grad_norm=self.algorithm.last_update_norm,
@@ -276,19 +303,20 @@ class Trainer:
             self.status(**status)
 
     def train(self, resume_from: dict | None = None) -> Outcome:
+        """Run to the end state; from `resume_from`, or from what `restore` loaded, or from step 0."""
         self.started = time.perf_counter()
         if resume_from is not None:
             self.restore(resume_from)
         self.events = self.run.event_writer()
         tc = self.cfg.train
         try:
-            self.start_status(resumed=resume_from is not None)
-            if resume_from is not None:
+            self.start_status(resumed=self.resumed)
+            if self.resumed:
                 self.emit("resume", message=f"resumed from step {self.step}")
             else:
                 self.emit("start", run_id=self.run.id, device=str(self.device), params=count_parameters(self.model),
                           total_steps=tc.steps, arch=self.cfg.model.arch, task=self.cfg.task.name,
-                          baseline=self.task.metrics(0.0).get("baseline"), ngram=self.task.metrics(0.0).get("ngram"),
+                          baseline=self.no_memory.get("baseline"), ngram=self.no_memory.get("ngram"),
                           loss_unit=self.task.loss_unit, baseline_label=self.task.baseline_label)
             return self._loop()
         finally:
@@ -298,6 +326,7 @@ class Trainer:
         tc = self.cfg.train
         state, error = "finished", None
         with StopSignal() as stop:
+            self.algorithm.should_stop = lambda: stop.requested  # RTRL and EKF look between time steps
             try:
                 status_due = time.perf_counter() + STATUS_SECONDS
                 while self.step < tc.steps:
@@ -317,6 +346,8 @@ class Trainer:
                     if tc.time_limit and self.elapsed() >= tc.time_limit:
                         self.emit("log", message=f"time limit of {tc.time_limit:g}s reached")
                         break
+            except StepAbandoned:  # nothing of the step was applied: last.pt below is the state before it
+                state = "stopped"
             except Diverged as diverged:
                 state, error = "diverged", str(diverged)
             except KeyboardInterrupt:

@@ -39,6 +39,24 @@ def check_rtrl(model, options) -> None:
         raise ConfigError("model.dropout", options.dropout, "RTRL's sensitivities assume a fixed network", "0")
 
 
+class StepAbandoned(Exception):
+    """A stop was asked for mid-step: the step was given up whole (nothing of it applied, its batch undrawn)."""
+
+
+def state_parameters(step_model) -> tuple[int, int]:
+    """(P, P_s): every trainable parameter, and those the state depends on (all but the read-out)."""
+    sizes = [(name, p.numel()) for name, p in step_model.named_parameters() if p.requires_grad]
+    return sum(n for _, n in sizes), sum(n for name, n in sizes if not name.startswith("model.head."))
+
+
+def memory_needed(step_model, batch: int) -> int:
+    """Bytes RTRL holds at its peak, each time step: the carried sensitivity (B, S, P_s), this step's
+    ds_t/dtheta twice (jacrev's per-parameter pieces, then their concatenation), and the product that
+    replaces the sensitivity: four (B, S, P_s) tensors (see _advance)."""
+    _, state_count = state_parameters(step_model)
+    return 4 * batch * step_model.state_size * state_count * step_model.model.head.weight.element_size()
+
+
 class OneStep(nn.Module):
     """The whole model as one time step on flat states: (x_t, s_{t-1} (B, S)) -> (o_t (B, O), s_t (B, S))."""
 
@@ -70,6 +88,7 @@ class RTRL:
     """Computes gradients itself (sets .grad); the Trainer then clips and steps as for BPTT."""
 
     sets_gradients = True
+    should_stop = staticmethod(lambda: False)  # the Trainer sets its stop flag here; checked every time step
 
     def __init__(self, task, model, batch_size: int, mode: str, generator: torch.Generator, device: torch.device):
         self.task, self.mode, self.generator, self.device = task, mode, generator, device
@@ -80,8 +99,7 @@ class RTRL:
         self.state_names = [n for n in self.names if not n.startswith("model.head.")]
         # gradients are assembled as [state parameters..., read-out...]: the head must come last
         assert self.names[:len(self.state_names)] == self.state_names, "the read-out must be registered last"
-        sizes = dict((n, p.numel()) for n, p in self.step_model.named_parameters())
-        self.state_count = sum(sizes[n] for n in self.state_names)  # P_s: the sensitivity's width
+        self.state_count = state_parameters(self.step_model)[1]  # P_s: the sensitivity's width
         self.sequence = None  # online mode: (x, y, mask, t, flat state, sensitivity) across trainer steps
 
     # -- the two per-step computations ------------------------------------------------
@@ -151,15 +169,27 @@ class RTRL:
         params = {n: p.detach() for n, p in self.step_model.named_parameters() if n in self.names}
         if self.mode == "online":
             return self._online_step(params)
+        undrawn = self.generator.get_state()
         x, y, mask = self._batch()
         flat, sensitivity, zero_loss = self._begin(x, y, mask)
         steps = x.shape[1]
         total, gradient = -(steps - 1) * zero_loss, 0.0
         for t in range(steps):
+            self._stop_if_asked(undrawn)
             value, g, flat, sensitivity = self._advance(params, x, y, mask, t, flat, sensitivity)
             total, gradient = total + value, gradient + g
         self._set_gradients(gradient)
         return torch.tensor(total, dtype=torch.float64), int(mask.sum()) if mask is not None else y.numel()
+
+    def _stop_if_asked(self, undrawn, put_back=None) -> None:
+        """A long step (seconds per sequence on a big net) gives way to SIGINT/SIGTERM between time steps;
+        `put_back` undoes what the step changed so far, and the batch generator goes back to before this
+        step's batch, so a resumed run draws it again."""
+        if self.should_stop():
+            if put_back is not None:
+                put_back()
+            self.generator.set_state(undrawn)
+            raise StepAbandoned
 
     def _online_step(self, params) -> tuple[Tensor, int]:
         if self.sequence is None:
