@@ -105,8 +105,7 @@ def run(
     else:
         cfg = config_mod.load(config, overrides)
         prepared = prepare(cfg)  # every config error is raised before anything is written
-        run_dir = store.create_run(runs_dir, cfg.name)
-        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())
+        run_dir = store.create_run(runs_dir, cfg.name, config_text=cfg.to_toml())
         trainer = Trainer(prepared, run_dir)
 
     from .console import RunProgress, summary_table
@@ -151,7 +150,8 @@ class Throughput:
 @reports_errors
 def sample(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
-    prompt: Annotated[str, typer.Option(help="Text to start from")] = "\n",
+    prompt: Annotated[Optional[str], typer.Option(help="Text to start from [default: a new line, or a space "
+                                                  "where the text had no new lines]")] = None,
     length: Annotated[int, typer.Option(min=1, help="Tokens to generate (characters for a character model)")] = 400,
     temperature: Annotated[float, typer.Option(min=0.0, help="Softmax temperature (0: greedy)")] = 0.8,
     top_k: Annotated[Optional[int], typer.Option("--top-k", min=1, help="Sample among the k most likely")] = None,
@@ -167,11 +167,12 @@ def sample(
     runs_dir: RunsDir = None,
 ) -> None:
     """Stream generated text from a trained language model."""
-    from .sampling import beam_generate, generate, load_language_model
+    from .sampling import beam_generate, default_prompt, generate, load_language_model
     from .train.device import resolve_device
 
     run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     model, vocab, _, _ = load_language_model(run_dir, checkpoint, str(resolve_device(device)))
+    prompt = default_prompt(vocab) if prompt is None else prompt
     if beam is not None:
         from .decoding import Sampling, describe_score
 

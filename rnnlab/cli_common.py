@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from contextvars import ContextVar
 from pathlib import Path
@@ -13,7 +14,7 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from . import store
-from .errors import ConfigError, RnnlabError
+from .errors import ConfigError, RnnlabError, describe_os_error
 from .literal import visible
 
 out = Console(highlight=False)
@@ -42,6 +43,11 @@ def reports_errors(command):
         except RnnlabError as error:
             fail(str(error))
             raise typer.Exit(error.exit_code) from None
+        except OSError as error:  # a full disk, a read-only or unreadable folder: the machine's, not ours
+            if os.environ.get("RNNLAB_DEBUG"):
+                raise
+            fail(describe_os_error(error))
+            raise typer.Exit(1) from None
 
     return wrapper
 
@@ -107,10 +113,11 @@ def set_top_runs_dir(option: Path | None) -> None:
 
 def runs_dir_of(option: Path | None) -> Path:
     """A command's --runs-dir, else the one before the command (`rnnlab --runs-dir D ...`), else the default."""
-    if option is not None:
-        return option
-    top = _top_runs_dir.get()
-    return top if top is not None else store.default_runs_dir()
+    chosen = option if option is not None else _top_runs_dir.get()
+    chosen = chosen if chosen is not None else store.default_runs_dir()
+    if chosen.exists() and not chosen.is_dir():
+        raise ConfigError("--runs-dir", str(chosen), "not a folder", "a folder (made when missing)")
+    return chosen
 
 
 def run_with_checkpoint(run_ref: str, checkpoint: str, runs_dir: Path | None) -> store.RunDir:

@@ -1,5 +1,7 @@
 """Errors that reach the user as one clean line (never a traceback)."""
 
+import errno
+
 
 class RnnlabError(Exception):
     """Base class: the CLI prints str(error) on one line and exits with `exit_code`."""
@@ -57,3 +59,13 @@ def first_line(error: Exception) -> str:
 
 _MISSING = object()
 MISSING = _MISSING
+
+
+def describe_os_error(error: OSError) -> str:
+    """`disk full writing PATH: No space left on device`: what failed, where, and nothing else."""
+    reason = error.strerror or error.__class__.__name__
+    where = f" {error.filename}" if error.filename else ""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"disk full{' writing' + where if where else ''}: {reason}; files already written are intact "
+                "(free space, then `rnnlab run --resume RUN` continues a run)")
+    return f"cannot use{where or ' a file'}: {reason}"

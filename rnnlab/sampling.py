@@ -49,6 +49,15 @@ def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, greed
     return int(decoding.pick_next(logits[None], Sampling(temperature, top_k, top_p, greedy), generator)[0])
 
 
+def default_prompt(vocab: Vocabulary) -> str:
+    """Where generation starts when no prompt is given: a new line, else a space, else any token the text had
+    (a corpus without newlines would otherwise refuse the default it never asked for)."""
+    for start in ("\n", " "):
+        if start in vocab.index:
+            return start
+    return vocab.tokens[-1]
+
+
 def _encode_prompt(vocab: Vocabulary, prompt: str) -> torch.Tensor:
     if not prompt:
         raise ConfigError("--prompt", prompt, "must not be empty", "at least one character")

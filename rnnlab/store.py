@@ -239,7 +239,12 @@ def history(events: list[dict]) -> list[dict]:
 
 
 # -- creating, finding, listing ---------------------------------------------------
-def create_run(runs_dir: Path, name: str, now: float | None = None) -> RunDir:
+def create_run(runs_dir: Path, name: str, now: float | None = None, config_text: str | None = None) -> RunDir:
+    """A new run directory, with its config.toml when `config_text` is given.
+
+    If that first write fails (a full disk), the directory is removed again: it held nothing, and an
+    empty folder in the runs directory would only be listed as a broken run.
+    """
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
@@ -249,8 +254,15 @@ def create_run(runs_dir: Path, name: str, now: float | None = None) -> RunDir:
             path.mkdir()  # exclusive: two starters can never get the same directory
         except FileExistsError:
             continue
-        (path / CHECKPOINTS).mkdir()
-        return RunDir(path)
+        run = RunDir(path)
+        try:
+            (path / CHECKPOINTS).mkdir()
+            if config_text is not None:
+                atomic_write(run.config_path, config_text.encode())
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return run
     raise RuntimeError(f"could not create a unique run directory in {runs_dir}")
 
 

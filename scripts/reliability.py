@@ -168,7 +168,7 @@ class Matrix:
             problems.append("a traceback")
         if BOX.search(called.err):
             problems.append("a usage box")
-        if "unexpected" in called.err:
+        if "error: unexpected " in called.err:
             problems.append(f"an unexpected error: {called.err.strip()[:200]!r}")
         if "weights_only" in called.text or "weights_only=False" in called.text:
             problems.append("advice about weights_only")

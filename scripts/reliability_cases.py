@@ -124,6 +124,27 @@ def random_kills(m: Matrix, fx: Fixtures, rounds: int = 3) -> None:
                 f"exit {resumed.code}: {resumed.err.strip()[-200:]}")
 
 
+def stop_inside_a_long_step(m: Matrix, fx: Fixtures, sig: int, label: str) -> None:
+    """One RTRL step of this net takes ~10 s: a stop must not wait for it (the TUI's stop is SIGINT)."""
+    runs = m.fresh_runs(label)
+    process = m.start("run", m.config(steps=3), "--runs-dir", runs, "--quiet", "--set", "model.arch=elman",
+                      "--set", "model.hidden=64", "--set", "task.seq_len=96", "--set", "train.batch_size=32",
+                      "--set", "train.algorithm=rtrl", "--set", "train.eval_every=0", "--set", "probes.every=0")
+    deadline = time.monotonic() + 60
+    while not any(b'"start"' in p.read_bytes() for p in runs.glob("*/events.jsonl")):
+        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside the first step
+    sent = time.monotonic()
+    os.kill(process.pid, sig)
+    code = process.wait(60)
+    took = time.monotonic() - sent
+    run = only_run(runs)
+    m.check(f"{label}: honoured within 4 s, stopped, exit 130", code == 130 and took < 4.0
+            and status(run)["state"] == "stopped", f"exit {code} after {took:.1f}s, {status(run)['state']}")
+    m.check(f"{label}: the half step is not applied", status(run)["step"] == 0 and loads(run / "checkpoints/last.pt"))
+
+
 def crash_artefacts(m: Matrix, fx: Fixtures) -> None:
     """What a kill in the middle of a write leaves: a partial event line, half-written temp files."""
     runs = m.fresh_runs("artefacts")
@@ -344,6 +365,32 @@ def full_disk(m: Matrix, fx: Fixtures) -> None:
         m.check("full disk: and resumes", again.code == 0 and status(run)["state"] == "finished", again.err[-300:])
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True)
+    full_during_training(m, mount)
+
+
+def full_during_training(m: Matrix, mount: Path) -> None:
+    """Room for one checkpoint and not two: the disk fills in the middle of a run."""
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mount)], capture_output=True)
+    if mounted.returncode != 0:
+        return
+    try:
+        trained = m.rnnlab("run", m.config(steps=60, checkpoint_every=10), "--runs-dir", mount, "--quiet")
+        m.clean_error("disk full mid-run: one line", trained, code=trained.code if trained.code else -1)
+        run = only_run(mount)
+        kept = [p for p in (run / "checkpoints").glob("*.pt")]
+        m.check("disk full mid-run: the checkpoints written load", kept and all(loads(p) for p in kept),
+                ", ".join(p.name for p in kept))
+        shown = m.cli("runs", "show", str(run))
+        m.check("disk full mid-run: the run shows", shown.code == 0 and not m.hygiene(shown), shown.err[-200:])
+        roomy = m.fresh_runs("roomy")
+        moved = copy_run(run, roomy, run.name)
+        for leftover in moved.rglob(".*.tmp"):
+            leftover.unlink()
+        resumed = m.rnnlab("run", "--resume", moved.name, "--runs-dir", roomy, "--quiet")
+        m.check("disk full mid-run: resumes on a disk with room", resumed.code == 0
+                and status(moved)["state"] == "finished", resumed.err[-300:])
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True)
 
 
 def run_all(m: Matrix, fx: Fixtures) -> None:
@@ -351,6 +398,7 @@ def run_all(m: Matrix, fx: Fixtures) -> None:
     m.case("sigterm and resume", interrupt_and_resume, fx, signal.SIGTERM, "sigterm")
     m.case("kill -9 and resume", interrupt_and_resume, fx, signal.SIGKILL, "kill-9")
     m.case("kill -9 at random moments", random_kills, fx)
+    m.case("sigint inside a long rtrl step", stop_inside_a_long_step, fx, signal.SIGINT, "sigint mid-step")
     m.case("crash artefacts", crash_artefacts, fx)
     m.case("concurrent starts", concurrent_starts, fx)
     m.case("divergence", divergence, fx)

@@ -7,6 +7,9 @@ import torch
 from ..errors import ConfigError
 
 
+ALLOWED = "auto, cpu, cuda, cuda:N, mps"
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
@@ -17,13 +20,19 @@ def resolve_device(name: str) -> torch.device:
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ConfigError("device", name, "CUDA is not available on this machine", "auto, cpu")
-        index = int(name.split(":")[1]) if ":" in name else 0
+        suffix = name.partition(":")[2]
+        if name != "cuda" and not (name.startswith("cuda:") and suffix.isdigit()):
+            raise ConfigError("device", name, "not a device name", ALLOWED)
+        index = int(suffix) if suffix else 0
         if index >= torch.cuda.device_count():
             raise ConfigError("device", name, f"only {torch.cuda.device_count()} CUDA device(s)",
                               f"cuda:0 .. cuda:{torch.cuda.device_count() - 1}")
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ConfigError("device", name, "MPS is not available on this machine", "auto, cpu")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:  # torch's message lists twenty backends no one has; name the ones that matter
+        raise ConfigError("device", name, "not a device name", ALLOWED) from None
 
 
 def check_precision(precision: str, device: torch.device) -> None:

@@ -23,7 +23,7 @@ import torch
 from .. import __version__
 from ..probes import Prober
 from ..config import Config
-from ..errors import CheckpointError, first_line
+from ..errors import CheckpointError, describe_os_error, first_line
 from ..models import build_model, count_parameters
 from ..store import RunDir, process_start_time
 from ..tasks import build_task
@@ -353,7 +353,8 @@ class Trainer:
             except KeyboardInterrupt:
                 state, error = "stopped", "interrupted twice: stopped without a final checkpoint"
             except Exception as failure:  # recorded in the run, then reported in one line
-                state, error = "failed", f"{failure.__class__.__name__}: {failure}"
+                state, error = "failed", (describe_os_error(failure) if isinstance(failure, OSError)
+                                          else f"{failure.__class__.__name__}: {failure}")
                 self.emit("log", level="error", message=error, traceback=traceback.format_exc())
         final = {}
         if state == "finished":
