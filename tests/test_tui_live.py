@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from rnnlab.tui.screens.live import LiveScreen
 from rnnlab.tui.widgets.header import RunHeader
 from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot
 from tiny import overrides
-from tui_fixtures import copy_fixture_runs, make_fixture_runs
+from tui_fixtures import copy_fixture_runs, make_fixture_runs, screen_text, wait_for
 
 LSTM = "20261118-100000-tiny-lstm-aaaa"
 ELMAN = "20261118-120000-tiny-elman-cccc"
@@ -39,16 +38,6 @@ def fixture_runs(tmp_path_factory) -> Path:
 @pytest.fixture
 def runs_copy(fixture_runs, tmp_path) -> Path:
     return copy_fixture_runs(fixture_runs, tmp_path / "runs")
-
-
-async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll the running app until `predicate()` holds; return the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.01)
-    return time.monotonic() - start
 
 
 def header_text(app) -> str:

@@ -64,6 +64,10 @@ def ids(screen: RunsScreen) -> list[str]:
     return [row.key.value for row in table.ordered_rows]
 
 
+def row(table: DataTable, key: str) -> list[str]:
+    return [str(value) for value in table.get_row(key)]  # the cells are rich Text (never parsed as markup)
+
+
 def cell(screen: RunsScreen, run_id: str, column: str):
     return screen.query_one(DataTable).get_cell(run_id, column)
 
@@ -143,8 +147,8 @@ def test_mark_two_and_compare_shows_overlaid_curves_and_config_diff(fixture_dir)
         assert list(compare.val_series) == ["tiny-gru", "tiny-lstm"]  # labelled by config name
         assert all(xs for xs, _ in compare.val_series.values()) and len(compare.train_series) == 2
         diff = compare.query_one("#diff", DataTable)
-        assert diff.get_row("model.arch") == ["model.arch", "gru", "lstm"]
-        assert diff.get_row("model.forget_bias")[1] == "-"  # an LSTM-only key
+        assert row(diff, "model.arch") == ["model.arch", "gru", "lstm"]
+        assert row(diff, "model.forget_bias")[1] == "-"  # an LSTM-only key
         await pilot.press("escape")
         assert app.screen is screen and screen.marked == {GRU, LSTM}
     run(scenario, fixture_dir)
@@ -155,7 +159,7 @@ def test_compare_with_an_unreadable_config_shows_question_marks(fixture_dir):
         app.open_compare([store.RunDir(fixture_dir / name) for name in (LSTM, GRU, BROKEN)])
         await settle(app, pilot)
         compare = app.screen
-        assert compare.query_one("#diff", DataTable).get_row("model.arch")[1:] == ["lstm", "gru", "?"]
+        assert row(compare.query_one("#diff", DataTable), "model.arch")[1:] == ["lstm", "gru", "?"]
         assert "config unreadable" in str(compare.query_one("#notes", Static).render())
         assert compare.val_series[compare.loaded.labels[2]] == ([], [])
     run(scenario, fixture_dir)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from rnnlab import store
@@ -72,3 +73,18 @@ def make_fixture_runs(runs_dir: Path, tmp_path: Path) -> dict[str, store.RunDir]
 def copy_fixture_runs(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
+
+
+async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> float:
+    """Poll the running app until `predicate()` holds; return the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.01)
+    return time.monotonic() - start
+
+
+def screen_text(app) -> str:
+    """Every cell of the current screen (toasts included, with run_test(notifications=True)) as plain text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.markup import escape
 
+from ..literal import visible
 from ..store import RunDir, default_runs_dir, find_run
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"  # presets of a source checkout
@@ -78,8 +80,9 @@ class RnnlabApp(App):
         yield from super().get_system_commands(screen)
         yield SystemCommand("New run", "Choose an architecture and a task, and train", self.open_launch)
         yield SystemCommand("Help", "Every key binding", self.action_help)
-        for run in self.recent_runs(8):
-            yield SystemCommand(f"Open run {run.id}", "Watch it live or browse its plots", partial(self.open_live, run))
+        for run in self.recent_runs(8):  # the palette parses titles as markup: a run id is shown literally
+            yield SystemCommand(f"Open run {escape(visible(run.id))}", "Watch it live or browse its plots",
+                                partial(self.open_live, run))
 
     def recent_runs(self, count: int) -> list[RunDir]:
         from ..store import list_runs

@@ -28,6 +28,7 @@ from ...models import ARCHS
 from ...options import describe
 from ...tasks import TASKS
 from ...tasks.corpus import EMBEDDED, read_text_file
+from ..literal import plain
 
 # The key hyperparameters; every other key keeps the preset's value (or its default).
 FIELDS = ("name", "model.arch", "model.hidden", "model.layers", "model.dropout", "task.name", "task.corpus",
@@ -121,7 +122,9 @@ class LaunchScreen(Screen):
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        choices = [("defaults - every key at its default", "")] + [(_preset_label(p), str(p)) for p in self.presets]
+        # Text prompts: a str prompt is parsed as markup, and a preset's comment line is anybody's text.
+        choices = [("defaults - every key at its default", "")] + [(plain(_preset_label(p)), str(p))
+                                                                   for p in self.presets]
         first = next((p for p in self.presets if p.stem == "quickstart"), self.presets[0] if self.presets else "")
         with Horizontal(id="preset-row", classes="field"):
             yield Label("preset")
@@ -183,7 +186,7 @@ class LaunchScreen(Screen):
             if isinstance(widget, Select):
                 options = self.choices[key]
                 if self.initial[key] not in [value for _, value in options]:  # e.g. cuda:1, or an unknown arch
-                    options = [*options, (self.initial[key], self.initial[key])]
+                    options = [*options, (plain(self.initial[key]), self.initial[key])]
                 widget.set_options(options)
             widget.value = self.initial[key]
         self.validate(force=True)
@@ -252,7 +255,7 @@ class LaunchScreen(Screen):
     def _say(self, selector: str, message: str) -> None:
         """Problem lines take no room while there is nothing to say (80x24 has none to spare)."""
         line = self.query_one(selector, Static)
-        line.update(message)
+        line.update(plain(message))  # config errors echo the preset's and the typed values: literal
         line.display = bool(message)
 
     @on(Select.Changed, "#preset")
@@ -279,7 +282,7 @@ class LaunchScreen(Screen):
         else:
             info = _field_info(key, *self.selected())
             text = f"{key}: {info[0]['help']} ({info[0]['allowed']})" if info else key
-        self.query_one("#help", Static).update(text)
+        self.query_one("#help", Static).update(plain(text))
 
     # -- launching -----------------------------------------------------------------------
     @on(Input.Submitted)

@@ -28,7 +28,9 @@ from textual.worker import get_current_worker
 
 from ... import worker
 from ...curves import RunCurves
+from ...literal import visible
 from ...store import RunDir
+from ..literal import notify
 from ..messages import RunUpdate
 from ..watch import watch_run
 from ..widgets.header import RunHeader, num
@@ -162,14 +164,13 @@ class LiveScreen(Screen):
                 self.plots_drawn_at = now
                 for plot in self.query(RunPlot):
                     plot.draw(self.curves)
-            log = self.query_one(RichLog)
             if self.curves.start is not None and not self.started_noted:
                 start, self.started_noted = self.curves.start, True
-                log.write(f"[step {start.get('step', 0)}] started on {start.get('device')}: "
-                          f"{num(start.get('params')) or 0:,.0f} parameters, "
-                          f"{num(start.get('total_steps')) or 0:,.0f} steps")
+                self.write_log(f"[step {start.get('step', 0)}] started on {start.get('device')}: "
+                               f"{num(start.get('params')) or 0:,.0f} parameters, "
+                               f"{num(start.get('total_steps')) or 0:,.0f} steps")
             for line in self.curves.logs[self.logged:]:
-                log.write(line)
+                self.write_log(line)
             self.logged = len(self.curves.logs)
         if self.state != self.shown_state:  # stop/continue follow the state (the footer recomposes)
             self.shown_state = self.state
@@ -187,7 +188,12 @@ class LiveScreen(Screen):
             self.dirty = True
 
     def note(self, message: str) -> None:
-        self.query_one(RichLog).write(f"· {message}")
+        self.write_log(f"· {message}")
+
+    def write_log(self, line: str) -> None:
+        """Log lines echo the run's messages and errors: control characters shown, never obeyed (the log has
+        markup=False)."""
+        self.query_one(RichLog).write(visible(line))
 
     # -- keys ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -205,15 +211,15 @@ class LiveScreen(Screen):
             self.notify("The run is not running.", severity="warning")
             return
         if self.status.get("host") != socket.gethostname():  # its pid means nothing on this machine
-            self.notify(f"The run trains on {self.status.get('host')}: stop it there.", severity="warning")
+            notify(self, f"The run trains on {self.status.get('host')}: stop it there.", severity="warning")
             return
         worker.stop(pid)
         self.note(f"stop requested (SIGINT to pid {pid}); the trainer finishes its step and checkpoints")
 
     def action_resume(self) -> None:
         if self.state not in RESUMABLE:
-            self.notify(f"Only a stopped or crashed run can continue (this one is {self.state}).",
-                        severity="warning")
+            notify(self, f"Only a stopped or crashed run can continue (this one is {self.state}).",
+                   severity="warning")
             return
         if self.process is not None and self.process.poll() is None:
             self.notify("The trainer started here is still running.", severity="warning")
@@ -222,7 +228,7 @@ class LiveScreen(Screen):
             self.resume_log = self.run.path / "resume.log"
             self.process = worker.start(runs_dir=self.run.path.parent, resume=self.run.id, log=self.resume_log)
         except OSError as error:
-            self.notify(f"Could not start the trainer: {error}", severity="error")
+            notify(self, f"Could not start the trainer: {error}", severity="error")
             return
         getattr(self.app, "children_started", []).append(self.process)
         # The watcher keeps tailing the same events.jsonl: the `resume` event truncates the curves.

@@ -16,6 +16,7 @@ import math
 from textual_plotext import PlotextPlot
 
 from ...curves import RunCurves, reference_levels
+from ...literal import visible
 from ...termplot import downsample
 
 CIRCLE = [2 * math.pi * k / 120 for k in range(121)]  # the unit circle, for the eigenvalue plot
@@ -60,7 +61,9 @@ class RunPlot(PlotextPlot):
             self.series = {}
             title = f"{self.heading}: cannot draw ({error.__class__.__name__})"
         self.shown_title = title or f"{self.heading}: no data yet"
-        plt.title(self.shown_title)
+        # Titles and legends name things from the events (units, layers, labels); plotext writes them into
+        # an ANSI string that is parsed back (Text.from_ansi): an ESC in them must arrive as `\x1b`.
+        plt.title(visible(self.shown_title))
         self.refresh()
 
     def plot(self, curves: RunCurves) -> str | None:
@@ -74,7 +77,7 @@ class RunPlot(PlotextPlot):
             xs, ys = downsample(xs, ys, max(60, 2 * self.size.width) if self.size.width else 300)
         xs, ys = _points(xs, ys, log10)
         if xs:
-            self.plt.plot(xs, ys, label=label, marker="braille")
+            self.plt.plot(xs, ys, label=visible(label), marker="braille")
             self.series[label] = len(xs)
         return xs
 
@@ -83,7 +86,7 @@ class RunPlot(PlotextPlot):
         if value is None or not xs or (log10 and value <= 0):
             return
         y = math.log10(value) if log10 else value
-        self.plt.plot([min(xs), max(xs)], [y, y], label=label, marker="braille")
+        self.plt.plot([min(xs), max(xs)], [y, y], label=visible(label), marker="braille")
         self.series[label] = 2
 
 
@@ -155,7 +158,7 @@ class EigenPlot(RunPlot):
         radius = 0.0
         for name, matrix in spectrum["matrices"].items():
             re, im = matrix["eig_re"], matrix["eig_im"]  # (H,) each: one point per eigenvalue
-            self.plt.scatter(re, im, label=name, marker="dot")
+            self.plt.scatter(re, im, label=visible(name), marker="dot")
             self.series[name] = len(re)
             radius = max(radius, matrix.get("radius") or 0.0)
         return f"{self.heading} (step {spectrum['step']}, max |λ| {radius:.3g})"
