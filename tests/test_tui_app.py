@@ -10,6 +10,7 @@ import pytest
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.help import HelpScreen, help_text
 from rnnlab.tui.screens.runs import RunsScreen
+from tui_fixtures import screen_text
 
 
 def test_help_lists_every_binding_of_every_screen():
@@ -24,6 +25,34 @@ def test_help_lists_every_binding_of_every_screen():
             if description:
                 assert description in text, (screen.__name__, description)
     assert "`[`" in text and "left_square_bracket" not in text  # keys as the user types them
+
+
+def test_help_names_keys_as_the_user_reads_them():
+    """Space, escape and tab were printed raw (blank cells), "tab,p" as a tab and ", p"."""
+    rows = {line.rsplit("|", 2)[-2].strip(): line.split("|")[1].strip()
+            for line in help_text().splitlines() if line.startswith("| ") and "---" not in line}
+    assert rows["Mark"] == "`space`" and rows["Clear filter"] == "`escape`" and rows["Filter"] == "`/`"
+    assert rows["Back"] == "`escape`" and rows["Cancel"] == "`escape`"
+    assert rows["Plots page"] == "`tab` / `p`" and rows["Previous unit"] == "`[`"
+    assert rows["Probe example"] == "`p`"  # the attention screen is listed too
+    assert not any(char in help_text() for char in "\t\x1b")
+
+
+def test_help_screen_shows_the_key_names(tmp_path):
+    async def main():
+        app = make_app(runs_dir=tmp_path)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("question_mark")
+            for _ in range(100):  # Markdown builds its blocks asynchronously
+                await pilot.pause(0.05)
+                if "Clear filter" in screen_text(app):
+                    break
+            lines = screen_text(app).splitlines()
+            assert any("space" in line and "Mark" in line for line in lines), "\n".join(lines)
+            assert any("escape" in line and "Clear filter" in line for line in lines)
+
+    asyncio.run(main())
 
 
 def test_help_opens_with_question_mark_and_closes_with_escape(tmp_path):
