@@ -42,12 +42,7 @@ def test_help_screen_shows_the_key_names(tmp_path):
     async def main():
         app = make_app(runs_dir=tmp_path)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.pause()
-            await pilot.press("question_mark")
-            for _ in range(100):  # Markdown builds its blocks asynchronously
-                await pilot.pause(0.05)
-                if "Clear filter" in screen_text(app):
-                    break
+            await open_help(pilot)
             lines = screen_text(app).splitlines()
             assert any("space" in line and "Mark" in line for line in lines), "\n".join(lines)
             assert any("escape" in line and "Clear filter" in line for line in lines)
@@ -84,18 +79,20 @@ def test_palette_offers_new_run_and_recent_runs(tmp_path):
     asyncio.run(main())
 
 
+async def open_help(pilot):
+    await pilot.pause()
+    await pilot.press("question_mark")
+    markdown = pilot.app.screen.query_one("Markdown")
+    for _ in range(50):  # Markdown builds its blocks asynchronously: wait until they are all there
+        await pilot.pause(0.05)
+        if len(markdown.children) >= 10:
+            break
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.2)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_snapshot_help_screen(tmp_path, snap_compare, size, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the browser behind the help names its runs dir: keep it the same
-    async def open_help(pilot):
-        await pilot.pause()
-        await pilot.press("question_mark")
-        markdown = pilot.app.screen.query_one("Markdown")
-        for _ in range(50):  # Markdown builds its blocks asynchronously: wait until they are all there
-            await pilot.pause(0.05)
-            if len(markdown.children) >= 10:
-                break
-        await pilot.wait_for_scheduled_animations()
-        await pilot.pause(0.2)
 
     assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=size, run_before=open_help)
