@@ -21,7 +21,7 @@ from rnnlab.tui.screens.live import LiveScreen
 from rnnlab.tui.widgets.header import RunHeader
 from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot
 from tiny import overrides
-from tui_fixtures import copy_fixture_runs, make_fixture_runs, screen_text, wait_for
+from tui_fixtures import copy_fixture_runs, make_fixture_runs, toasts, wait_for
 
 LSTM = "20261118-100000-tiny-lstm-aaaa"
 ELMAN = "20261118-120000-tiny-elman-cccc"
@@ -222,3 +222,22 @@ def snapshot_opener(runs_dir: Path, page: str):
 def test_snapshot(fixture_runs, snap_compare, page, size):
     app = make_app(runs_dir=fixture_runs)
     assert snap_compare(app, terminal_size=size, run_before=snapshot_opener(fixture_runs, page))
+
+
+def test_keys_that_cannot_act_say_why(fixture_runs):
+    """`c` on a finished run and `a` on a language model are disabled bindings: they used to do nothing."""
+    async def main():
+        app = make_app(runs_dir=fixture_runs)
+        async with app.run_test(size=(100, 34), notifications=True) as pilot:
+            screen = await open_live(pilot, RunDir(fixture_runs / LSTM))
+            await wait_for(pilot, lambda: screen.state == "finished", what="the finished state")
+            assert screen.check_action("resume", ()) is None  # still greyed out in the footer
+            await pilot.press("c")
+            await wait_for(pilot, lambda: any("Cannot continue this run: it has done all its steps" in toast
+                                              for toast in toasts(app)), what="the reason for c")
+            await pilot.press("a")
+            await wait_for(pilot, lambda: any("seq2seq runs only (this run's arch is lstm)" in toast
+                                              for toast in toasts(app)), what="the reason for a")
+            assert screen.process is None and isinstance(app.screen, LiveScreen)
+
+    asyncio.run(main())

@@ -88,3 +88,8 @@ async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "conditio
 def screen_text(app) -> str:
     """Every cell of the current screen (toasts included, with run_test(notifications=True)) as plain text."""
     return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def toasts(app) -> list[str]:
+    """The notifications on screen (run_test(notifications=True)), each as its plain text, lines joined."""
+    return [" ".join(toast.render().plain.split()) for toast in app.screen.query("Toast")]

@@ -25,9 +25,10 @@ from ..watch import watch_run
 
 class AttentionScreen(Screen):
     SUB_TITLE = "attention"
-    AUTO_FOCUS = "#map"  # so `p` works at once; the input is one tab away
+    AUTO_FOCUS = "#source"  # typing starts at once (its keys are text: the probe binding is ctrl+e)
     BINDINGS = [
-        Binding("p", "show_probe", "Probe example", tooltip="The example the trainer decodes at every probe"),
+        Binding("ctrl+e", "show_probe", "Probe example", priority=True,  # priority: the Input would take it
+                tooltip="The example the trainer decodes at every probe"),
         Binding("escape", "back", "Back"),
     ]
     DEFAULT_CSS = """
@@ -56,7 +57,7 @@ class AttentionScreen(Screen):
         yield Static("", id="title")
         with VerticalScroll(id="map"):
             yield Static("No attention probe in this run yet: the trainer decodes one example every probes.every "
-                         "steps. Type an input above (tab) and press enter to decode it from the checkpoint.",
+                         "steps. Type an input above and press enter to decode it from the checkpoint.",
                          id="heatmap")
         yield Footer()
 

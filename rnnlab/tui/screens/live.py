@@ -205,6 +205,14 @@ class LiveScreen(Screen):
             return self.is_seq2seq()
         return True
 
+    # A binding that check_action disables (greyed or hidden in the footer) does not run its action: the key
+    # then reaches the screen as a plain key press. Say why nothing happens instead of ignoring it.
+    def key_c(self) -> None:
+        self.action_resume()
+
+    def key_a(self) -> None:
+        self.action_attention()
+
     def action_stop(self) -> None:
         pid = (self.status or {}).get("pid")
         if self.state != "running" or not isinstance(pid, int):
@@ -218,8 +226,10 @@ class LiveScreen(Screen):
 
     def action_resume(self) -> None:
         if self.state not in RESUMABLE:
-            notify(self, f"Only a stopped or crashed run can continue (this one is {self.state}).",
-                   severity="warning")
+            why = {"finished": "it has done all its steps (start a new run to train longer)",
+                   "running": "it is still running"}.get(self.state, f"it is {self.state}")
+            notify(self, f"Cannot continue this run: {why}. Only a stopped or crashed run continues.",
+                   title="Continue", severity="warning")
             return
         if self.process is not None and self.process.poll() is None:
             self.notify("The trainer started here is still running.", severity="warning")
@@ -253,7 +263,8 @@ class LiveScreen(Screen):
 
     def action_attention(self) -> None:
         if not self.is_seq2seq():
-            self.notify("Attention is drawn for seq2seq runs only.", severity="warning")
+            notify(self, f"Attention heatmaps are drawn for seq2seq runs only (this run's arch is "
+                         f"{(self.status or {}).get('arch', 'unknown')}).", title="Attention", severity="warning")
             return
         self.app.open_attention(self.run)
 
