@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import worker
 from rnnlab.store import RunDir
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.live import LiveScreen
 from rnnlab.tui.widgets.header import RunHeader
 from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot
-from tiny import overrides
-from tui_fixtures import copy_fixture_runs, make_fixture_runs, toasts, wait_for
+from tui_fixtures import copy_fixture_runs, make_fixture_runs, start_endless_trainer, toasts, wait_for
 
 LSTM = "20261118-100000-tiny-lstm-aaaa"
 ELMAN = "20261118-120000-tiny-elman-cccc"
@@ -115,12 +113,9 @@ def test_crashed_run_problem_and_failed_continue(fixture_runs, runs_copy):
 def test_live_run_stop_and_continue(tmp_path):
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    process = worker.start(runs_dir, None, overrides(tmp_path, train__steps=100000, train__eval_every=0,
-                                                     train__checkpoint_every=0), log=tmp_path / "run.log")
+    process, run = start_endless_trainer(tmp_path, runs_dir)
 
     async def main():
-        run = worker.find_new_run(runs_dir, set(), process)
-        assert run is not None, (tmp_path / "run.log").read_text()
         app = make_app(runs_dir=runs_dir)
         async with app.run_test(size=(100, 34)) as pilot:
             screen = await open_live(pilot, run, process)

@@ -93,3 +93,15 @@ def screen_text(app) -> str:
 def toasts(app) -> list[str]:
     """The notifications on screen (run_test(notifications=True)), each as its plain text, lines joined."""
     return [" ".join(toast.render().plain.split()) for toast in app.screen.query("Toast")]
+
+
+def start_endless_trainer(tmp_path: Path, runs_dir: Path):
+    """A real tiny trainer (`rnnlab run` in a child) that trains until stopped, and its run directory."""
+    from rnnlab import worker
+    from tiny import overrides
+
+    process = worker.start(runs_dir, None, overrides(tmp_path, train__steps=100000, train__eval_every=0,
+                                                     train__checkpoint_every=0), log=tmp_path / "run.log")
+    run = worker.find_new_run(runs_dir, set(), process)
+    assert run is not None, (tmp_path / "run.log").read_text()
+    return process, run

@@ -76,6 +76,33 @@ class RnnlabApp(App):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
+    # -- quitting ---------------------------------------------------------------------------
+    def running_children(self) -> list[subprocess.Popen]:
+        return [process for process in self.children_started if process.poll() is None]
+
+    async def action_quit(self) -> None:
+        """Quit; but trainers started here outlive the app (their own process groups): ask about them first."""
+        from .screens.quit import QuitScreen, describe
+
+        running = self.running_children()
+        if not running:
+            self.exit()
+        elif not isinstance(self.screen, QuitScreen):
+            self.push_screen(QuitScreen(describe(running, self.runs_dir)), self.quit_answered)
+
+    def quit_answered(self, answer: str | None) -> None:
+        from .. import worker
+
+        running = self.running_children()
+        if answer == "stop":
+            for process in running:
+                worker.stop(process.pid)  # SIGINT: each finishes its step, checkpoints, records `stopped`
+            self.exit(message=f"rnnlab: asked {len(running)} trainer(s) to stop (pid "
+                              f"{', '.join(str(p.pid) for p in running)}); they checkpoint and record `stopped`.")
+        elif answer == "leave":
+            self.exit(message=f"rnnlab: {len(running)} trainer(s) left running (pid "
+                              f"{', '.join(str(p.pid) for p in running)}); `rnnlab tui` shows and stops them.")
+
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
         yield SystemCommand("New run", "Choose an architecture and a task, and train", self.open_launch)

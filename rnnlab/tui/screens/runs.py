@@ -72,16 +72,8 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
     AUTO_FOCUS = "#no"  # deleting cannot be undone: a stray enter must mean no
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 64; max-width: 90%; height: auto; border: thick $error;
-                               background: $surface; padding: 1 2; }
-    ConfirmScreen #buttons { height: auto; margin-top: 1; align: right middle; }
-    ConfirmScreen Button { margin-left: 2; }
-    """
-
     def __init__(self, question: str, details: str = ""):
-        super().__init__()
+        super().__init__(classes="dialog")  # app.tcss
         self.question, self.details = question, details
 
     def compose(self) -> ComposeResult:
