@@ -324,3 +324,23 @@ def test_snapshot_runs_screen(fixture_dir, snap_compare, size):
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_snapshot_compare_screen(fixture_dir, snap_compare, size):
     assert snap_compare(make_app(runs_dir=fixture_dir), terminal_size=size, run_before=_open_compare)
+
+
+def test_a_growing_steps_cell_is_never_cut_at_80_columns(tmp_path):
+    """A running run's cells are updated in place every 2 s: 31/1000 became `319/100` (the width stayed)."""
+    from tui_fixtures import screen_text
+
+    path = tmp_path / "runs" / "20261118-100000-tiny-lstm-aaaa"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text("")
+    status = {"id": path.name, "arch": "lstm", "task": "charlm", "state": "stopped", "step": 31,
+              "total_steps": 1000, "started": 1_795_000_000.0, "elapsed": 4.0}
+    store.RunDir(path).write_status(status)
+
+    async def scenario(app, pilot, screen):
+        assert "31/1000" in screen_text(app)
+        store.RunDir(path).write_status({**status, "step": 319, "best_val": 1.25})
+        screen.reload()
+        await settle(app, pilot)
+        assert " 319/1000 " in screen_text(app), screen_text(app)
+    run(scenario, tmp_path / "runs", size=(80, 24))

@@ -190,7 +190,7 @@ class RunsScreen(Screen):
         if same_rows:  # the usual 2 s refresh of a running run: update its cells in place
             for summary in (row for row in shown if row != before[row.id]):
                 for (key, *_), value in zip(COLUMNS, self.row_cells(summary, styles)[1:]):
-                    table.update_cell(summary.id, key, value)
+                    table.update_cell(summary.id, key, value, update_width=True)  # 31/1000 -> 319/1000 fits
         else:
             table.clear(columns=not keep_columns)
             if not table.columns:
