@@ -38,7 +38,7 @@ def test_help_names_keys_as_the_user_reads_them():
     assert rows["Mark"] == "`space`" and rows["Clear filter"] == "`escape`" and rows["Filter"] == "`/`"
     assert rows["Back"] == "`escape`" and rows["Cancel"] == "`escape`"
     assert rows["Plots page"] == "`tab` / `p`" and rows["Previous unit"] == "`[`"
-    assert rows["Probe example"] == "`p`"  # the attention screen is listed too
+    assert rows["Probe example"] == "`ctrl+e`"  # the attention screen is listed too
     assert not any(char in help_text() for char in "\t\x1b")
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 from pathlib import Path
@@ -18,8 +19,8 @@ from rnnlab.store import RunDir
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.live import LiveScreen
 from rnnlab.tui.widgets.header import RunHeader
-from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot
-from tui_fixtures import copy_fixture_runs, make_fixture_runs, start_endless_trainer, toasts, wait_for
+from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot, RunPlot
+from tui_fixtures import constant_lr_run, copy_fixture_runs, make_fixture_runs, start_endless_trainer, toasts, wait_for
 
 LSTM = "20261118-100000-tiny-lstm-aaaa"
 ELMAN = "20261118-120000-tiny-elman-cccc"
@@ -58,7 +59,7 @@ def test_finished_run_is_plotted(fixture_runs):
             await wait_for(pilot, lambda: len(screen.curves.train_loss.xs) == 12, what="12 train points")
             await wait_for(pilot, lambda: not screen.dirty, what="the repaint")
             assert screen.query_one(LossPlot).series == {"train": 12, "val": 3, "unigram": 2, "n-gram": 2}
-            assert screen.query_one(GradNormPlot).series == {"global": 12, "layer0": 3, "clip": 2}
+            assert screen.query_one(GradNormPlot).series == {"global pre-clip": 12, "layer0": 3, "clip": 2}
             assert "loss (nats/char)" in screen.query_one(LossPlot).render().plain  # the task's own unit
             assert "finished" in header_text(app) and "12/12 100%" in header_text(app)
             assert screen.check_action("stop", ()) is None and screen.check_action("resume", ()) is None
@@ -236,3 +237,45 @@ def test_keys_that_cannot_act_say_why(fixture_runs):
             assert screen.process is None and isinstance(app.screen, LiveScreen)
 
     asyncio.run(main())
+
+
+async def open_constant_lr(pilot, run: RunDir) -> LiveScreen:
+    screen = await open_live(pilot, run)
+    await wait_for(pilot, lambda: screen.curves.end is not None and not screen.dirty, what="the data")
+    await pilot.pause(0.1)
+    return screen
+
+
+def test_a_constant_lr_and_a_small_terminal_draw_readable_plots(tmp_path):
+    """A constant lr drew 0.00300000000000000050 labels; 80x24 hid a plot and legends covered the rest."""
+    run = constant_lr_run(tmp_path / "runs")
+
+    async def main():
+        app = make_app(runs_dir=tmp_path / "runs")
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_constant_lr(pilot, run)
+            plots = list(screen.query_one("#training").query(RunPlot))
+            assert len(plots) == 3 and all(plot.region.width >= 20 and plot.region.height >= 10 for plot in plots)
+            texts = [plot.render().plain for plot in plots]
+            assert all("⢕" not in text for text in texts)  # plotext's legend box: gone from inside the plot
+            lr = texts[2]
+            assert "0.0030" in lr and not re.search(r"\d\.\d{6,}", lr), lr
+            assert lr.splitlines()[-1] == "━ lr"  # the legend, below the plot
+            assert texts[0].splitlines()[-2:] == ["━ train ━ val ━ unigram", "━ n-gram"]  # wrapped, all there
+            for text in texts:  # round step ticks (the line under the x axis): 100 200 300, not 80.5 160.0
+                lines = text.splitlines()
+                steps = next(lines[i + 1] for i, line in enumerate(lines) if "└" in line).split()
+                assert steps and all(step.isdigit() and int(step) % 50 == 0 for step in steps), steps
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_constant_lr(tmp_path, snap_compare, size, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = constant_lr_run(Path("runs"))
+
+    async def run_before(pilot):
+        await open_constant_lr(pilot, run)
+
+    assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=size, run_before=run_before)

@@ -17,7 +17,7 @@ from ...curves import RunCurves
 from ...errors import RnnlabError
 from ...literal import visible
 from ...store import RunDir
-from ...termplot import downsample
+from ...termplot import downsample, round_axes
 from ..literal import plain
 
 MAX_POINTS = 200  # a plot is at most ~120 cells wide; braille doubles that: more points only cost time
@@ -177,7 +177,10 @@ class CompareScreen(Screen):
         for label, (xs, ys) in series.items():
             if xs:  # plotext's ANSI output is parsed back: an ESC in a config name must arrive as `\x1b`
                 plt.plot(xs, ys, label=visible(label), marker="braille")
-        self.query_one(selector, PlotextPlot).refresh()
+        widget = self.query_one(selector, PlotextPlot)
+        round_axes(plt, [x for xs, _ in series.values() for x in xs], [y for _, ys in series.values() for y in ys],
+                   widget.size.width or 60, widget.size.height or 15)  # round ticks, as in the live view
+        widget.refresh()
 
     def fill_table(self, loaded: Loaded) -> None:
         table = self.query_one("#diff", DataTable)

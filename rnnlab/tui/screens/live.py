@@ -65,18 +65,14 @@ class LiveScreen(Screen):
         Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
         Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
     ]
-    # 2 plots side by side on a small terminal (the third page plot's latest value is
-    # in the header or the eigenvalue title); 3 plots when there is room for them.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
+    # Every plot of the page is always shown: three side by side on a short terminal (80x24 too: a plot
+    # hidden there was a plot the user never saw), the first across the top when there is height for two rows.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     DEFAULT_CSS = """
     LiveScreen ContentSwitcher { height: 1fr; }
-    LiveScreen .page { layout: grid; grid-size: 2 1; grid-gutter: 0 1; height: 1fr; }
-    LiveScreen .page > .extra { display: none; }
-    LiveScreen.-medium.-tall .page, LiveScreen.-wide.-tall .page { grid-size: 2 2; }
-    LiveScreen.-medium.-tall .page > .first, LiveScreen.-wide.-tall .page > .first { column-span: 2; }
-    LiveScreen.-wide.-short .page { grid-size: 3 1; }
-    LiveScreen.-tall .page > .extra, LiveScreen.-wide .page > .extra { display: block; }
+    LiveScreen .page { layout: grid; grid-size: 3 1; grid-gutter: 0 1; height: 1fr; }
+    LiveScreen.-tall .page { grid-size: 2 2; }
+    LiveScreen.-tall .page > .first { column-span: 2; }
     LiveScreen #log { height: 5; border-top: hkey $foreground 20%; background: $surface; }
     LiveScreen.-tall #log { height: 6; }
     """
@@ -104,7 +100,7 @@ class LiveScreen(Screen):
             for page, plots in zip(PAGES, (TRAINING, DYNAMICS)):
                 with Container(id=page, classes="page"):
                     for i, plot in enumerate(plots):
-                        yield plot(classes=("first", "", "extra")[i])
+                        yield plot(classes="first" if i == 0 else "")
         yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, highlight=False)
         yield Footer()
 
