@@ -10,6 +10,7 @@ import subprocess
 from functools import partial
 from pathlib import Path
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.markup import escape
@@ -43,6 +44,15 @@ class RnnlabApp(App):
         self.push_screen(RunsScreen(self.runs_dir))
         if self.open_run_ref:
             self.open_live(find_run(self.runs_dir, self.open_run_ref))
+        self.warm_up()
+
+    @work(thread=True, exclusive=True, group="warm-up", exit_on_error=False)
+    def warm_up(self) -> None:
+        """Import the model and task registries (torch, ~2 s of one core, once) while the user reads the
+        browser: the new-run form then shows at once instead of after a frozen pause."""
+        from .screens.launch import registries
+
+        registries()
 
     # -- navigation used by every screen -------------------------------------------------
     def open_live(self, run: RunDir, process: subprocess.Popen | None = None) -> None:
