@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -130,11 +131,16 @@ def test_live_run_stop_and_continue(tmp_path):
             # continue: a new trainer on the same directory; the curve goes on from the stop step
             stopped_at = screen.curves.step
             assert screen.check_action("resume", ()) is True
+            pressed = time.monotonic()
             await pilot.press("c")
             resumed = screen.process
             processes.append(resumed)
+            # the trainer takes seconds to start (torch, the task, the checkpoint): the header says so at once
+            assert "resuming: starting the trainer" in header_text(app) and time.monotonic() - pressed < 1
             await wait_for(pilot, lambda: screen.curves.step > stopped_at + 5 and "running" in header_text(app),
                            timeout=30, what="the resumed run")
+            print(f"c to training again: {time.monotonic() - pressed:.1f} s")
+            await wait_for(pilot, lambda: "resuming" not in header_text(app), what="the resuming line to go")
             assert any("resumed" in line for line in screen.curves.logs)
             assert screen.curves.train_loss.xs == sorted(set(screen.curves.train_loss.xs))  # no step twice
             await pilot.press("s")

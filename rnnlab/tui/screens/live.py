@@ -92,6 +92,9 @@ class LiveScreen(Screen):
         self.started_noted = False
         self.shown_state: str | None = None
         self.resume_log: Path | None = None  # the output of a trainer that `c` started
+        self.resuming_since: float | None = None  # monotonic time of `c`, until the trainer runs (or exits)
+        self.resumes_seen = 0  # `resume` events read: a new one means the trainer is back
+        self.resumes_before = 0  # resumes_seen when `c` was pressed
         self.repaints = 0
 
     def compose(self) -> ComposeResult:
@@ -115,6 +118,7 @@ class LiveScreen(Screen):
 
     # -- data in ------------------------------------------------------------------------
     def on_run_update(self, update: RunUpdate) -> None:
+        self.resumes_seen += sum(1 for event in update.events if event.get("kind") == "resume")
         for event in update.events:
             try:
                 self.curves.feed([event])
@@ -146,8 +150,20 @@ class LiveScreen(Screen):
         return " · ".join(problems) or None
 
     # -- drawing --------------------------------------------------------------------------
+    def resuming_notice(self) -> str | None:
+        """While a trainer started by `c` is starting (torch, the task, the checkpoint: seconds): say so."""
+        if self.resuming_since is None:
+            return None
+        if self.resumes_seen > self.resumes_before or self.process is None or self.process.poll() is not None:
+            self.resuming_since = None  # back to training, or it exited (the log says why)
+            return None
+        self.dirty = True  # the seconds count on
+        return (f"resuming: starting the trainer (imports torch, builds the task, loads the checkpoint) "
+                f"{time.monotonic() - self.resuming_since:.0f}s")
+
     def repaint(self) -> None:
         self.reap()
+        notice = self.resuming_notice()
         if not self.dirty:
             return
         now = time.monotonic()
@@ -155,7 +171,7 @@ class LiveScreen(Screen):
         self.dirty = not plots_due  # the plots still owe this update: draw them at the next due tick
         self.repaints += 1
         with self.app.batch_update():
-            self.query_one(RunHeader).show(self.status, self.curves, self.problem_line(), self.page)
+            self.query_one(RunHeader).show(self.status, self.curves, self.problem_line(), self.page, notice)
             if plots_due:
                 self.plots_drawn_at = now
                 for plot in self.query(RunPlot):
@@ -239,6 +255,8 @@ class LiveScreen(Screen):
         getattr(self.app, "children_started", []).append(self.process)
         # The watcher keeps tailing the same events.jsonl: the `resume` event truncates the curves.
         self.note(f"continuing from the last checkpoint (pid {self.process.pid}, output in resume.log)")
+        self.resuming_since, self.resumes_before, self.dirty = time.monotonic(), self.resumes_seen, True
+        self.repaint()  # the "resuming" line at once: the trainer takes seconds to start
 
     def action_page(self) -> None:
         self.page = PAGES[(PAGES.index(self.page) + 1) % len(PAGES)]

@@ -51,11 +51,13 @@ class RunHeader(Widget):
         self.status: dict | None = None
         self.curves = RunCurves()
         self.problem: str | None = None
+        self.notice: str | None = None  # e.g. "resuming: starting the trainer ... 3s"
         self.page = "training"
 
-    def show(self, status: dict | None, curves: RunCurves, problem: str | None, page: str) -> None:
-        self.status, self.curves, self.problem, self.page = status, curves, problem, page
-        self.refresh(layout=True)  # the problem line comes and goes
+    def show(self, status: dict | None, curves: RunCurves, problem: str | None, page: str,
+             notice: str | None = None) -> None:
+        self.status, self.curves, self.problem, self.page, self.notice = status, curves, problem, page, notice
+        self.refresh(layout=True)  # the problem and notice lines come and go
 
     @property
     def state(self) -> str:
@@ -85,6 +87,8 @@ class RunHeader(Widget):
         gap = max(2, width - first.cell_length - sum(len(text) for text, _ in pages))
         first = Content.assemble(first, " " * gap, *pages)
         lines = [first.truncate(width, ellipsis=True), self._progress_line(status, width)]
+        if self.notice:
+            lines.append(Content.assemble(("⟳ " + self.notice, "bold $accent")).truncate(width, ellipsis=True))
         if self.problem:
             lines.append(Content.assemble(("⚠ " + visible(self.problem), "bold $error")))  # may wrap: all of it matters
         return Content("\n").join(lines)
