@@ -117,3 +117,16 @@ def test_compare_shows_hostile_names_and_values_literally(tmp_path):
             assert_literal(screen_text(app), "evil\\x1b[2J[blink]name")
 
     asyncio.run(main())
+
+
+def test_snapshot_hostile_run_live_view(tmp_path, snap_compare, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = hostile_runs(Path("runs"))
+
+    async def run_before(pilot):
+        pilot.app.open_live(run)
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, LiveScreen) and pilot.app.screen.repaints > 0
+                       and pilot.app.screen.curves.end is not None and not pilot.app.screen.dirty, what="the data")
+        await pilot.pause(0.1)
+
+    assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=(80, 24), run_before=run_before)
