@@ -129,7 +129,7 @@ class LaunchScreen(Screen):
     LaunchScreen .problem, LaunchScreen .hint { height: auto; }
     LaunchScreen #loading { height: 1fr; align: center middle; }
     LaunchScreen #loading LoadingIndicator { height: 3; }
-    LaunchScreen #loading Static { width: auto; }
+    LaunchScreen #loading Static { width: 100%; text-align: center; }
     """
 
     def __init__(self, runs_dir: Path, experiments_dir: Path):
