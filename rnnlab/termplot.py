@@ -6,6 +6,8 @@ import math
 
 import plotext as plt
 
+from .ticks import axis_range, labels, ticks
+
 
 def downsample(xs: list, ys: list, points: int = 300) -> tuple[list, list]:
     """Average consecutive points so a long curve fits a terminal's width."""
@@ -18,6 +20,23 @@ def downsample(xs: list, ys: list, points: int = 300) -> tuple[list, list]:
         out_x.append(xs[b - 1])
         out_y.append(sum(ys[a:b]) / (b - a))
     return out_x, out_y
+
+
+def round_axes(plot, xs: list, ys: list, width: int, height: int, integer_x: bool = True) -> None:
+    """Round tick labels on both axes, and a small range around a flat series (rnnlab/ticks.py).
+
+    `plot` is plotext itself or a textual-plotext widget's `plt`; `xs`/`ys` are every value drawn.
+    """
+    if not xs or not ys:
+        return
+    x_low, x_high = axis_range(min(xs), max(xs))
+    y_low, y_high = axis_range(min(ys), max(ys))
+    x_ticks = ticks(x_low, x_high, max(3, min(8, width // 12)), integer=integer_x)
+    y_ticks = ticks(y_low, y_high, max(2, min(6, height // 4)))
+    plot.xlim(x_low, x_high)
+    plot.ylim(y_low, y_high)
+    plot.xticks(x_ticks, labels(x_ticks))
+    plot.yticks(y_ticks, labels(y_ticks))
 
 
 def _start(width: int, height: int, title: str, color: bool) -> None:
@@ -41,12 +60,17 @@ def line_plot(series: dict[str, tuple[list, list]], title: str, width: int, heig
     all_x = [x for xs, _ in series.values() for x in xs]
     # log_y plots log10 of the values: plotext's own log axis prints unreadable tick labels.
     scale = (lambda v: math.log10(v)) if log_y else (lambda v: v)
+    drawn_x, drawn_y = [], []
     for label, (xs, ys) in series.items():
         points = [(x, scale(y)) for x, y in zip(xs, ys) if y is not None and (y > 0 or not log_y)]
         if points:
             plt.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille")
+            drawn_x += [x for x, _ in points]
+            drawn_y += [y for _, y in points]
     if hline is not None and all_x and (hline[0] > 0 or not log_y):
         plt.plot([min(all_x), max(all_x)], [scale(hline[0])] * 2, label=hline[1], marker="braille")
+        drawn_y.append(scale(hline[0]))
+    round_axes(plt, drawn_x, drawn_y, width, height, integer_x=all(float(x).is_integer() for x in drawn_x))
     plt.xlabel(xlabel)
     if log_y:
         plt.ylabel("log10")
@@ -61,5 +85,8 @@ def complex_plane(points: dict[str, tuple[list, list]], title: str, width: int, 
     plt.plot([math.cos(a) for a in angles], [math.sin(a) for a in angles], label="|z|=1", marker="braille")
     for label, (re, im) in points.items():
         plt.scatter(re, im, label=label, marker="dot")
+    every_re = [1.0, -1.0] + [x for re, _ in points.values() for x in re]
+    every_im = [1.0, -1.0] + [y for _, im in points.values() for y in im]
+    round_axes(plt, every_re, every_im, width, height, integer_x=False)
     plt.xlabel("Re")
     return _finish()

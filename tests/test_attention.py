@@ -88,17 +88,18 @@ def test_the_attention_screen_follows_the_probe_and_decodes_typed_input(seq2seq_
             await wait_until(pilot, lambda: screen.probe is not None, what="the probe event")
             assert text_of(screen, "#title").startswith("probe example at step 40: ")
             assert "<eos>" in rendered(screen.query_one("#heatmap").content)
-            assert screen.focused is screen.query_one("#map")  # `p` works at once
-            await pilot.press("tab")  # the input is one tab away
-            assert screen.focused is screen.query_one("#source")
-            screen.query_one("#source").value = "abcd"
+            assert screen.focused is screen.query_one("#source")  # typed text is not lost
+            await pilot.press(*"abcd")
+            assert screen.query_one("#source").value == "abcd"
             await pilot.press("enter")
             await wait_until(pilot, lambda: text_of(screen, "#title").startswith("abcd → "), what="the decoding")
+            await pilot.press("ctrl+e")  # back to the probe example, from inside the input
+            assert screen.showing == "probe" and text_of(screen, "#title").startswith("probe example at step 40: ")
             screen.query_one("#source").value = "abQ"
             await pilot.press("enter")
             await wait_until(pilot, lambda: "not in the source vocabulary" in text_of(screen, "#title"),
                              what="the error line")
             await pilot.press("escape")
-            await pilot.press("p")  # nothing: back on the runs screen, no crash
+            await pilot.press("ctrl+e")  # nothing: back on the runs screen, no crash
 
     asyncio.run(scenario())

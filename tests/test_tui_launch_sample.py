@@ -306,9 +306,8 @@ def test_switching_the_task_drops_the_presets_keys_it_does_not_have(tmp_path):
         async with app.run_test(size=(100, 34)) as pilot:
             await pilot.pause()
             app.open_launch()
-            await pilot.pause()
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
             screen = app.screen
-            assert isinstance(screen, LaunchScreen)
             select = screen.widget("task.name")
             assert isinstance(select, Select)
             select.value = "adding"
@@ -319,3 +318,42 @@ def test_switching_the_task_drops_the_presets_keys_it_does_not_have(tmp_path):
             assert screen.widget("task.corpus").disabled
 
     asyncio.run(main())
+
+
+def test_n_opens_the_launch_screen_at_once_while_the_registries_load(tmp_path, monkeypatch):
+    """Importing the models and tasks (torch) took 2-5 s on the UI thread after `n`: now a thread does it,
+    and the screen shows a loading indicator meanwhile."""
+    import threading
+
+    from textual.widgets import LoadingIndicator
+
+    from rnnlab.tui.screens import launch
+
+    release = threading.Event()
+    real = launch.registries
+
+    def slow_registries():
+        release.wait(10)  # a cold import of torch, held until the test has looked at the screen
+        return real()
+
+    monkeypatch.setattr(launch, "registries", slow_registries)
+    preset = write_tiny_preset(tmp_path / "experiments", tmp_path)
+    app = make_app(runs_dir=tmp_path / "runs", experiments_dir=preset.parent)
+    monkeypatch.setattr(app, "warm_up", lambda: None)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            started = time.monotonic()
+            await pilot.press("n")
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), 2, "the launch screen")
+            assert time.monotonic() - started < 2 and app.screen.query(LoadingIndicator)  # not blocked
+            assert not app.screen.query("#preset")
+            release.set()
+            await wait_until(pilot, lambda: app.screen.valid, 20, "the form")
+            assert not app.screen.query(LoadingIndicator) and app.screen.value("model.hidden") == "16"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()

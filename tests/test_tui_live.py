@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import time
@@ -15,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from rnnlab import worker
 from rnnlab.store import RunDir
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.live import LiveScreen
 from rnnlab.tui.widgets.header import RunHeader
-from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot
-from tiny import overrides
-from tui_fixtures import copy_fixture_runs, make_fixture_runs
+from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot, RunPlot
+from tui_fixtures import constant_lr_run, copy_fixture_runs, make_fixture_runs, start_endless_trainer, toasts, wait_for
 
 LSTM = "20261118-100000-tiny-lstm-aaaa"
 ELMAN = "20261118-120000-tiny-elman-cccc"
@@ -39,16 +38,6 @@ def fixture_runs(tmp_path_factory) -> Path:
 @pytest.fixture
 def runs_copy(fixture_runs, tmp_path) -> Path:
     return copy_fixture_runs(fixture_runs, tmp_path / "runs")
-
-
-async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll the running app until `predicate()` holds; return the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        await pilot.pause(0.01)
-    return time.monotonic() - start
 
 
 def header_text(app) -> str:
@@ -71,7 +60,7 @@ def test_finished_run_is_plotted(fixture_runs):
             await wait_for(pilot, lambda: len(screen.curves.train_loss.xs) == 12, what="12 train points")
             await wait_for(pilot, lambda: not screen.dirty, what="the repaint")
             assert screen.query_one(LossPlot).series == {"train": 12, "val": 3, "unigram": 2, "n-gram": 2}
-            assert screen.query_one(GradNormPlot).series == {"global": 12, "layer0": 3, "clip": 2}
+            assert screen.query_one(GradNormPlot).series == {"global pre-clip": 12, "layer0": 3, "clip": 2}
             assert "loss (nats/char)" in screen.query_one(LossPlot).render().plain  # the task's own unit
             assert "finished" in header_text(app) and "12/12 100%" in header_text(app)
             assert screen.check_action("stop", ()) is None and screen.check_action("resume", ()) is None
@@ -126,12 +115,9 @@ def test_crashed_run_problem_and_failed_continue(fixture_runs, runs_copy):
 def test_live_run_stop_and_continue(tmp_path):
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
-    process = worker.start(runs_dir, None, overrides(tmp_path, train__steps=100000, train__eval_every=0,
-                                                     train__checkpoint_every=0), log=tmp_path / "run.log")
+    process, run = start_endless_trainer(tmp_path, runs_dir)
 
     async def main():
-        run = worker.find_new_run(runs_dir, set(), process)
-        assert run is not None, (tmp_path / "run.log").read_text()
         app = make_app(runs_dir=runs_dir)
         async with app.run_test(size=(100, 34)) as pilot:
             screen = await open_live(pilot, run, process)
@@ -145,11 +131,16 @@ def test_live_run_stop_and_continue(tmp_path):
             # continue: a new trainer on the same directory; the curve goes on from the stop step
             stopped_at = screen.curves.step
             assert screen.check_action("resume", ()) is True
+            pressed = time.monotonic()
             await pilot.press("c")
             resumed = screen.process
             processes.append(resumed)
+            # the trainer takes seconds to start (torch, the task, the checkpoint): the header says so at once
+            assert "resuming: starting the trainer" in header_text(app) and time.monotonic() - pressed < 1
             await wait_for(pilot, lambda: screen.curves.step > stopped_at + 5 and "running" in header_text(app),
                            timeout=30, what="the resumed run")
+            print(f"c to training again: {time.monotonic() - pressed:.1f} s")
+            await wait_for(pilot, lambda: "resuming" not in header_text(app), what="the resuming line to go")
             assert any("resumed" in line for line in screen.curves.logs)
             assert screen.curves.train_loss.xs == sorted(set(screen.curves.train_loss.xs))  # no step twice
             await pilot.press("s")
@@ -233,3 +224,64 @@ def snapshot_opener(runs_dir: Path, page: str):
 def test_snapshot(fixture_runs, snap_compare, page, size):
     app = make_app(runs_dir=fixture_runs)
     assert snap_compare(app, terminal_size=size, run_before=snapshot_opener(fixture_runs, page))
+
+
+def test_keys_that_cannot_act_say_why(fixture_runs):
+    """`c` on a finished run and `a` on a language model are disabled bindings: they used to do nothing."""
+    async def main():
+        app = make_app(runs_dir=fixture_runs)
+        async with app.run_test(size=(100, 34), notifications=True) as pilot:
+            screen = await open_live(pilot, RunDir(fixture_runs / LSTM))
+            await wait_for(pilot, lambda: screen.state == "finished", what="the finished state")
+            assert screen.check_action("resume", ()) is None  # still greyed out in the footer
+            await pilot.press("c")
+            await wait_for(pilot, lambda: any("Cannot continue this run: it has done all its steps" in toast
+                                              for toast in toasts(app)), what="the reason for c")
+            await pilot.press("a")
+            await wait_for(pilot, lambda: any("seq2seq runs only (this run's arch is lstm)" in toast
+                                              for toast in toasts(app)), what="the reason for a")
+            assert screen.process is None and isinstance(app.screen, LiveScreen)
+
+    asyncio.run(main())
+
+
+async def open_constant_lr(pilot, run: RunDir) -> LiveScreen:
+    screen = await open_live(pilot, run)
+    await wait_for(pilot, lambda: screen.curves.end is not None and not screen.dirty, what="the data")
+    await pilot.pause(0.1)
+    return screen
+
+
+def test_a_constant_lr_and_a_small_terminal_draw_readable_plots(tmp_path):
+    """A constant lr drew 0.00300000000000000050 labels; 80x24 hid a plot and legends covered the rest."""
+    run = constant_lr_run(tmp_path / "runs")
+
+    async def main():
+        app = make_app(runs_dir=tmp_path / "runs")
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = await open_constant_lr(pilot, run)
+            plots = list(screen.query_one("#training").query(RunPlot))
+            assert len(plots) == 3 and all(plot.region.width >= 20 and plot.region.height >= 10 for plot in plots)
+            texts = [plot.render().plain for plot in plots]
+            assert all("⢕" not in text for text in texts)  # plotext's legend box: gone from inside the plot
+            lr = texts[2]
+            assert "0.0030" in lr and not re.search(r"\d\.\d{6,}", lr), lr
+            assert lr.splitlines()[-1] == "━ lr"  # the legend, below the plot
+            assert texts[0].splitlines()[-2:] == ["━ train ━ val ━ unigram", "━ n-gram"]  # wrapped, all there
+            for text in texts:  # round step ticks (the line under the x axis): 100 200 300, not 80.5 160.0
+                lines = text.splitlines()
+                steps = next(lines[i + 1] for i, line in enumerate(lines) if "└" in line).split()
+                assert steps and all(step.isdigit() and int(step) % 50 == 0 for step in steps), steps
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_constant_lr(tmp_path, snap_compare, size, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = constant_lr_run(Path("runs"))
+
+    async def run_before(pilot):
+        await open_constant_lr(pilot, run)
+
+    assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=size, run_before=run_before)

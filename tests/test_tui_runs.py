@@ -64,6 +64,10 @@ def ids(screen: RunsScreen) -> list[str]:
     return [row.key.value for row in table.ordered_rows]
 
 
+def row(table: DataTable, key: str) -> list[str]:
+    return [str(value) for value in table.get_row(key)]  # the cells are rich Text (never parsed as markup)
+
+
 def cell(screen: RunsScreen, run_id: str, column: str):
     return screen.query_one(DataTable).get_cell(run_id, column)
 
@@ -143,8 +147,8 @@ def test_mark_two_and_compare_shows_overlaid_curves_and_config_diff(fixture_dir)
         assert list(compare.val_series) == ["tiny-gru", "tiny-lstm"]  # labelled by config name
         assert all(xs for xs, _ in compare.val_series.values()) and len(compare.train_series) == 2
         diff = compare.query_one("#diff", DataTable)
-        assert diff.get_row("model.arch") == ["model.arch", "gru", "lstm"]
-        assert diff.get_row("model.forget_bias")[1] == "-"  # an LSTM-only key
+        assert row(diff, "model.arch") == ["model.arch", "gru", "lstm"]
+        assert row(diff, "model.forget_bias")[1] == "-"  # an LSTM-only key
         await pilot.press("escape")
         assert app.screen is screen and screen.marked == {GRU, LSTM}
     run(scenario, fixture_dir)
@@ -155,7 +159,7 @@ def test_compare_with_an_unreadable_config_shows_question_marks(fixture_dir):
         app.open_compare([store.RunDir(fixture_dir / name) for name in (LSTM, GRU, BROKEN)])
         await settle(app, pilot)
         compare = app.screen
-        assert compare.query_one("#diff", DataTable).get_row("model.arch")[1:] == ["lstm", "gru", "?"]
+        assert row(compare.query_one("#diff", DataTable), "model.arch")[1:] == ["lstm", "gru", "?"]
         assert "config unreadable" in str(compare.query_one("#notes", Static).render())
         assert compare.val_series[compare.loaded.labels[2]] == ([], [])
     run(scenario, fixture_dir)
@@ -320,3 +324,23 @@ def test_snapshot_runs_screen(fixture_dir, snap_compare, size):
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 def test_snapshot_compare_screen(fixture_dir, snap_compare, size):
     assert snap_compare(make_app(runs_dir=fixture_dir), terminal_size=size, run_before=_open_compare)
+
+
+def test_a_growing_steps_cell_is_never_cut_at_80_columns(tmp_path):
+    """A running run's cells are updated in place every 2 s: 31/1000 became `319/100` (the width stayed)."""
+    from tui_fixtures import screen_text
+
+    path = tmp_path / "runs" / "20261118-100000-tiny-lstm-aaaa"
+    path.mkdir(parents=True)
+    (path / "config.toml").write_text("")
+    status = {"id": path.name, "arch": "lstm", "task": "charlm", "state": "stopped", "step": 31,
+              "total_steps": 1000, "started": 1_795_000_000.0, "elapsed": 4.0}
+    store.RunDir(path).write_status(status)
+
+    async def scenario(app, pilot, screen):
+        assert "31/1000" in screen_text(app)
+        store.RunDir(path).write_status({**status, "step": 319, "best_val": 1.25})
+        screen.reload()
+        await settle(app, pilot)
+        assert " 319/1000 " in screen_text(app), screen_text(app)
+    run(scenario, tmp_path / "runs", size=(80, 24))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 from rnnlab import store
@@ -72,3 +73,57 @@ def make_fixture_runs(runs_dir: Path, tmp_path: Path) -> dict[str, store.RunDir]
 def copy_fixture_runs(source: Path, target: Path) -> Path:
     shutil.copytree(source, target)
     return target
+
+
+async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> float:
+    """Poll the running app until `predicate()` holds; return the seconds it took."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await pilot.pause(0.01)
+    return time.monotonic() - start
+
+
+def screen_text(app) -> str:
+    """Every cell of the current screen (toasts included, with run_test(notifications=True)) as plain text."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
+def toasts(app) -> list[str]:
+    """The notifications on screen (run_test(notifications=True)), each as its plain text, lines joined."""
+    return [" ".join(toast.render().plain.split()) for toast in app.screen.query("Toast")]
+
+
+def start_endless_trainer(tmp_path: Path, runs_dir: Path):
+    """A real tiny trainer (`rnnlab run` in a child) that trains until stopped, and its run directory."""
+    from rnnlab import worker
+    from tiny import overrides
+
+    process = worker.start(runs_dir, None, overrides(tmp_path, train__steps=100000, train__eval_every=0,
+                                                     train__checkpoint_every=0), log=tmp_path / "run.log")
+    run = worker.find_new_run(runs_dir, set(), process)
+    assert run is not None, (tmp_path / "run.log").read_text()
+    return process, run
+
+
+def constant_lr_run(runs_dir: Path) -> store.RunDir:
+    """A stopped run at step 319 of 1000 with a constant learning rate (float noise in its last digit):
+    written event by event, so its plots are the same on every machine."""
+    run = store.RunDir(runs_dir / "20261118-150000-constant-lr-ffff")
+    run.path.mkdir(parents=True)
+    run.write_status({"id": run.id, "name": "constant-lr", "arch": "gru", "task": "charlm", "state": "stopped",
+                      "step": 319, "total_steps": 1000, "best_val": 1.9, "started": FIXED_START, "elapsed": 40.0,
+                      "device": "cpu", "host": "fixture-host", "pid": 1})
+    lrs = (0.003, 0.0030000000000000005, 0.0029999999999999996)
+    events = [{"kind": "start", "step": 0, "t": 0.0, "device": "cpu", "params": 5000, "total_steps": 1000,
+               "loss_unit": "nats/char", "baseline": 3.2, "baseline_label": "unigram", "ngram": 2.1}]
+    for step in range(1, 320):
+        events.append({"kind": "train", "step": step, "t": step * 0.125, "loss": 3.4 - 1.4 * step / 319
+                       + 0.05 * ((step * 7919) % 13) / 13, "lr": lrs[step % 3], "grad_norm": 0.5 + (step % 17) / 4,
+                       "clipped": False, "tokens_per_s": 1000.0})
+        if step % 100 == 0:
+            events.append({"kind": "eval", "step": step, "t": step * 0.125, "loss": 3.0 - step / 300})
+    events.append({"kind": "end", "step": 319, "t": 40.0, "state": "stopped"})
+    run.events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return run

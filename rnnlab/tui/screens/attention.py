@@ -18,15 +18,17 @@ from textual.worker import get_current_worker
 
 from ...console import attention_heatmap
 from ...store import RunDir
+from ..literal import plain
 from ..messages import RunUpdate
 from ..watch import watch_run
 
 
 class AttentionScreen(Screen):
     SUB_TITLE = "attention"
-    AUTO_FOCUS = "#map"  # so `p` works at once; the input is one tab away
+    AUTO_FOCUS = "#source"  # typing starts at once (its keys are text: the probe binding is ctrl+e)
     BINDINGS = [
-        Binding("p", "show_probe", "Probe example", tooltip="The example the trainer decodes at every probe"),
+        Binding("ctrl+e", "show_probe", "Probe example", priority=True,  # priority: the Input would take it
+                tooltip="The example the trainer decodes at every probe"),
         Binding("escape", "back", "Back"),
     ]
     DEFAULT_CSS = """
@@ -55,7 +57,7 @@ class AttentionScreen(Screen):
         yield Static("", id="title")
         with VerticalScroll(id="map"):
             yield Static("No attention probe in this run yet: the trainer decodes one example every probes.every "
-                         "steps. Type an input above (tab) and press enter to decode it from the checkpoint.",
+                         "steps. Type an input above and press enter to decode it from the checkpoint.",
                          id="heatmap")
         yield Footer()
 
@@ -80,10 +82,18 @@ class AttentionScreen(Screen):
             return
         joiner = " " if any(len(t) > 1 for t in event["source"]) else ""
         right = "right" if event["output"] == event["truth"] else f"truth: {joiner.join(event['truth'])}"
-        self.query_one("#title", Static).update(
-            f"probe example at step {event['step']}: {joiner.join(event['source'])} → "
-            f"{joiner.join(event['output'])}  ({right})")
-        self.query_one("#heatmap", Static).update(attention_heatmap(event["source"], event["output"], event["weights"]))
+        self.say(f"probe example at step {event['step']}: {joiner.join(event['source'])} → "
+                 f"{joiner.join(event['output'])}  ({right})")
+        self.show_heatmap(event["source"], event["output"], event["weights"])
+
+    def say(self, line: str) -> None:
+        """The title line: tokens, typed text and errors, shown literally (a str would be parsed as markup)."""
+        self.query_one("#title", Static).update(plain(line))
+
+    def show_heatmap(self, source: list[str], output: list[str], weights) -> None:
+        # Tokens come from the run's vocabulary (anybody's corpus): Text, so no markup, escapes visible.
+        self.query_one("#heatmap", Static).update(attention_heatmap([plain(t) for t in source],
+                                                                    [plain(t) for t in output], weights))
 
     def action_show_probe(self) -> None:
         self.showing = "probe"
@@ -94,10 +104,10 @@ class AttentionScreen(Screen):
         text = self.query_one("#source", Input).value
         beam = self.query_one("#beam", Input).value.strip() or "1"
         if not beam.isdigit() or int(beam) < 1:
-            self.query_one("#title", Static).update(f"beam = {beam!r}: expected an integer >= 1")
+            self.say(f"beam = {beam!r}: expected an integer >= 1")
             return
         self.showing = "typed"
-        self.query_one("#title", Static).update("decoding ...")
+        self.say("decoding ...")
         self._decode(text, int(beam))
 
     @work(thread=True, exclusive=True, group="decode")
@@ -111,18 +121,16 @@ class AttentionScreen(Screen):
             result = translate(self.loaded.model, vocab, vocab.encode(text), 64, beam)
         except Exception as error:  # an unknown token, no checkpoint yet: one line, never a crash
             message = str(error).splitlines()[0] if str(error) else error.__class__.__name__
-            self.app.call_from_thread(self.query_one("#title", Static).update, message)
+            self.app.call_from_thread(self.say, message)
             return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_typed, text, result)
 
     def _show_typed(self, text: str, result) -> None:
         joiner = self.loaded.vocab.joiner
-        self.query_one("#title", Static).update(f"{text} → {joiner.join(result.output)}  (checkpoint step "
-                                                f"{self.loaded.step})")
+        self.say(f"{text} → {joiner.join(result.output)}  (checkpoint step {self.loaded.step})")
         if result.attention is not None:
-            self.query_one("#heatmap", Static).update(attention_heatmap(result.source, result.output,
-                                                                        result.attention))
+            self.show_heatmap(result.source, result.output, result.attention)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:

@@ -15,8 +15,10 @@ from textual_plotext import PlotextPlot
 from ... import config
 from ...curves import RunCurves
 from ...errors import RnnlabError
+from ...literal import visible
 from ...store import RunDir
-from ...termplot import downsample
+from ...termplot import downsample, round_axes
+from ..literal import plain
 
 MAX_POINTS = 200  # a plot is at most ~120 cells wide; braille doubles that: more points only cost time
 MISSING = "-"  # the key does not exist in this run's config (e.g. an LSTM-only key on a GRU)
@@ -164,7 +166,7 @@ class CompareScreen(Screen):
         notes = list(loaded.notes)
         if not any(xs for xs, _ in loaded.val.values()):
             notes.append("no validation points yet (the first comes at train.eval_every)")
-        self.query_one("#notes", Static).update("\n".join(notes))
+        self.query_one("#notes", Static).update(plain("\n".join(notes), keep="\n"))  # notes echo ids, errors
         self.query_one("#notes", Static).display = bool(notes)
 
     def plot(self, selector: str, title: str, series: dict[str, tuple[list, list]]) -> None:
@@ -173,19 +175,22 @@ class CompareScreen(Screen):
         plt.title(title)
         plt.xlabel("step")
         for label, (xs, ys) in series.items():
-            if xs:
-                plt.plot(xs, ys, label=label, marker="braille")
-        self.query_one(selector, PlotextPlot).refresh()
+            if xs:  # plotext's ANSI output is parsed back: an ESC in a config name must arrive as `\x1b`
+                plt.plot(xs, ys, label=visible(label), marker="braille")
+        widget = self.query_one(selector, PlotextPlot)
+        round_axes(plt, [x for xs, _ in series.values() for x in xs], [y for _, ys in series.values() for y in ys],
+                   widget.size.width or 60, widget.size.height or 15)  # round ticks, as in the live view
+        widget.refresh()
 
     def fill_table(self, loaded: Loaded) -> None:
         table = self.query_one("#diff", DataTable)
         table.clear(columns=True)
         table.add_column("key", key="key")
         for label in loaded.labels:
-            table.add_column(label)
+            table.add_column(plain(label))
         keys = differing_keys(loaded.configs)
-        for key in keys:
-            table.add_row(key, *(UNKNOWN if c is None else _shown(c.get(key, MISSING)) for c in loaded.configs),
-                          key=key)
+        for key in keys:  # Text cells: a str cell is parsed as markup, and config values are anybody's
+            table.add_row(plain(key), *(plain(UNKNOWN if c is None else _shown(c.get(key, MISSING)))
+                                        for c in loaded.configs), key=key)
         if not keys and sum(c is not None for c in loaded.configs) > 1:
             loaded.notes.append("the configs are identical (the runs differ only by chance)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.keys import key_to_character
+from textual.keys import format_key, key_to_character
 from textual.screen import ModalScreen
 from textual.widgets import Markdown
 
@@ -18,8 +18,19 @@ INTRO = """\
 
 
 def _shown(key: str) -> str:
-    """'left_square_bracket' -> '[', 'ctrl+l' stays: what the user presses."""
-    return key_to_character(key) or key
+    """A key as the user reads it: 'left_square_bracket' -> '[', 'slash' -> '/', 'space', 'escape', 'tab'.
+
+    Printable characters are shown as themselves; whitespace and control keys by their name (as a raw
+    character, a space or a tab is invisible in the table, and an escape is an ESC byte).
+    """
+    char = key_to_character(key) or format_key(key)
+    return char if len(char) == 1 and char.isprintable() and not char.isspace() and char.isascii() else key
+
+
+def _code(text: str) -> str:
+    """A Markdown code span that survives a table: a backtick key needs a wider fence, a pipe its escape."""
+    fence = "``" if "`" in text else "`"
+    return f"{fence} {text} {fence}" if "`" in text else f"{fence}{text.replace('|', chr(92) + '|')}{fence}"
 
 
 def _bindings_table(title: str, bindings) -> str:
@@ -28,12 +39,14 @@ def _bindings_table(title: str, bindings) -> str:
         if isinstance(binding, tuple):
             binding = Binding(*binding)
         if binding.description:
-            keys = binding.key_display or ", ".join(_shown(key) for key in binding.key.split(","))
-            rows.append(f"| `{keys}` | {binding.description} |")
+            # "tab,p" is two keys for one action: `tab` / `p` (a "," key shows as `,`)
+            keys = [binding.key_display] if binding.key_display else [_shown(key) for key in binding.key.split(",")]
+            rows.append(f"| {' / '.join(_code(key) for key in keys)} | {binding.description} |")
     return "\n".join(rows) + "\n"
 
 
 def help_text() -> str:
+    from .attention import AttentionScreen
     from .launch import LaunchScreen
     from .live import LiveScreen
     from .runs import RunsScreen
@@ -41,7 +54,7 @@ def help_text() -> str:
 
     parts = [INTRO]
     for title, screen in (("Runs", RunsScreen), ("Live run", LiveScreen), ("New run", LaunchScreen),
-                          ("Sample", SampleScreen)):
+                          ("Sample", SampleScreen), ("Attention", AttentionScreen)):
         parts.append(_bindings_table(title, screen.BINDINGS))
     return "\n".join(parts)
 

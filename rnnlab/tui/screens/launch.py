@@ -3,6 +3,10 @@
 The form has no rules of its own: every change re-runs `config.resolve` on the
 preset plus the changed fields as `--set` overrides, so the inline messages are
 exactly what `rnnlab run` would print, and Launch starts that very command.
+
+The architecture and task registries import torch (about 2 s): the screen opens
+at once with a loading indicator, a thread imports them (the app also warms them
+up in the background, see RnnlabApp.warm_up), and the form is mounted after.
 """
 
 from __future__ import annotations
@@ -19,22 +23,29 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Select, Static
 from textual.worker import get_current_worker
 
 from ... import config, worker
 from ...errors import ConfigError
-from ...models import ARCHS
 from ...options import describe
-from ...tasks import TASKS
-from ...tasks.corpus import EMBEDDED, read_text_file
+from ..literal import plain
 
 # The key hyperparameters; every other key keeps the preset's value (or its default).
 FIELDS = ("name", "model.arch", "model.hidden", "model.layers", "model.dropout", "task.name", "task.corpus",
           "task.tokenizer", "task.seq_len", "train.steps", "train.batch_size", "train.optimizer", "train.lr",
           "train.clip", "train.algorithm", "probes.every", "device")
 DEVICES = ["auto", "cpu", "cuda", "mps"]  # a preset's cuda:N is added to these when it has one
-SELECTORS = {"model.arch": ARCHS, "task.name": TASKS}
+SELECTORS = ("model.arch", "task.name")  # fields chosen from a registry
+
+
+def registries() -> dict:
+    """The registries of the selector fields. The first call imports every model and task (torch, ~2 s):
+    a thread's job (LaunchScreen._prepare, RnnlabApp.warm_up), after which it costs nothing."""
+    from ...models import ARCHS
+    from ...tasks import TASKS
+
+    return {"model.arch": ARCHS, "task.name": TASKS}
 
 
 def _split(key: str) -> tuple[str, str]:
@@ -87,6 +98,19 @@ def _error_line(log: Path, code: int | None) -> str:
     return (errors or lines or [f"error: rnnlab run exited with code {code} before creating a run"])[-1]
 
 
+class LaunchForm(Vertical):
+    """The form, mounted once the registries are loaded; its widgets are the screen's (compose_form)."""
+
+    DEFAULT_CSS = "LaunchForm { height: 1fr; }"
+
+    def __init__(self, build):
+        super().__init__(id="launch-form")
+        self.build = build
+
+    def compose(self) -> ComposeResult:
+        yield from self.build()
+
+
 class LaunchScreen(Screen):
     SUB_TITLE = "new run"
     BINDINGS = [
@@ -103,6 +127,9 @@ class LaunchScreen(Screen):
     LaunchScreen #preset-row, LaunchScreen #actions { padding: 0 1; }
     LaunchScreen #actions Static { width: 1fr; }
     LaunchScreen .problem, LaunchScreen .hint { height: auto; }
+    LaunchScreen #loading { height: 1fr; align: center middle; }
+    LaunchScreen #loading LoadingIndicator { height: 3; }
+    LaunchScreen #loading Static { width: 100%; text-align: center; }
     """
 
     def __init__(self, runs_dir: Path, experiments_dir: Path):
@@ -121,7 +148,47 @@ class LaunchScreen(Screen):
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        choices = [("defaults - every key at its default", "")] + [(_preset_label(p), str(p)) for p in self.presets]
+        # The form (about 200 widgets) takes ~0.5 s to build: the screen answers the key at once with this,
+        # and the form follows (at once when the app's warm-up has imported the registries, else ~2 s).
+        with Vertical(id="loading"):
+            yield LoadingIndicator()
+            yield Static("loading the architectures and tasks ...", classes="hint")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._prepare()
+
+    @work(thread=True, exclusive=True, group="prepare", exit_on_error=False)
+    def _prepare(self) -> None:
+        """Import the registries and describe the fields off the UI thread, then show the form."""
+        try:
+            registries()
+            for key in FIELDS:
+                _field_info(key)
+        except Exception as error:  # noqa: BLE001 - a broken install: say so instead of spinning forever
+            self.app.call_from_thread(self._not_loaded, f"cannot load the architectures and tasks: {error}")
+            return
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_form)
+
+    def _not_loaded(self, message: str) -> None:
+        if self.is_mounted:
+            self.query_one("#loading LoadingIndicator").display = False
+            self.query_one("#loading Static", Static).update(plain(message))
+            self.query_one("#loading Static", Static).set_classes("problem")
+
+    async def _show_form(self) -> None:
+        if not self.is_mounted:  # escape before the registries were in
+            return
+        await self.mount(LaunchForm(self.compose_form), before=self.query_one(Footer))
+        await self.query_one("#loading").remove()
+        self.load_preset(self.query_one("#preset", Select).value or None)
+        self.query_one("#preset", Select).focus()
+
+    def compose_form(self) -> ComposeResult:
+        # Text prompts: a str prompt is parsed as markup, and a preset's comment line is anybody's text.
+        choices = [("defaults - every key at its default", "")] + [(plain(_preset_label(p)), str(p))
+                                                                   for p in self.presets]
         first = next((p for p in self.presets if p.stem == "quickstart"), self.presets[0] if self.presets else "")
         with Horizontal(id="preset-row", classes="field"):
             yield Label("preset")
@@ -137,7 +204,6 @@ class LaunchScreen(Screen):
         with Horizontal(id="actions"):
             yield Button("Launch", variant="primary", compact=True, id="launch", disabled=True)
             yield Static("", id="help", classes="hint")  # the focused field's meaning, or the launch's progress
-        yield Footer()
 
     @staticmethod
     def field_id(key: str, kind: str = "field") -> str:
@@ -145,7 +211,7 @@ class LaunchScreen(Screen):
 
     def _make_widget(self, key: str):
         if key in SELECTORS:  # generated from the registry, with each entry's one-line summary
-            options = [(f"{name} - {cls.summary}", name) for name, cls in SELECTORS[key].items()]
+            options = [(f"{name} - {cls.summary}", name) for name, cls in registries()[key].items()]
         elif key == "device":
             options = [(name, name) for name in DEVICES]
         else:
@@ -158,9 +224,6 @@ class LaunchScreen(Screen):
 
     def widget(self, key: str) -> Input | Select:
         return self.query_one(f"#{self.field_id(key)}")
-
-    def on_mount(self) -> None:
-        self.load_preset(self.query_one("#preset", Select).value or None)
 
     # -- the preset and the form ---------------------------------------------------------
     def load_preset(self, path: str | None) -> None:
@@ -183,7 +246,7 @@ class LaunchScreen(Screen):
             if isinstance(widget, Select):
                 options = self.choices[key]
                 if self.initial[key] not in [value for _, value in options]:  # e.g. cuda:1, or an unknown arch
-                    options = [*options, (self.initial[key], self.initial[key])]
+                    options = [*options, (plain(self.initial[key]), self.initial[key])]
                 widget.set_options(options)
             widget.value = self.initial[key]
         self.validate(force=True)
@@ -226,6 +289,8 @@ class LaunchScreen(Screen):
                 self.widget(key).disabled = _field_info(key, *self.selected()) is None
         self.valid = self.preset_error is None
         if self.valid:
+            from ...tasks.corpus import EMBEDDED, read_text_file  # loaded by _prepare: no cost here
+
             try:
                 cfg = config.resolve(self.raw_for_selection(), self.overrides())
                 corpus = getattr(cfg.task, "corpus", None)
@@ -252,7 +317,7 @@ class LaunchScreen(Screen):
     def _say(self, selector: str, message: str) -> None:
         """Problem lines take no room while there is nothing to say (80x24 has none to spare)."""
         line = self.query_one(selector, Static)
-        line.update(message)
+        line.update(plain(message))  # config errors echo the preset's and the typed values: literal
         line.display = bool(message)
 
     @on(Select.Changed, "#preset")
@@ -275,11 +340,12 @@ class LaunchScreen(Screen):
             return
         elif key in SELECTORS:
             name = self.value(key)
-            text = f"{key}: {SELECTORS[key].get(name).summary}" if name in SELECTORS[key].names() else key
+            registry = registries()[key]
+            text = f"{key}: {registry.get(name).summary}" if name in registry.names() else key
         else:
             info = _field_info(key, *self.selected())
             text = f"{key}: {info[0]['help']} ({info[0]['allowed']})" if info else key
-        self.query_one("#help", Static).update(text)
+        self.query_one("#help", Static).update(plain(text))
 
     # -- launching -----------------------------------------------------------------------
     @on(Input.Submitted)

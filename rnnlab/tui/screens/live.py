@@ -28,7 +28,9 @@ from textual.worker import get_current_worker
 
 from ... import worker
 from ...curves import RunCurves
+from ...literal import visible
 from ...store import RunDir
+from ..literal import notify
 from ..messages import RunUpdate
 from ..watch import watch_run
 from ..widgets.header import RunHeader, num
@@ -63,18 +65,14 @@ class LiveScreen(Screen):
         Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
         Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
     ]
-    # 2 plots side by side on a small terminal (the third page plot's latest value is
-    # in the header or the eigenvalue title); 3 plots when there is room for them.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-medium"), (150, "-wide")]
+    # Every plot of the page is always shown: three side by side on a short terminal (80x24 too: a plot
+    # hidden there was a plot the user never saw), the first across the top when there is height for two rows.
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     DEFAULT_CSS = """
     LiveScreen ContentSwitcher { height: 1fr; }
-    LiveScreen .page { layout: grid; grid-size: 2 1; grid-gutter: 0 1; height: 1fr; }
-    LiveScreen .page > .extra { display: none; }
-    LiveScreen.-medium.-tall .page, LiveScreen.-wide.-tall .page { grid-size: 2 2; }
-    LiveScreen.-medium.-tall .page > .first, LiveScreen.-wide.-tall .page > .first { column-span: 2; }
-    LiveScreen.-wide.-short .page { grid-size: 3 1; }
-    LiveScreen.-tall .page > .extra, LiveScreen.-wide .page > .extra { display: block; }
+    LiveScreen .page { layout: grid; grid-size: 3 1; grid-gutter: 0 1; height: 1fr; }
+    LiveScreen.-tall .page { grid-size: 2 2; }
+    LiveScreen.-tall .page > .first { column-span: 2; }
     LiveScreen #log { height: 5; border-top: hkey $foreground 20%; background: $surface; }
     LiveScreen.-tall #log { height: 6; }
     """
@@ -94,6 +92,9 @@ class LiveScreen(Screen):
         self.started_noted = False
         self.shown_state: str | None = None
         self.resume_log: Path | None = None  # the output of a trainer that `c` started
+        self.resuming_since: float | None = None  # monotonic time of `c`, until the trainer runs (or exits)
+        self.resumes_seen = 0  # `resume` events read: a new one means the trainer is back
+        self.resumes_before = 0  # resumes_seen when `c` was pressed
         self.repaints = 0
 
     def compose(self) -> ComposeResult:
@@ -102,7 +103,7 @@ class LiveScreen(Screen):
             for page, plots in zip(PAGES, (TRAINING, DYNAMICS)):
                 with Container(id=page, classes="page"):
                     for i, plot in enumerate(plots):
-                        yield plot(classes=("first", "", "extra")[i])
+                        yield plot(classes="first" if i == 0 else "")
         yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, highlight=False)
         yield Footer()
 
@@ -117,6 +118,7 @@ class LiveScreen(Screen):
 
     # -- data in ------------------------------------------------------------------------
     def on_run_update(self, update: RunUpdate) -> None:
+        self.resumes_seen += sum(1 for event in update.events if event.get("kind") == "resume")
         for event in update.events:
             try:
                 self.curves.feed([event])
@@ -148,8 +150,20 @@ class LiveScreen(Screen):
         return " · ".join(problems) or None
 
     # -- drawing --------------------------------------------------------------------------
+    def resuming_notice(self) -> str | None:
+        """While a trainer started by `c` is starting (torch, the task, the checkpoint: seconds): say so."""
+        if self.resuming_since is None:
+            return None
+        if self.resumes_seen > self.resumes_before or self.process is None or self.process.poll() is not None:
+            self.resuming_since = None  # back to training, or it exited (the log says why)
+            return None
+        self.dirty = True  # the seconds count on
+        return (f"resuming: starting the trainer (imports torch, builds the task, loads the checkpoint) "
+                f"{time.monotonic() - self.resuming_since:.0f}s")
+
     def repaint(self) -> None:
         self.reap()
+        notice = self.resuming_notice()
         if not self.dirty:
             return
         now = time.monotonic()
@@ -157,19 +171,18 @@ class LiveScreen(Screen):
         self.dirty = not plots_due  # the plots still owe this update: draw them at the next due tick
         self.repaints += 1
         with self.app.batch_update():
-            self.query_one(RunHeader).show(self.status, self.curves, self.problem_line(), self.page)
+            self.query_one(RunHeader).show(self.status, self.curves, self.problem_line(), self.page, notice)
             if plots_due:
                 self.plots_drawn_at = now
                 for plot in self.query(RunPlot):
                     plot.draw(self.curves)
-            log = self.query_one(RichLog)
             if self.curves.start is not None and not self.started_noted:
                 start, self.started_noted = self.curves.start, True
-                log.write(f"[step {start.get('step', 0)}] started on {start.get('device')}: "
-                          f"{num(start.get('params')) or 0:,.0f} parameters, "
-                          f"{num(start.get('total_steps')) or 0:,.0f} steps")
+                self.write_log(f"[step {start.get('step', 0)}] started on {start.get('device')}: "
+                               f"{num(start.get('params')) or 0:,.0f} parameters, "
+                               f"{num(start.get('total_steps')) or 0:,.0f} steps")
             for line in self.curves.logs[self.logged:]:
-                log.write(line)
+                self.write_log(line)
             self.logged = len(self.curves.logs)
         if self.state != self.shown_state:  # stop/continue follow the state (the footer recomposes)
             self.shown_state = self.state
@@ -187,7 +200,12 @@ class LiveScreen(Screen):
             self.dirty = True
 
     def note(self, message: str) -> None:
-        self.query_one(RichLog).write(f"· {message}")
+        self.write_log(f"· {message}")
+
+    def write_log(self, line: str) -> None:
+        """Log lines echo the run's messages and errors: control characters shown, never obeyed (the log has
+        markup=False)."""
+        self.query_one(RichLog).write(visible(line))
 
     # -- keys ---------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple) -> bool | None:
@@ -199,21 +217,31 @@ class LiveScreen(Screen):
             return self.is_seq2seq()
         return True
 
+    # A binding that check_action disables (greyed or hidden in the footer) does not run its action: the key
+    # then reaches the screen as a plain key press. Say why nothing happens instead of ignoring it.
+    def key_c(self) -> None:
+        self.action_resume()
+
+    def key_a(self) -> None:
+        self.action_attention()
+
     def action_stop(self) -> None:
         pid = (self.status or {}).get("pid")
         if self.state != "running" or not isinstance(pid, int):
             self.notify("The run is not running.", severity="warning")
             return
         if self.status.get("host") != socket.gethostname():  # its pid means nothing on this machine
-            self.notify(f"The run trains on {self.status.get('host')}: stop it there.", severity="warning")
+            notify(self, f"The run trains on {self.status.get('host')}: stop it there.", severity="warning")
             return
         worker.stop(pid)
         self.note(f"stop requested (SIGINT to pid {pid}); the trainer finishes its step and checkpoints")
 
     def action_resume(self) -> None:
         if self.state not in RESUMABLE:
-            self.notify(f"Only a stopped or crashed run can continue (this one is {self.state}).",
-                        severity="warning")
+            why = {"finished": "it has done all its steps (start a new run to train longer)",
+                   "running": "it is still running"}.get(self.state, f"it is {self.state}")
+            notify(self, f"Cannot continue this run: {why}. Only a stopped or crashed run continues.",
+                   title="Continue", severity="warning")
             return
         if self.process is not None and self.process.poll() is None:
             self.notify("The trainer started here is still running.", severity="warning")
@@ -222,11 +250,13 @@ class LiveScreen(Screen):
             self.resume_log = self.run.path / "resume.log"
             self.process = worker.start(runs_dir=self.run.path.parent, resume=self.run.id, log=self.resume_log)
         except OSError as error:
-            self.notify(f"Could not start the trainer: {error}", severity="error")
+            notify(self, f"Could not start the trainer: {error}", severity="error")
             return
         getattr(self.app, "children_started", []).append(self.process)
         # The watcher keeps tailing the same events.jsonl: the `resume` event truncates the curves.
         self.note(f"continuing from the last checkpoint (pid {self.process.pid}, output in resume.log)")
+        self.resuming_since, self.resumes_before, self.dirty = time.monotonic(), self.resumes_seen, True
+        self.repaint()  # the "resuming" line at once: the trainer takes seconds to start
 
     def action_page(self) -> None:
         self.page = PAGES[(PAGES.index(self.page) + 1) % len(PAGES)]
@@ -247,7 +277,8 @@ class LiveScreen(Screen):
 
     def action_attention(self) -> None:
         if not self.is_seq2seq():
-            self.notify("Attention is drawn for seq2seq runs only.", severity="warning")
+            notify(self, f"Attention heatmaps are drawn for seq2seq runs only (this run's arch is "
+                         f"{(self.status or {}).get('arch', 'unknown')}).", title="Attention", severity="warning")
             return
         self.app.open_attention(self.run)
 

@@ -19,6 +19,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from ...console import fmt_duration, fmt_num
 from ...store import RunDir, RunSummary, list_runs, remove_run
+from ..literal import notify, plain
 
 REFRESH_SECONDS = 2.0  # a run started in another terminal shows up within 2 s
 MARK = "●"
@@ -71,22 +72,14 @@ class ConfirmScreen(ModalScreen[bool]):
 
     BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
     AUTO_FOCUS = "#no"  # deleting cannot be undone: a stray enter must mean no
-    DEFAULT_CSS = """
-    ConfirmScreen { align: center middle; }
-    ConfirmScreen > Vertical { width: 64; max-width: 90%; height: auto; border: thick $error;
-                               background: $surface; padding: 1 2; }
-    ConfirmScreen #buttons { height: auto; margin-top: 1; align: right middle; }
-    ConfirmScreen Button { margin-left: 2; }
-    """
-
     def __init__(self, question: str, details: str = ""):
-        super().__init__()
+        super().__init__(classes="dialog")  # app.tcss
         self.question, self.details = question, details
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.question, classes="title")
-            yield Static(self.details, classes="hint")
+            yield Static(plain(self.details, keep="\n"), classes="hint")  # run ids, one a line
             with Horizontal(id="buttons"):
                 yield Button("Yes (y)", variant="error", id="yes", action="screen.answer(True)")
                 yield Button("No (n)", variant="primary", id="no", action="screen.answer(False)")
@@ -179,10 +172,11 @@ class RunsScreen(Screen):
                  "steps": f"{summary.step}/{summary.total_steps}" if summary.total_steps else "-",
                  "best": fmt_num(_num(summary.best_val)), "duration": fmt_duration(_num(summary.duration)),
                  "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"}
-        # Text, not str: a str cell is parsed as markup (slower, and "[x]" in a hand-edited status vanishes).
+        # Text, not str: a str cell is parsed as markup (slower, and "[x]" in a hand-edited status vanishes);
+        # plain(): an ESC in a renamed directory or a hand-edited status shows as \x1b, never obeyed.
         return [Text(MARK if summary.id in self.marked else " ")] + [
-            Text(str(texts[key]), style=styles.get(summary.state, "") if key == "state" else "",
-                 justify="right" if key in RIGHT else None) for key, _, _ in COLUMNS]
+            plain(texts[key], style=styles.get(summary.state, "") if key == "state" else "",
+                  justify="right" if key in RIGHT else None) for key, _, _ in COLUMNS]
 
     def rebuild(self, keep_columns: bool = False) -> None:
         table = self.query_one(DataTable)
@@ -196,7 +190,7 @@ class RunsScreen(Screen):
         if same_rows:  # the usual 2 s refresh of a running run: update its cells in place
             for summary in (row for row in shown if row != before[row.id]):
                 for (key, *_), value in zip(COLUMNS, self.row_cells(summary, styles)[1:]):
-                    table.update_cell(summary.id, key, value)
+                    table.update_cell(summary.id, key, value, update_width=True)  # 31/1000 -> 319/1000 fits
         else:
             table.clear(columns=not keep_columns)
             if not table.columns:
@@ -219,19 +213,21 @@ class RunsScreen(Screen):
     def update_status(self) -> None:
         empty = self.query_one("#empty", Static)
         if self.problem and not self.summaries:
-            empty.update(f"{self.problem}\nrnnlab lists the runs again every {REFRESH_SECONDS:.0f} s.")
+            empty.update(plain(f"{self.problem}\nrnnlab lists the runs again every {REFRESH_SECONDS:.0f} s.",
+                               keep="\n"))
         elif not self.summaries:
-            empty.update(f"No runs yet in {self.runs_dir}.\nPress n to start one "
-                         "(or run `rnnlab run experiments/quickstart.toml` in a shell).")
+            empty.update(plain(f"No runs yet in {self.runs_dir}.\nPress n to start one "
+                               "(or run `rnnlab run experiments/quickstart.toml` in a shell).", keep="\n"))
         elif not self.shown:
-            empty.update(f"No run matches {' '.join(self.terms)!r}. Press escape to clear the filter.")
+            empty.update(plain(f"No run matches {' '.join(self.terms)!r}. Press escape to clear the filter."))
         empty.display = not self.shown
         counts = [f"{len(self.summaries)} runs"] + [f"{len(self.shown)} shown"] * bool(self.terms) + [
             f"{len(self.marked)} marked"] * bool(self.marked)
         cursor = self.cursor_summary()
         # A listing problem (without runs, the hint above says it), else what is wrong with a corrupt run.
         problem = (self.problem if self.summaries else None) or (cursor.problem if cursor else None)
-        line = Text(", ".join(counts)).append(f"  {problem}" if problem else "", self.app.theme_variables["error"])
+        line = Text(", ".join(counts)).append(plain(f"  {problem}" if problem else "",
+                                                    self.app.theme_variables["error"]))
         self.query_one("#status", Static).update(line)
 
     def on_data_table_row_highlighted(self) -> None:
@@ -258,7 +254,7 @@ class RunsScreen(Screen):
         if self.focused is self.query_one("#filter") or cursor is None:
             self.query_one(DataTable).focus()  # enter in the filter goes back to the table
         elif cursor.problem:
-            self.notify(f"{cursor.id}: {cursor.problem}", title="Cannot open", severity="error")
+            notify(self, f"{cursor.id}: {cursor.problem}", title="Cannot open", severity="error")
         else:
             self.app.open_live(RunDir(cursor.path))
 
@@ -286,8 +282,8 @@ class RunsScreen(Screen):
         targets = self.marked_runs() or ([cursor] if cursor else [])
         live = [row for row in targets if RunDir(row.path).is_live()]
         if live:  # its trainer would keep writing into a deleted directory
-            self.notify(f"{', '.join(row.id for row in live)}: still running; stop it first.",
-                        title="Not deleted", severity="error")
+            notify(self, f"{', '.join(row.id for row in live)}: still running; stop it first.",
+                   title="Not deleted", severity="error")
         targets = [row for row in targets if row not in live]
         if not targets:
             return
@@ -300,12 +296,12 @@ class RunsScreen(Screen):
         for row in targets:
             run = RunDir(row.path)
             if run.is_live():  # started (resumed) while the question was open
-                self.notify(f"{row.id}: started running; not deleted.", severity="error")
+                notify(self, f"{row.id}: started running; not deleted.", severity="error")
                 continue
             try:
                 remove_run(run)
             except OSError as error:
-                self.notify(f"{row.id}: {error.strerror or error}", title="Not deleted", severity="error")
+                notify(self, f"{row.id}: {error.strerror or error}", title="Not deleted", severity="error")
             self.marked.discard(row.id)
         self.apply(*self.read_runs())
 

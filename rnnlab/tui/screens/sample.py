@@ -20,7 +20,9 @@ from textual.worker import get_current_worker
 
 from ...console import colour_by_values
 from ...errors import ConfigError
+from ...literal import visible
 from ...store import RunDir
+from ..literal import plain
 
 FLUSH_SECONDS = 0.03  # batch characters: one repaint per ~30 ms, not one per character
 
@@ -182,7 +184,7 @@ class SampleScreen(Screen):
         self.state = state
         line = self.query_one("#info", Static)
         line.set_classes("hint")
-        line.update(info)
+        line.update(plain(info))  # the run id, a checkpoint's error: literal
 
     # -- generating ----------------------------------------------------------------------
     def settings(self) -> dict:
@@ -217,7 +219,7 @@ class SampleScreen(Screen):
     def _say(self, selector: str, message: str) -> None:
         """Problem and legend lines take no room while empty (80x24 has none to spare)."""
         line = self.query_one(selector, Static)
-        line.update(message)
+        line.update(plain(message))  # errors echo the prompt and the vocabulary: literal
         line.display = bool(message)
 
     @on(Input.Submitted)
@@ -302,7 +304,9 @@ class SampleScreen(Screen):
 
     def _repaint(self) -> None:
         text = self.prompt + self.generated
-        pieces = self.record.get("tokens", list(text)) if self.record is not None else []  # what each value colours
+        tokens = self.record.get("tokens", list(text)) if self.record is not None else []  # what each value colours
+        # Generated text is made of the corpus's tokens, which may hold escape sequences: shown, never obeyed.
+        pieces = [visible(token, keep="\n\t") for token in tokens]
         legend = ""
         if self.mode != "off" and self.record is None:
             legend = "colours come once a generation has finished (g)"
@@ -313,10 +317,10 @@ class SampleScreen(Screen):
         elif self.mode == "surprisal" and self.record is not None:
             bits = self.record["surprisal"].tolist()
             self.rendered = colour_by_surprisal(pieces, bits, self.vocab_size)
-            unit = "bits/char" if all(len(piece) == 1 for piece in pieces) else "bits/token"
+            unit = "bits/char" if all(len(token) == 1 for token in tokens) else "bits/token"
             legend = f"surprisal: green expected > red surprising; mean {sum(bits) / max(len(bits), 1):.2f} {unit}"
         else:
-            self.rendered = Text(self.prompt, style="bold") + Text(self.generated)
+            self.rendered = plain(self.prompt, "bold", keep="\n\t") + plain(self.generated, keep="\n\t")
         self.query_one("#text", Static).update(self.rendered)
         self._say("#legend", legend)
         if self.state == "generating":

@@ -14,6 +14,7 @@ from textual.content import Content
 from textual.widget import Widget
 
 from ...curves import RunCurves
+from ...literal import visible
 
 STATE_STYLES = {
     "running": "bold $accent", "finished": "bold $success", "stopped": "bold $warning",
@@ -46,15 +47,17 @@ class RunHeader(Widget):
 
     def __init__(self, run_id: str, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.run_id = run_id
+        self.run_id = visible(run_id)  # a renamed directory may hold escape sequences: shown, not obeyed
         self.status: dict | None = None
         self.curves = RunCurves()
         self.problem: str | None = None
+        self.notice: str | None = None  # e.g. "resuming: starting the trainer ... 3s"
         self.page = "training"
 
-    def show(self, status: dict | None, curves: RunCurves, problem: str | None, page: str) -> None:
-        self.status, self.curves, self.problem, self.page = status, curves, problem, page
-        self.refresh(layout=True)  # the problem line comes and goes
+    def show(self, status: dict | None, curves: RunCurves, problem: str | None, page: str,
+             notice: str | None = None) -> None:
+        self.status, self.curves, self.problem, self.page, self.notice = status, curves, problem, page, notice
+        self.refresh(layout=True)  # the problem and notice lines come and go
 
     @property
     def state(self) -> str:
@@ -65,26 +68,29 @@ class RunHeader(Widget):
         try:
             return self._render()
         except (TypeError, ValueError) as error:  # a hand-edited status or odd event values: say so, go on
-            return Content.assemble((self.run_id, "bold"), ("  header unavailable: " + str(error), "$error"))
+            return Content.assemble((self.run_id, "bold"), ("  header unavailable: " + visible(error), "$error"))
 
     def _render(self) -> Content:
         status, curves = self.status or {}, self.curves
         start = curves.start or {}
         width = max(self.content_size.width, 40)
         pages = [(f" {name} ", "reverse" if name == self.page else "dim") for name in ("training", "dynamics")]
-        arch, task = (status.get(key) or start.get(key) or "?" for key in ("arch", "task"))
+        # Content.assemble takes strings as plain text (no markup); visible() shows their control characters.
+        arch, task = (visible(status.get(key) or start.get(key) or "?") for key in ("arch", "task"))
         first = Content.assemble(
             (self.run_id, "bold"), f"  {arch} · {task}  ",
-            ("● " + self.state, STATE_STYLES.get(self.state, "$text-muted")), "  ",
-            (status.get("device") or start.get("device") or "", "$text-muted"),
+            ("● " + visible(self.state), STATE_STYLES.get(self.state, "$text-muted")), "  ",
+            (visible(status.get("device") or start.get("device") or ""), "$text-muted"),
         )
         if first.cell_length + 2 + sum(len(text) for text, _ in pages) > width:
             pages = [(f" {self.page} ", "reverse")]  # a small terminal: just the page shown
         gap = max(2, width - first.cell_length - sum(len(text) for text, _ in pages))
         first = Content.assemble(first, " " * gap, *pages)
         lines = [first.truncate(width, ellipsis=True), self._progress_line(status, width)]
+        if self.notice:
+            lines.append(Content.assemble(("⟳ " + self.notice, "bold $accent")).truncate(width, ellipsis=True))
         if self.problem:
-            lines.append(Content.assemble(("⚠ " + self.problem, "bold $error")))  # may wrap: all of it matters
+            lines.append(Content.assemble(("⚠ " + visible(self.problem), "bold $error")))  # may wrap: all of it matters
         return Content("\n").join(lines)
 
     def _progress_line(self, status: dict, width: int) -> Content:

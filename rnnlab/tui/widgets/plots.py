@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import math
 
+from rich.text import Text
 from textual_plotext import PlotextPlot
 
 from ...curves import RunCurves, reference_levels
-from ...termplot import downsample
+from ...literal import visible
+from ...termplot import downsample, round_axes
 
 CIRCLE = [2 * math.pi * k / 120 for k in range(121)]  # the unit circle, for the eigenvalue plot
+# Series colours, named so that plotext's ANSI output and the legend line's rich styles are the same colour.
+COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "white")
 
 
 def _points(xs: list, ys: list, log10: bool = False) -> tuple[list, list]:
@@ -37,10 +41,14 @@ class RunPlot(PlotextPlot):
 
     heading = "plot"
     probes_only = False  # True: the data changes only with probe events
+    integer_x = True  # x is a step or a time index: ticks at whole numbers only
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.series: dict[str, int] = {}
+        self.legend: list[tuple[str, str]] = []  # (label, colour) of each series, shown below the plot
+        self.drawn_x: list[float] = []  # every value drawn, for round axes
+        self.drawn_y: list[float] = []
         self.shown_title = self.heading
         self.drawn_version = None
 
@@ -52,20 +60,53 @@ class RunPlot(PlotextPlot):
         self.drawn_version = version
         plt = self.plt
         plt.clear_figure()  # the widget sets size and theme again at every render
-        self.series = {}
+        self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []
         try:
             title = self.plot(curves)
+            # Round ticks, and a readable range for a flat series (a constant learning rate): rnnlab/ticks.py
+            round_axes(plt, self.drawn_x, self.drawn_y, self.size.width or 60, self.size.height or 15,
+                       integer_x=self.integer_x)
         except Exception as error:  # noqa: BLE001 - odd data must never take the screen down
             plt.clear_figure()
-            self.series = {}
+            self.series, self.legend = {}, []
             title = f"{self.heading}: cannot draw ({error.__class__.__name__})"
-        self.shown_title = title or f"{self.heading}: no data yet"
-        plt.title(self.shown_title)
+        self.shown_title = title or f"{self.heading}: no data yet"  # drawn by render(), at the widget's width
         self.refresh()
 
     def plot(self, curves: RunCurves) -> str | None:
         """Draw into self.plt; return the title, or None when there is nothing to draw yet."""
         raise NotImplementedError
+
+    def render(self):
+        """The plot, and under it its legend (wrapped to as few lines as fit): plotext's own legend box is
+        drawn over the data and covered a third of a small plot."""
+        width = self.size.width
+        # Titles name things from the events (units, layers): visible(), since plotext's ANSI output is parsed
+        # back (Text.from_ansi); and shortened, since plotext drops a title wider than the plot.
+        title, room = visible(self.shown_title), width - 8  # the canvas: the width less the y labels and frame
+        self.plt.title(title if len(title) <= room else title[:max(room - 1, 1)] + "…")
+        if not self.legend:
+            return super().render()
+        lines = [Text(no_wrap=True, overflow="ellipsis", end="")]
+        for label, colour in self.legend:
+            entry = Text.assemble(("━ ", colour), visible(label))
+            if lines[-1].cell_len and lines[-1].cell_len + 1 + entry.cell_len > width:
+                lines.append(Text(no_wrap=True, overflow="ellipsis", end=""))
+            lines[-1].append(" " if lines[-1].cell_len else "").append_text(entry)
+        for line in lines:
+            line.truncate(width, overflow="ellipsis")
+        height = max(self.size.height - len(lines), 2)
+        plot = self.plt
+        plot.plotsize(width, height)
+        plot._set_size(width, height)  # as PlotextPlot.render does (textual-plotext issue 5)
+        plot.theme(self._get_plotext_theme_name(self.app.theme))
+        return Text("\n").join([Text.from_ansi(plot.build().rstrip("\n")), *lines])
+
+    def colour(self, label: str) -> str:
+        """The next series colour, and the label's place in the legend."""
+        colour = COLOURS[len(self.legend) % len(COLOURS)]
+        self.legend.append((label, colour))
+        return colour
 
     # -- helpers ------------------------------------------------------------------------
     def line(self, label: str, xs: list, ys: list, log10: bool = False, thin: bool = False) -> list:
@@ -74,8 +115,10 @@ class RunPlot(PlotextPlot):
             xs, ys = downsample(xs, ys, max(60, 2 * self.size.width) if self.size.width else 300)
         xs, ys = _points(xs, ys, log10)
         if xs:
-            self.plt.plot(xs, ys, label=label, marker="braille")
+            self.plt.plot(xs, ys, color=self.colour(label), marker="braille")
             self.series[label] = len(xs)
+            self.drawn_x += xs
+            self.drawn_y += ys
         return xs
 
     def level(self, label: str, value: float | None, xs: list, log10: bool = False) -> None:
@@ -83,8 +126,9 @@ class RunPlot(PlotextPlot):
         if value is None or not xs or (log10 and value <= 0):
             return
         y = math.log10(value) if log10 else value
-        self.plt.plot([min(xs), max(xs)], [y, y], label=label, marker="braille")
+        self.plt.plot([min(xs), max(xs)], [y, y], color=self.colour(label), marker="braille")
         self.series[label] = 2
+        self.drawn_y.append(y)
 
 
 class LossPlot(RunPlot):
@@ -105,10 +149,10 @@ class LossPlot(RunPlot):
 class GradNormPlot(RunPlot):
     """Global pre-clip norm every step, each layer's norm at probe steps, and the clip threshold."""
 
-    heading = "grad norm before clipping (log10)"
+    heading = "grad norm log10"  # short: at 80 columns a plot is 26 wide (the legend says "pre-clip")
 
     def plot(self, curves):
-        xs = self.line("global", curves.grad_norm.xs, curves.grad_norm.ys, log10=True, thin=True)
+        xs = self.line("global pre-clip", curves.grad_norm.xs, curves.grad_norm.ys, log10=True, thin=True)
         for layer, series in sorted(curves.layer_grad_norms.items()):
             xs = xs + self.line(layer, series.xs, series.ys, log10=True)
         self.level("clip", curves.clip, xs, log10=True)
@@ -120,7 +164,7 @@ class LrPlot(RunPlot):
 
     def plot(self, curves):
         xs = self.line("lr", curves.lr.xs, curves.lr.ys, thin=True)
-        return f"{self.heading} {curves.lr.ys[-1]:.2g}" if xs else None
+        return self.heading if xs else None  # its latest value is in the header (and on the y axis)
 
 
 class GradFlowPlot(RunPlot):
@@ -144,6 +188,7 @@ class GradFlowPlot(RunPlot):
 class EigenPlot(RunPlot):
     """Eigenvalues of every recurrent matrix in the complex plane; outside the unit circle = expanding."""
     probes_only = True
+    integer_x = False  # the real axis
 
     heading = "eigenvalues of W_hh"
 
@@ -151,12 +196,15 @@ class EigenPlot(RunPlot):
         spectrum = curves.spectrum
         if not spectrum:
             return None
-        self.plt.plot([math.cos(a) for a in CIRCLE], [math.sin(a) for a in CIRCLE], marker="braille")
+        self.plt.plot([math.cos(a) for a in CIRCLE], [math.sin(a) for a in CIRCLE], color="gray", marker="braille")
+        self.drawn_x, self.drawn_y = [-1.0, 1.0], [-1.0, 1.0]
         radius = 0.0
         for name, matrix in spectrum["matrices"].items():
             re, im = matrix["eig_re"], matrix["eig_im"]  # (H,) each: one point per eigenvalue
-            self.plt.scatter(re, im, label=name, marker="dot")
+            self.plt.scatter(re, im, color=self.colour(name), marker="dot")
             self.series[name] = len(re)
+            self.drawn_x += re
+            self.drawn_y += im
             radius = max(radius, matrix.get("radius") or 0.0)
         return f"{self.heading} (step {spectrum['step']}, max |λ| {radius:.3g})"
 

@@ -1,0 +1,23 @@
+"""How the TUI shows text it read from disk: as rich `Text`, with `rnnlab.literal.visible` applied.
+
+A `str` handed to `Static.update`, a DataTable cell, a Rich table or `notify` is parsed as markup
+(`[blink]lstm` would show as `lstm`, blinking), and its ESC bytes reach the terminal. `Text` is never
+parsed, and `visible()` (the one home of the rule) turns control characters into `\\x1b` escapes.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ..literal import visible
+
+
+def plain(value, style: str = "", keep: str = "", **text_options) -> Text:
+    """`value` as literal text: markup shown as typed, control characters as escapes (`keep` spares some)."""
+    return Text(visible(value, keep), style=style, **text_options)
+
+
+def notify(node, message: str, *, title: str = "", severity: str = "information",
+           timeout: float | None = None) -> None:
+    """`node.notify` for a message that may echo ids, states or errors from disk: shown literally."""
+    node.notify(visible(message), title=visible(title), severity=severity, timeout=timeout, markup=False)
