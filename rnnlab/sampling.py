@@ -55,7 +55,7 @@ def default_prompt(vocab: Vocabulary) -> str:
     for start in ("\n", " "):
         if start in vocab.index:
             return start
-    return vocab.tokens[-1]
+    return vocab.tokens[-1]  # the last, not the first: a word vocabulary's first is <unk>
 
 
 def _encode_prompt(vocab: Vocabulary, prompt: str) -> torch.Tensor:

@@ -170,9 +170,10 @@ class SampleScreen(Screen):
         self._set_state("ready", f"{self.run.id}  {which} checkpoint, step {loaded.step}  "
                                  f"{model.arch} {model.layers}x{model.hidden}  vocab {len(loaded.vocab)}")
         prompt = self.query_one("#prompt", Input)
-        if prompt.value == "\\n" and "\n" not in loaded.vocab.index:  # the default does not fit this text
-            # (the last token, not the first: a word vocabulary's first is <unk>)
-            prompt.value = " " if " " in loaded.vocab.index else loaded.vocab.tokens[-1]
+        if prompt.value == "\\n":  # the default: where the text had no new lines, the one `rnnlab sample` takes
+            from ...sampling import default_prompt
+
+            prompt.value = default_prompt(loaded.vocab).replace("\n", "\\n").replace("\t", "\\t")
         self._check_prompt()
 
     def _load_failed(self, message: str) -> None:
