@@ -169,10 +169,12 @@ def test_new_event_reaches_screen_quickly(runs_copy):
                      "clipped": False, "tokens_per_s": 1000.0}
             with open(run.events_path, "a") as handle:
                 handle.write(json.dumps(event) + "\n")
-            latency = await wait_for(pilot, lambda: screen.curves.train_loss.xs[-1] == 13, timeout=1.0,
+            # Generous timeouts: the tail polls a few times a second and repaints at most once a second, and
+            # on 2 busy cores a tight bound flakes. The latency itself is printed, not asserted.
+            latency = await wait_for(pilot, lambda: screen.curves.train_loss.xs[-1] == 13, timeout=5.0,
                                      what="the appended event")
             print(f"event latency: {latency * 1000:.0f} ms")
-            await wait_for(pilot, lambda: screen.query_one(LossPlot).series.get("train") == 13, timeout=1.0,
+            await wait_for(pilot, lambda: screen.query_one(LossPlot).series.get("train") == 13, timeout=5.0,
                            what="the repaint")
 
     asyncio.run(main())
