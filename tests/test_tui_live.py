@@ -221,6 +221,22 @@ def snapshot_opener(runs_dir: Path, page: str):
     return run_before
 
 
+def test_a_failed_run_can_continue(runs_copy):
+    """A run that failed (a full disk, say) continues from its last checkpoint, as `rnnlab run --resume` allows."""
+    status_path = runs_copy / LSTM / "status.json"
+    status_path.write_text(json.dumps({**json.loads(status_path.read_text()), "state": "failed",
+                                       "error": "disk full: No space left on device"}))
+
+    async def main():
+        app = make_app(runs_dir=runs_copy)
+        async with app.run_test(size=(100, 34)) as pilot:
+            screen = await open_live(pilot, RunDir(runs_copy / LSTM))
+            await wait_for(pilot, lambda: screen.state == "failed", what="the failed state")
+            assert screen.check_action("resume", ()) is True
+
+    asyncio.run(main())
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 @pytest.mark.parametrize("page", ["training", "dynamics"])
 def test_snapshot(fixture_runs, snap_compare, page, size):

@@ -39,7 +39,7 @@ from ..widgets.plots import DYNAMICS, TRAINING, RunPlot
 PAGES = ("training", "dynamics")
 REPAINT_SECONDS = 0.5  # the header and log: at most 2 repaints a second, however fast events arrive
 PLOT_SECONDS = 1.0  # plots cost far more to rebuild (and every CPU cycle here is one the trainer lacks)
-RESUMABLE = ("stopped", "crashed")
+RESUMABLE = ("stopped", "crashed", "failed")  # failed: e.g. a full disk; `rnnlab run --resume` takes it too
 CRASHED = "the trainer process is gone (killed or crashed)"
 
 
@@ -57,7 +57,7 @@ def last_line(path: Path) -> str:
 class LiveScreen(Screen):
     BINDINGS = [
         Binding("s", "stop", "Stop", tooltip="SIGINT: the trainer finishes its step, checkpoints, stops"),
-        Binding("c", "resume", "Continue", tooltip="Resume a stopped or crashed run from its last checkpoint"),
+        Binding("c", "resume", "Continue", tooltip="Resume a stopped, crashed or failed run from its last checkpoint"),
         Binding("tab,p", "page", "Plots page", priority=True,  # priority: tab would move focus
                 tooltip="Switch between the training and the dynamics plots"),
         Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint (seq2seq runs: "
@@ -240,7 +240,7 @@ class LiveScreen(Screen):
         if self.state not in RESUMABLE:
             why = {"finished": "it has done all its steps (start a new run to train longer)",
                    "running": "it is still running"}.get(self.state, f"it is {self.state}")
-            notify(self, f"Cannot continue this run: {why}. Only a stopped or crashed run continues.",
+            notify(self, f"Cannot continue this run: {why}. Only a stopped, crashed or failed run continues.",
                    title="Continue", severity="warning")
             return
         if self.process is not None and self.process.poll() is None:
