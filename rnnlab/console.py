@@ -33,9 +33,10 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
 
 
-def literal(value, style: str = "") -> Text:
-    """Text from disk (or from a model) as rich Text: shown as it is, its control characters visible."""
-    return Text(visible(value), style=style)
+def literal(value, style: str = "", keep: str = "", **text_options) -> Text:
+    """Text from disk (or from a model) as rich Text: shown as it is, its control characters visible
+    (`keep` spares some, e.g. the new lines of a block of text). The TUI shows text through this too."""
+    return Text(visible(value, keep), style=style, **text_options)
 
 
 def fmt_num(value, digits: int = 4) -> str:

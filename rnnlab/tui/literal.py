@@ -7,14 +7,8 @@ parsed, and `visible()` (the one home of the rule) turns control characters into
 
 from __future__ import annotations
 
-from rich.text import Text
-
+from ..console import literal as plain  # noqa: F401  `plain(value)`: the rich Text the CLI shows too
 from ..literal import visible
-
-
-def plain(value, style: str = "", keep: str = "", **text_options) -> Text:
-    """`value` as literal text: markup shown as typed, control characters as escapes (`keep` spares some)."""
-    return Text(visible(value, keep), style=style, **text_options)
 
 
 def notify(node, message: str, *, title: str = "", severity: str = "information",
