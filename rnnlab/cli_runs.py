@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.syntax import Syntax
 from rich.text import Text
 
@@ -77,7 +78,15 @@ def runs_ls(
         out.print(visible(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if state or arch or task else "")),
                   markup=False)
         return
-    out.print(runs_table(rows, out.width))
+    table = runs_table(rows, out.width)
+    # Ids longer than the terminal is wide: print id and state whole anyway (the terminal wraps the line);
+    # a cut id could not be pasted into another command.
+    needed = sum(column.min_width or 0 for column in table.columns) + len(table.columns) - 1  # one space between
+    if needed <= out.width:
+        out.print(table)
+    else:  # rich never lays a table out wider than its console: a console as wide as the rows
+        Console(file=out.file, width=needed, highlight=False, force_terminal=out.is_terminal,
+                no_color=out.no_color).print(table)
 
 
 @runs_app.command("show")

@@ -162,6 +162,21 @@ def test_runs_ls_at_80_columns_keeps_a_long_id_and_the_state_whole(tmp_path, mon
     assert short.id in result.output
 
 
+def test_runs_ls_narrower_than_an_id_still_prints_id_and_state_whole(tmp_path, monkeypatch):
+    from rich.console import Console
+
+    from rnnlab import cli_runs
+
+    monkeypatch.setattr(cli_runs, "out", Console(width=40, highlight=False))
+    long_id = "20261201-000000-" + "y" * 39 + "-abcd"  # 60 characters: no 40-column row can hold it
+    (tmp_path / long_id).mkdir()
+    store.RunDir(tmp_path / long_id).write_status({"name": "y", "state": "stopped", "arch": "gru",
+                                                   "task": "charlm", "step": 5, "total_steps": 9})
+    result = invoke("runs", "ls", "--runs-dir", tmp_path)
+    row = next(line for line in result.output.splitlines() if line.startswith("2026"))
+    assert row.split() == [long_id, "stopped"], result.output  # the terminal may wrap it; it is never cut
+
+
 def test_runs_ls_at_80_columns_shows_every_column_for_ordinary_ids(tmp_path, monkeypatch):
     from rich.console import Console
 
