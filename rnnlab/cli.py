@@ -20,8 +20,8 @@ from rich.syntax import Syntax
 
 from . import config as config_mod
 from . import store
-from .cli_common import (Commands, RunsDir, Sets, err, fail, out, reports_errors, run_with_checkpoint, runs_dir_of,
-                         set_top_runs_dir)
+from .cli_common import (Commands, RunsDir, Sets, err, fail, notes, out, reports_errors, run_with_checkpoint,
+                         runs_dir_of, set_top_runs_dir)
 from .cli_runs import list_app, runs_app
 from .errors import ConfigError, RunIsLive
 from .literal import visible
@@ -104,6 +104,8 @@ def run(
         store.atomic_write(run_dir.config_path, cfg.to_toml().encode())  # the first write: every check has passed
     else:
         cfg = config_mod.load(config, overrides)
+        if not quiet:
+            notes(cfg)  # before prepare: a later error may be about a key that now has its default
         prepared = prepare(cfg)  # every config error is raised before anything is written
         run_dir = store.create_run(runs_dir, cfg.name, config_text=cfg.to_toml())
         trainer = Trainer(prepared, run_dir)
@@ -267,6 +269,7 @@ def show_config(
 ) -> None:
     """Print the resolved config (every default filled in) without running it."""
     cfg = config_mod.load(config, list(set_ or []))
+    notes(cfg)
     out.print(Syntax(cfg.to_toml(), "toml", background_color="default"))
 
 

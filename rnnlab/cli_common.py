@@ -33,6 +33,13 @@ def fail(message: str) -> None:
     err.print(f"error: {visible(message)}", markup=False)
 
 
+def notes(cfg) -> None:
+    """What resolving the config changed on its own (keys a switched arch/task dropped): `note: ...` lines
+    on stderr, not errors."""
+    for line in cfg.notes:
+        err.print(f"note: {visible(line)}", markup=False)
+
+
 def reports_errors(command):
     """Turn an RnnlabError into one line on stderr and its exit code (also under CliRunner)."""
 

@@ -6,6 +6,13 @@ booleans are typed), and the resolved config -- every default filled in -- is
 written into the run directory. The [model] and [task] tables are open-ended:
 `model.arch` and `task.name` pick a registered class whose `Options`
 dataclass declares the remaining keys of that table.
+
+Switching the arch or the task away from the file's (`--set model.arch=gru`, a
+sweep, the TUI's launch form) drops the file's keys that only the file's own
+arch/task has, and says so in `Config.notes` (the CLI prints them; this module
+never prints); a key the user set explicitly, or one the file's own selection
+does not have either (a typo), is still an error. `drop_foreign_keys` is that
+rule's one home.
 """
 
 from __future__ import annotations
@@ -148,6 +155,9 @@ class Config:
     task: Any  # the chosen task's Options dataclass
     train: TrainConfig
     probes: ProbesConfig
+    # One line per switched section whose file keys were dropped (drop_foreign_keys): for the user, not
+    # part of the config (not in to_dict, not compared).
+    notes: list[str] = dataclasses.field(default_factory=list, compare=False)
 
     # Top-level keys read naturally as cfg.name, cfg.seed, ...
     name = property(lambda self: self.run.name)
@@ -226,13 +236,62 @@ def _typed(raw: str, tp) -> Any:
         return raw  # the type check then names the key and the expected type
 
 
-def resolve(raw: dict, overrides: list[str] = ()) -> Config:
-    """Merge overrides into a raw TOML dict and validate everything."""
+def _selection(raw: dict, section: str):
+    """The arch/task `raw` picks for `section` (its default when the table does not say; None if not a table)."""
+    table = raw.get(section, {})
+    return table.get(_registries()[section][1], _default_selection(section)) if isinstance(table, dict) else None
+
+
+def _registered(section: str, choice) -> type | None:
+    registry, _ = _registries()[section]
+    return registry.get(choice) if isinstance(choice, str) and choice in registry.names() else None
+
+
+def drop_foreign_keys(raw: dict, file_choice: dict[str, Any], source: str | None = None) -> list[str]:
+    """Remove, in place, the [model]/[task] keys of `raw` that belong to the file's arch/task but not to the
+    one now chosen; return one note per section that lost keys.
+
+    `raw` is the file's tables with the selectors already overridden and nothing else yet; `file_choice`
+    maps "model"/"task" to what the file itself chose. A key the file's own selection lacks is a typo, and
+    an error even where the new selection has it; every key of a section whose selection did not change
+    stays (its build checks it).
+    """
+    notes = []
+    for section, (_, selector) in _registries().items():
+        table, before, after = raw.get(section), file_choice.get(section), _selection(raw, section)
+        old, new = _registered(section, before), _registered(section, after)
+        if before == after or old is None or new is None or not isinstance(table, dict):
+            continue
+        keep = {f.name for f in dataclasses.fields(new.Options)}
+        own = [f.name for f in dataclasses.fields(old.Options)]
+        for key in table:
+            if key not in own:
+                raise ConfigError(f"{section}.{key}", table[key], f"unknown key (to the file's {section}.{selector} "
+                                  f"= {before!r})", ", ".join(own))
+        dropped = [key for key in table if key not in keep]
+        if not dropped:
+            continue
+        _check_pairing(raw)  # the new arch cannot do the task at all: that, not a note, is what to say
+        for key in dropped:
+            del table[key]
+        names = ", ".join(f"{section}.{key}" for key in dropped)
+        came, has = ("it", "such key") if len(dropped) == 1 else ("they", "such keys")
+        notes.append(f"{names} dropped: {came} came from {source or 'the config file'} and "
+                     f"{section}.{selector} = {after!r} has no {has}")
+    return notes
+
+
+def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> Config:
+    """Merge overrides into a raw TOML dict and validate everything.
+
+    `source` names the file `raw` came from, for the notes on keys dropped by a switched arch/task.
+    """
     raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for name in raw:
         if isinstance(raw[name], dict) and name not in SECTIONS:
             raise ConfigError(name, raw[name], "unknown section", ", ".join(SECTIONS))
     parsed = [parse_override(text) for text in overrides]
+    file_choice = {section: _selection(raw, section) for section in ("model", "task")}
     # Selectors first: the chosen arch/task decides which keys exist.
     for path, value in parsed:
         if path in (["model", "arch"], ["task", "name"]):
@@ -240,6 +299,7 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
             if not isinstance(table, dict):
                 raise ConfigError(path[0], table, "expected a table", f"[{path[0]}] with keys")
             table[path[1]] = _typed(value, str)  # model.arch="gru" (TOML-quoted) works like model.arch=gru
+    notes = drop_foreign_keys(raw, file_choice, source)  # before the other overrides: theirs are never dropped
     for path, value in parsed:
         section, key = (path[0], path[1]) if len(path) == 2 else ("", path[0])
         if section and section not in SECTIONS:
@@ -270,7 +330,7 @@ def resolve(raw: dict, overrides: list[str] = ()) -> Config:
             if section == "model":
                 _check_pairing(raw)  # a preset key unknown to the arch: maybe the arch cannot do the task at all
             raise
-    return Config(**built)
+    return Config(**built, notes=notes)
 
 
 def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
@@ -280,25 +340,24 @@ def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
 
 
 def _check_pairing(raw: dict) -> None:
-    """Raise the arch/task mismatch, if that is what a bad [model] table means: a seq2seq preset's
-    `model.cell` is unknown to lstm only because `--set model.arch=lstm` replaced the encoder-decoder
-    the task needs. (A config that merely pairs them still loads: `prepare` refuses to train it.)"""
-    registries = _registries()
+    """Raise the arch/task mismatch, if that is what a bad or trimmed [model]/[task] table means: a
+    seq2seq preset's `model.cell` is unknown to lstm, or about to be dropped (drop_foreign_keys), only
+    because `--set model.arch=lstm` replaced the encoder-decoder the task needs. (A config that merely
+    pairs them, with nothing to drop, still loads: `prepare` refuses to train it.)"""
     chosen = {}
-    for section, (registry, selector) in registries.items():
-        table = raw.get(section, {})
-        choice = table.get(selector, _default_selection(section)) if isinstance(table, dict) else None
-        if not isinstance(choice, str) or choice not in registry.names():
+    for section in _registries():
+        chosen[section] = _registered(section, _selection(raw, section))
+        if chosen[section] is None:
             return  # the section's own build names the bad selector
-        chosen[section] = registry.get(choice)
     if getattr(chosen["task"], "needs_decoder", False) and not hasattr(chosen["model"], "decode"):
         raise needs_encoder_decoder(chosen["model"].registry_name, chosen["task"].registry_name)
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     """Load a config file (or the defaults when `path` is None) plus overrides."""
-    raw = read_toml(Path(path)) if path is not None else {}
-    return resolve(raw, overrides)
+    if path is None:
+        return resolve({}, overrides)
+    return resolve(read_toml(Path(path)), overrides, Path(path).name)
 
 
 def loads(text: str, overrides: list[str] = ()) -> Config:

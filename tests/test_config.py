@@ -159,12 +159,75 @@ def test_choosing_gru_by_set_makes_gru_options_apply(tmp_path):
     error = config_error(["model.forget_bias=0.5", "model.arch=gru"])
     assert_names(error, "model.forget_bias", "0.5", "hidden")
     assert "forget_bias" not in error.allowed
-    # --set arch overrides the file's arch, and the file's lstm-only key becomes unknown.
+    # --set arch overrides the file's arch, and the file's lstm-only key is dropped (test_switching_... below).
     path = tmp_path / "lstm.toml"
     path.write_text('[model]\narch = "lstm"\nforget_bias = 2.0\n')
-    assert config.load(path).model.forget_bias == 2.0
-    with pytest.raises(ConfigError, match="model.forget_bias = 2.0: unknown key"):
+    assert config.load(path).model.forget_bias == 2.0 and config.load(path).notes == []
+    assert isinstance(config.load(path, ["model.arch=gru"]).model, GRUOptions)
+
+
+# -- switching the arch or the task away from the file's -------------------------------------
+SWITCHES = [  # the presets' own suggested comparisons (issue 13), and what each drops
+    ("latch-lstm", "model.arch=gru", ["model.forget_bias"]),
+    ("clockwork-latch", "model.arch=elman", ["model.groups"]),
+    ("delay-recall", "model.arch=elman", ["model.max_delay"]),
+    ("ntm-copy", "model.arch=lstm", ["model.controller", "model.memory_slots", "model.memory_width",
+                                     "model.read_heads", "model.write_heads", "model.shift_range"]),
+    ("quickstart", "task.name=copy", ["task.corpus", "task.seq_len"]),
+]
+
+
+@pytest.mark.parametrize("preset, switch, dropped", SWITCHES, ids=[f"{p} {s}" for p, s, _ in SWITCHES])
+def test_switching_drops_the_files_keys_the_new_selection_lacks_with_a_note(preset, switch, dropped):
+    path = REPO / "experiments" / f"{preset}.toml"
+    cfg = config.load(path, [switch])
+    section, _, choice = switch.partition("=")
+    assert getattr(cfg.model if section == "model.arch" else cfg.task, section.split(".")[1]) == choice
+    (note,) = cfg.notes
+    assert note.startswith(", ".join(dropped) + " dropped: ")
+    assert f"came from {preset}.toml and {section} = {choice!r} has no such key" in note
+    written = cfg.to_dict()
+    for key in dropped:
+        assert key.split(".")[1] not in written[key.split(".")[0]]
+    assert tomllib.loads(cfg.to_toml()) == written  # what a run directory gets: only the keys that apply
+    # Everything else of the file still applies: its hidden size, its [train] and the other section.
+    raw = config.read_toml(path)
+    assert written["model"]["hidden"] == raw["model"]["hidden"] and written["train"]["lr"] == raw["train"]["lr"]
+
+
+def test_a_key_set_explicitly_that_the_switched_arch_lacks_is_still_an_error():
+    latch = REPO / "experiments" / "latch-lstm.toml"
+    for overrides in (["model.arch=gru", "model.forget_bias=1.0"], ["model.forget_bias=1.0", "model.arch=gru"]):
+        with pytest.raises(ConfigError) as info:
+            config.load(latch, overrides)
+        assert_names(info.value, "model.forget_bias", "1.0", "hidden")
+
+
+def test_a_typo_in_the_file_is_still_an_error_when_the_arch_or_task_switches(tmp_path):
+    path = tmp_path / "typo.toml"
+    path.write_text('[model]\narch = "lstm"\nforget_bias = 2.0\nforget_bais = 1.0\n')
+    with pytest.raises(ConfigError) as info:
         config.load(path, ["model.arch=gru"])
+    assert_names(info.value, "model.forget_bais", "1.0", "hidden")
+    path.write_text('[task]\nname = "charlm"\nseq_len = 16\nseq_lenght = 8\n')
+    with pytest.raises(ConfigError) as info:
+        config.load(path, ["task.name=copy", "model.hidden=8"])
+    assert_names(info.value, "task.seq_lenght", "8", "corpus")
+
+
+def test_nothing_is_dropped_without_a_switch_or_a_file(tmp_path):
+    path = tmp_path / "gru.toml"
+    path.write_text('[model]\narch = "gru"\nforget_bias = 2.0\n')  # gru never had it: a typo, not a drop
+    with pytest.raises(ConfigError, match="model.forget_bias = 2.0: unknown key"):
+        config.load(path, ["model.arch=gru"])  # the same arch again is no switch
+    with pytest.raises(ConfigError, match=r"model.forget_bias = 2.0: unknown key \(to the file's model.arch = 'gru'"):
+        config.load(path, ["model.arch=lstm"])  # lstm has the key, but the file is wrong on its own terms
+    assert config.load(REPO / "experiments" / "latch-lstm.toml", ["model.arch=lstm"]).notes == []
+    assert config.load(None, ["model.arch=gru"]).notes == []
+    # A file without a selector chose the default (lstm): switching away from it drops its lstm keys.
+    path.write_text("[model]\nforget_bias = 2.0\n")
+    assert config.load(path, ["model.arch=gru"]).notes == [
+        "model.forget_bias dropped: it came from gru.toml and model.arch = 'gru' has no such key"]
 
 
 def test_selector_accepts_a_toml_quoted_string():

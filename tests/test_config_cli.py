@@ -96,3 +96,45 @@ def test_an_arch_that_cannot_do_the_task_is_named_before_the_presets_keys():
         config.load(PRESETS / "seq2seq-reverse.toml", ["model.arch=lstm"])
     assert str(info.value).startswith("model.arch = 'lstm': task 'reverse' maps a sequence to another")
     assert "needs an encoder-decoder; allowed: seq2seq" in str(info.value)
+
+
+# -- switching the arch or the task of a preset --------------------------------------------------
+SWITCHES = [("latch-lstm", "model.arch=gru", "model.forget_bias"),
+            ("clockwork-latch", "model.arch=elman", "model.groups"),
+            ("delay-recall", "model.arch=elman", "model.max_delay"),
+            ("ntm-copy", "model.arch=lstm", "model.controller, model.memory_slots"),
+            ("quickstart", "task.name=copy", "task.corpus, task.seq_len")]
+
+
+@pytest.mark.parametrize("preset, switch, dropped", SWITCHES, ids=[f"{p} {s}" for p, s, _ in SWITCHES])
+def test_cli_config_of_a_switched_preset_prints_one_note_and_the_config(monkeypatch, capsys, preset, switch,
+                                                                         dropped):
+    code, out, err = run_main(monkeypatch, capsys, "config", PRESETS / f"{preset}.toml", "--set", switch)
+    assert code == 0, err
+    assert err.count("\n") == 1 and err.startswith(f"note: {dropped}") and " dropped: " in err, err
+    selector, _, choice = switch.partition("=")
+    assert f"came from {preset}.toml and {selector} = {choice!r} has no such key" in err
+    key = dropped.split(", ")[0].split(".")[1]
+    assert f"\n{key} = " not in out and f'"{choice}"' in out  # the printed config: the new choice, not the key
+
+
+def test_cli_a_key_set_explicitly_that_the_switched_arch_lacks_is_one_error_line(monkeypatch, capsys):
+    code, out, err = run_main(monkeypatch, capsys, "config", PRESETS / "latch-lstm.toml",
+                              "--set", "model.arch=gru", "--set", "model.forget_bias=1.0")
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("error: model.forget_bias = 1.0: unknown key; allowed: "), err
+
+
+def test_cli_short_run_of_latch_lstm_as_gru_writes_only_the_keys_that_apply(tmp_path, monkeypatch, capsys):
+    sets = ["model.arch=gru", "train.steps=2", "train.eval_batches=1", "train.batch_size=4", "device=cpu",
+            "task.length=8", "probes.every=0"]
+    args = ["run", PRESETS / "latch-lstm.toml", "--json", "--runs-dir", tmp_path / "runs"]
+    code, out, err = run_main(monkeypatch, capsys, *args, *[f"--set={s}" for s in sets])
+    assert code == 0, err
+    assert err == ("note: model.forget_bias dropped: it came from latch-lstm.toml and model.arch = 'gru' "
+                   "has no such key\n")
+    (run_path,) = (tmp_path / "runs").iterdir()
+    written = tomllib.loads((run_path / "config.toml").read_text())
+    assert written["model"]["arch"] == "gru" and "forget_bias" not in written["model"]
+    assert written["model"]["hidden"] == 64 and written["train"]["steps"] == 2  # the rest of the preset holds
+    assert written == config.load(run_path / "config.toml").to_dict()
