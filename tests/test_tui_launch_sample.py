@@ -314,10 +314,50 @@ def test_switching_the_task_drops_the_presets_keys_it_does_not_have(tmp_path):
             await pilot.pause()
             screen.validate(force=True)
             assert screen.valid, screen.query_one("#problem").render()
-            assert "corpus" not in screen.raw_for_selection()["task"]
+            assert text_of(screen, "#note") == ("note: task.corpus, task.seq_len dropped: they came from lm.toml "
+                                                "and task.name = 'adding' has no such keys")
             assert screen.widget("task.corpus").disabled
 
     asyncio.run(main())
+
+
+def test_switching_the_arch_keeps_what_applies_drops_the_rest_and_launches(tmp_path):
+    """An LSTM preset with its forget bias, launched as a GRU: the form says what is dropped (config's rule,
+    as `rnnlab run` applies it) and the run gets the preset's other keys."""
+    preset = write_tiny_preset(tmp_path / "experiments", tmp_path, model__forget_bias=2.0, train__steps=2,
+                               train__eval_every=0, train__checkpoint_every=0, probes__every=0)
+    app = make_app(runs_dir=tmp_path / "runs", experiments_dir=preset.parent)
+
+    async def scenario():
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_launch()
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
+            screen = app.screen
+            assert text_of(screen, "#note") == "" and not screen.query_one("#note").display
+            screen.widget("model.arch").value = "gru"
+            await pilot.pause()
+            assert screen.valid, text_of(screen, "#problem")
+            assert text_of(screen, "#note") == ("note: model.forget_bias dropped: it came from tiny.toml and "
+                                                "model.arch = 'gru' has no such key")
+            assert screen.overrides() == ["model.arch=gru"] and screen.value("model.hidden") == "16"
+            await pilot.press("ctrl+l")
+            await wait_until(pilot, lambda: type(app.screen).__name__ == "LiveScreen", 60, "the live view")
+            live = app.screen
+            await wait_until(pilot, lambda: live.process.poll() is not None, 60, "the run to finish")
+            return live.run
+
+    try:
+        run = asyncio.run(scenario())
+        assert run.read_status()["state"] == "finished"
+        written = tomllib.loads(run.config_path.read_text())
+        assert written["model"]["arch"] == "gru" and "forget_bias" not in written["model"]
+        assert written["model"]["hidden"] == 16 and written["name"] == "tiny-launch"
+        assert not list((tmp_path / "runs").glob(".launch-*.toml"))  # the child read the preset itself
+    finally:
+        for process in app.children_started:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait(10)
 
 
 def test_n_opens_the_launch_screen_at_once_while_the_registries_load(tmp_path, monkeypatch):

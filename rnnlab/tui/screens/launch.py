@@ -3,6 +3,8 @@
 The form has no rules of its own: every change re-runs `config.resolve` on the
 preset plus the changed fields as `--set` overrides, so the inline messages are
 exactly what `rnnlab run` would print, and Launch starts that very command.
+Switching the arch or the task drops the preset's keys the new one lacks, by
+config's own rule (drop_foreign_keys), and the form shows its note.
 
 The architecture and task registries import torch (about 2 s): the screen opens
 at once with a loading indicator, a thread imports them (the app also warms them
@@ -15,8 +17,6 @@ import dataclasses
 import functools
 import time
 from pathlib import Path
-
-import tomli_w
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -201,6 +201,7 @@ class LaunchScreen(Screen):
                         yield self._make_widget(key)
                     yield Static("", classes="problem", id=self.field_id(key, "problem"))
         yield Static("", id="problem", classes="problem")
+        yield Static("", id="note", classes="hint")  # keys of the preset a switched arch/task drops
         with Horizontal(id="actions"):
             yield Button("Launch", variant="primary", compact=True, id="launch", disabled=True)
             yield Static("", id="help", classes="hint")  # the focused field's meaning, or the launch's progress
@@ -257,19 +258,6 @@ class LaunchScreen(Screen):
     def selected(self) -> tuple[str, str]:
         return self.value("model.arch"), self.value("task.name")
 
-    def raw_for_selection(self) -> dict:
-        """The preset without the [model]/[task] keys that the chosen arch/task does not have.
-
-        Switching the quickstart's charlm to `adding` must not fail on its `task.corpus`.
-        """
-        raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.raw.items()}
-        for section, name in zip(("model", "task"), self.selected()):
-            table = raw.get(section)
-            if isinstance(table, dict):
-                raw[section] = {k: v for k, v in table.items()
-                                if _field_info(f"{section}.{k}", *self.selected()) is not None}
-        return raw
-
     def overrides(self) -> list[str]:
         """`--set key=value` for each field that departs from the preset (enabled fields only)."""
         return [f"{key}={self.value(key)}" for key in FIELDS
@@ -284,6 +272,7 @@ class LaunchScreen(Screen):
         for key in FIELDS:
             self._problem(key, "")
         self._say("#problem", self.preset_error or "")
+        self._say("#note", "")
         for key in FIELDS:  # a key the chosen arch/task does not have is greyed out, not sent
             if _split(key)[0] in ("model", "task") and key not in SELECTORS:
                 self.widget(key).disabled = _field_info(key, *self.selected()) is None
@@ -292,7 +281,9 @@ class LaunchScreen(Screen):
             from ...tasks.corpus import EMBEDDED, read_text_file  # loaded by _prepare: no cost here
 
             try:
-                cfg = config.resolve(self.raw_for_selection(), self.overrides())
+                # A switched arch/task drops the preset's keys it lacks, as `rnnlab run` will: say which.
+                cfg = config.resolve(self.raw, self.overrides(), self.preset.name if self.preset else None)
+                self._say("#note", "\n".join(f"note: {line}" for line in cfg.notes))
                 corpus = getattr(cfg.task, "corpus", None)
                 # The corpus is read when the task is built, not in resolve(); a missing path is
                 # cheap to see now (read_text_file fails on it before reading anything).
@@ -356,13 +347,7 @@ class LaunchScreen(Screen):
         self.launching = True
         self.query_one("#launch", Button).disabled = True
         self.query_one("#help", Static).update("starting rnnlab run ...")
-        preset = self.preset
-        raw = self.raw_for_selection()
-        if raw != self.raw:  # keys were dropped: the child reads the trimmed preset, not the file
-            self.runs_dir.mkdir(parents=True, exist_ok=True)
-            preset = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}.toml"
-            preset.write_text(tomli_w.dumps(raw))
-        self._start(preset, self.overrides())
+        self._start(self.preset, self.overrides())  # the child drops what validate's note named
 
     @work(thread=True, exclusive=True, group="launch")
     def _start(self, preset: Path | None, overrides: list[str]) -> None:
