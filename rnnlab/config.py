@@ -228,7 +228,8 @@ def _typed(raw: str, tp) -> Any:
 
 def resolve(raw: dict, overrides: list[str] = ()) -> Config:
     """Merge overrides into a raw TOML dict and validate everything."""
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    # A [sweep] table describes a sweep over this config (`rnnlab sweep FILE`): not part of one run's config
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items() if k != "sweep"}
     for name in raw:
         if isinstance(raw[name], dict) and name not in SECTIONS:
             raise ConfigError(name, raw[name], "unknown section", ", ".join(SECTIONS))
