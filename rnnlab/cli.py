@@ -98,6 +98,9 @@ def run(
     else:
         cfg = config_mod.load(config, overrides)
         prepared = prepare(cfg)  # every config error is raised before anything is written
+        if config is not None and not (quiet or json_) and "sweep" in config_mod.read_toml(config):
+            err.print(visible(f"note: {config} has a [sweep] table; this trains its base config once "
+                              f"(`rnnlab sweep {config}` runs the sweep)"), markup=False)
         run_dir = store.create_run(runs_dir, cfg.name, config_text=cfg.to_toml())
         trainer = Trainer(prepared, run_dir)
 

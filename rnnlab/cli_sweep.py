@@ -212,8 +212,9 @@ def ls(runs_dir: RunsDir = None) -> None:
         out.print(visible(f"no sweeps in {runs_dir}"), markup=False)
         return
     table = Table()
-    for column in ("id", "state", "trials", "metric", "file"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "state", "trials", "metric"):
+        table.add_column(column, no_wrap=True)  # an id cut or wrapped could not be pasted
+    table.add_column("file", overflow="fold")
     for sweep in sweeps:
         try:
             record = sweep.read()
