@@ -56,19 +56,31 @@ def start(
     from .sweeps import driver
     from .sweeps.backends import make_backend
 
+    from .sweeps.spec import build_spec, read_sweep_file
+
     runs_dir = runs_dir_of(runs_dir)
+    cores = os.cpu_count() or 1
+    pool = None
     if resume is not None:
         if config is not None or sweep or set_:
             raise ConfigError("--resume", resume, "give either a file (with --sweep/--set) or --resume, not both")
         plan = driver.resume_sweep(runs_dir, resume)
+        todo = len(plan.todo)
     elif config is None:
         raise ConfigError("FILE", "(missing)", "a sweep needs an experiment file", "a .toml file, or --resume SWEEP")
     else:
         if backend not in ("local",):
             make_backend(backend, 1, 1)  # the one-line error, before anything is written
-        plan = driver.new_sweep(config, list(sweep or []), list(set_ or []), runs_dir)
-    cores = os.cpu_count() or 1
-    count = max(1, min(workers or cores, len(plan.todo) or 1))
+        todo = len(build_spec(read_sweep_file(config)[1], list(sweep or [])).expand())  # no torch needed yet
+        # The workers import torch while this process checks every point: a sweep's first step comes sooner.
+        count = max(1, min(workers or cores, todo))
+        pool = make_backend(backend, count, max(1, cores // count))
+        try:
+            plan = driver.new_sweep(config, list(sweep or []), list(set_ or []), runs_dir)
+        except BaseException:
+            pool.close(now=True)  # nothing was submitted: the workers need not finish starting
+            raise
+    count = max(1, min(workers or cores, todo or 1))
     total = len(plan.record["trials"])
     if not quiet:
         err.print(Text.assemble("sweep ", literal(plan.sweep.id, "bold"),
@@ -77,7 +89,7 @@ def start(
         state = "finished"
         plan.sweep.write({**plan.record, "state": "finished"})
     else:
-        pool = make_backend(backend, count, max(1, cores // count))
+        pool = pool or make_backend(backend, count, max(1, cores // count))
         display = SweepDisplay(plan.sweep, quiet)
         with display:
             state = driver.Driver(plan, pool, display.update).run()

@@ -39,7 +39,8 @@ class Backend:
         """True when nothing submitted is still to report."""
         raise NotImplementedError
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        """Shut down once every trial has reported; `now`: at once (nothing was submitted)."""
         raise NotImplementedError
 
 
@@ -130,7 +131,10 @@ class LocalPool(Backend):
                 except (ProcessLookupError, PermissionError):
                     pass
 
-    def close(self) -> None:
+    def close(self, now: bool = False) -> None:
+        if now:
+            for process in self.processes:
+                process.kill()
         for _ in self.processes:
             try:
                 self.jobs.put(None)
