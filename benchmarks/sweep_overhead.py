@@ -29,33 +29,14 @@ from rnnlab.sweeps.driver import new_sweep
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from tiny import corpus  # noqa: E402
+from tiny import sweep_file  # noqa: E402
 
 SWEEP = '"model.arch" = ["elman", "gru", "lstm"]\n"model.hidden" = [8, 16, 24, 32]\nseeds = [0, 1]\n'
 
 
 def experiment(folder: Path, steps: int) -> Path:
-    path = folder / "bench.toml"
-    path.write_text(f"""name = "bench"
-device = "cpu"
-threads = 1
-[model]
-layers = 1
-embed = 8
-[task]
-corpus = "{corpus(folder)}"
-seq_len = 16
-[train]
-steps = {steps}
-batch_size = 4
-eval_every = 0
-eval_batches = 2
-checkpoint_every = 0
-[probes]
-every = 0
-[sweep]
-{SWEEP}""", encoding="utf-8")
-    return path
+    """Tiny trials: no evaluation or checkpoint but the final ones."""
+    return sweep_file(folder, SWEEP, steps=steps, every=0, name="bench")
 
 
 def trained_seconds(runs_dir: Path) -> tuple[float, float, int]:

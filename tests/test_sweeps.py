@@ -23,40 +23,13 @@ from rnnlab.errors import ConfigError
 from rnnlab.sweeps import results
 from rnnlab.sweeps.spec import build_spec, parse_sweep_option
 
-from tiny import corpus
+from tiny import sweep_file
 
 runner = CliRunner()
 
 
 def invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
-
-
-def sweep_file(tmp_path: Path, sweep: str, steps: int = 12, every: int = 4) -> Path:
-    """A tiny charlm experiment (keys every arch has) with the given [sweep] body."""
-    path = tmp_path / "sweep.toml"
-    path.write_text(f"""name = "swp"
-device = "cpu"
-threads = 1
-[model]
-hidden = 16
-layers = 1
-embed = 8
-[task]
-corpus = "{corpus(tmp_path)}"
-seq_len = 16
-[train]
-steps = {steps}
-batch_size = 4
-eval_every = {every}
-eval_batches = 2
-checkpoint_every = {every}
-[probes]
-every = 0
-[sweep]
-{sweep}
-""", encoding="utf-8")
-    return path
 
 
 GRID = '"model.arch" = ["elman", "gru"]\n"model.hidden" = [8, 16]\nseeds = [0, 1]\n'
