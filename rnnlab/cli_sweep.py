@@ -178,6 +178,12 @@ def show_results(sweep, record: dict, plot: bool = True, csv: Path | None = None
     points = results.point_results(trials)
     title = Text.assemble("sweep ", literal(sweep.id), " (", literal(record.get("state")), ")")
     out.print(results_table(record, points, title))
+    for trial in trials:
+        if trial.state in ("failed", "crashed", "corrupt"):
+            error = next((t.get("error") for t in record["trials"] if t["key"] == trial.key), None)
+            out.print(literal(f"{trial.state}: {trial.run or 'no run'} "
+                              f"({', '.join(f'{k}={v}' for k, v in trial.point.items())}, seed={trial.seed})"
+                              + (f": {error}" if error else ""), STATE_STYLES.get(trial.state, "")))
     if csv is not None:
         results.write_csv(csv, record, points)
         out.print(visible(f"wrote {csv}"), markup=False)
