@@ -36,18 +36,18 @@ class SweepCommands(TyperGroup):
 
 
 sweep_app = typer.Typer(help="Sweeps: many runs that differ in a few keys, and their results. "
-                        "`rnnlab sweep FILE` runs the file's [sweep].", cls=SweepCommands, no_args_is_help=True)
+                        "`rnnlab sweep FILE` runs the sweep table of an experiment file.", cls=SweepCommands, no_args_is_help=True)
 
 
 @sweep_app.command("start")
 @reports_errors
 def start(
-    config: Annotated[Optional[Path], typer.Argument(metavar="[FILE]", help="Experiment TOML with a [sweep] table")] = None,
+    config: Annotated[Optional[Path], typer.Argument(metavar="FILE", help="Experiment TOML with a sweep table")] = None,
     sweep: Annotated[Optional[list[str]], typer.Option("--sweep", help="Sweep a key: key=v1,v2,... (adds to or "
-                                                       "replaces the file's [sweep])")] = None,
+                                                       "replaces a key of the file's sweep table)")] = None,
     set_: Sets = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Run what SWEEP has not finished")] = None,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes [default: min(trials, cores)]")] = None,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes (default: as many as trials, at most one per core)")] = None,
     backend: Annotated[str, typer.Option(help="Where trials run: local (ray: not available yet)")] = "local",
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors")] = False,
