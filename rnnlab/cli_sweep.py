@@ -178,6 +178,9 @@ def show_results(sweep, record: dict, plot: bool = True, csv: Path | None = None
     points = results.point_results(trials)
     title = Text.assemble("sweep ", literal(sweep.id), " (", literal(record.get("state")), ")")
     out.print(results_table(record, points, title))
+    if any(t.state == "finished" for t in trials) and not any(t.value is not None for t in trials):
+        out.print(literal(f"note: no finished trial's last eval event has {record['metric']!r}: "
+                          "see docs/run-directory.md for the eval keys of each task", "yellow"))
     for trial in trials:
         if trial.state in ("failed", "crashed", "corrupt"):
             error = next((t.get("error") for t in record["trials"] if t["key"] == trial.key), None)

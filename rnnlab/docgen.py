@@ -50,7 +50,7 @@ metric = "error_rate"
 | `seeds` | `[seed]` | a list of seeds; every point is run once per seed (`seed` itself cannot be swept) |
 | `metric` | the task's main metric | the `eval` event key the results compare: `error_rate` for copy, the memory and labelling tasks, else `loss` |
 | `goal` | `"min"` | `"min"` or `"max"` (`"max"` by default for `accuracy`, `bleu`, `exact_match`, `token_accuracy`, `success`) |
-| `trials` | | random search: draw this many points instead of the grid; each key then holds a list (a choice) or one of `{choice = [...]}`, `{uniform = [a, b]}`, `{log_uniform = [a, b]}`, `{int_uniform = [a, b]}` (inclusive) |
+| `trials` | | random search: draw this many points instead of the grid (a point drawn twice is one trial); each key then holds a list (a choice) or one of `{choice = [...]}`, `{uniform = [a, b]}`, `{log_uniform = [a, b]}`, `{int_uniform = [a, b]}` (inclusive) |
 | `sweep_seed` | `0` | random search: the seed the points are drawn from (the same points every time) |
 
 `rnnlab sweep FILE --sweep key=v1,v2,...` adds a swept key or replaces the

@@ -56,6 +56,11 @@ def test_random_search_is_reproducible_and_in_range():
     assert [t.point for t in other] != [t.point for t in first]
 
 
+def test_equal_points_are_one_trial():
+    assert len(build_spec({"model.hidden": [8, 8, 16]}).expand()) == 2
+    assert len(build_spec({"trials": 10, "model.hidden": {"choice": [8, 16]}, "seeds": [0, 1]}).expand()) == 4
+
+
 def test_sweep_options_parse_like_set_values_and_replace_keys():
     assert parse_sweep_option("model.arch=elman,gru") == ("model.arch", ["elman", "gru"])
     assert parse_sweep_option("train.lr=1e-3, 1e-2") == ("train.lr", [1e-3, 1e-2])
@@ -203,3 +208,23 @@ def test_ctrl_c_stops_every_trial_and_resume_finishes_each_exactly_once(tmp_path
             assert any(e["kind"] == "resume" for e in events)
     again = invoke("sweep", "--resume", sweep.id, "--runs-dir", runs_dir, "--quiet")
     assert again.exit_code == 0 and len(store.list_runs(runs_dir)) == 8
+
+
+def test_resume_finds_a_trial_the_record_did_not_get_to_name(finished_sweep, tmp_path):
+    """A driver killed between a trial's mkdir and its record write: the run's status.json links it."""
+    import shutil
+
+    from rnnlab.sweeps.driver import resume_sweep
+
+    _, runs_dir, sweep = finished_sweep
+    copy = tmp_path / "runs"
+    shutil.copytree(runs_dir, copy)
+    moved = store.SweepDir(copy / "sweeps" / sweep.id)
+    record = moved.read()
+    record["trials"][3].update(run=None, state="running")
+    record["state"] = "running"  # its driver (some pid on this host) is gone
+    record["driver"] = {"pid": 2 ** 22 + 7, "pid_start": None, "host": "elsewhere"}
+    moved.write(record)
+    plan = resume_sweep(copy, sweep.id)
+    assert plan.todo == {} and plan.record["trials"][3]["run"] == sweep.read()["trials"][3]["run"]
+    assert plan.record["trials"][3]["state"] == "finished"

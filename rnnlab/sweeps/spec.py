@@ -66,6 +66,8 @@ class SweepSpec:
         else:
             rng = random.Random(self.sweep_seed)
             points = [{name: draw(rng, name, dist) for name, dist in self.keys.items()} for _ in range(self.trials)]
+        unique = {trial_key(point, 0): point for point in reversed(points)}  # the first of equal points
+        points = [point for point in points if unique.get(trial_key(point, 0)) is point]
         return [Trial(point, seed) for point in points for seed in self.seeds]
 
 
