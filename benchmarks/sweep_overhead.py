@@ -96,8 +96,9 @@ def main() -> None:
           f"with 1, {serial['overhead']:.3f} s as separate `rnnlab run` processes")
     print(f"wall: {pool['wall']:.1f} s ({args.workers} workers), {single['wall']:.1f} s (1 worker), "
           f"{serial['wall']:.1f} s (one by one)")
-    print(f"parallel efficiency: {serial['wall'] / (pool['wall'] * args.workers):.2f} against one by one, "
-          f"{single['wall'] / (pool['wall'] * args.workers):.2f} against the 1-worker sweep")
+    print(f"parallel efficiency (speedup / workers): {single['wall'] / (pool['wall'] * args.workers):.2f} against "
+          f"the 1-worker sweep; {serial['wall'] / (pool['wall'] * args.workers):.2f} against one by one (a speedup "
+          f"of {serial['wall'] / pool['wall']:.1f}x: each separate process imports torch again)")
 
 
 if __name__ == "__main__":
