@@ -412,6 +412,11 @@ class SweepDir:
                              f"({visible(getattr(error, 'strerror', None) or str(error))[:200]})") from None
         if not isinstance(record, dict) or not isinstance(record.get("trials"), list):
             raise CorruptRun(f"{visible(self.record_path)}: not a sweep record (no trials list)")
+        driver = record.get("driver")
+        if record.get("state") == "running" and isinstance(driver, dict) and driver.get("host") == socket.gethostname():
+            pid = driver.get("pid")
+            if not isinstance(pid, int) or not pid_alive(pid, driver.get("pid_start")):
+                record["state"] = "crashed"  # never written, as for runs: its driver is gone
         return record
 
     def write(self, record: dict) -> None:

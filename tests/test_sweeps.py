@@ -8,6 +8,7 @@ import json
 import math
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -223,8 +224,11 @@ def test_resume_finds_a_trial_the_record_did_not_get_to_name(finished_sweep, tmp
     record = moved.read()
     record["trials"][3].update(run=None, state="running")
     record["state"] = "running"  # its driver (some pid on this host) is gone
-    record["driver"] = {"pid": 2 ** 22 + 7, "pid_start": None, "host": "elsewhere"}
+    record["driver"] = {"pid": 2 ** 22 + 7, "pid_start": "0", "host": socket.gethostname()}
     moved.write(record)
+    assert moved.read()["state"] == "crashed"
+    listing = invoke("sweep", "ls", "--runs-dir", copy)
+    assert "crashed" in listing.output
     plan = resume_sweep(copy, sweep.id)
     assert plan.todo == {} and plan.record["trials"][3]["run"] == sweep.read()["trials"][3]["run"]
     assert plan.record["trials"][3]["state"] == "finished"
