@@ -89,6 +89,11 @@ def test_bad_specs_are_one_line_errors(table, key):
     assert caught.value.key == key and "\n" not in str(caught.value)
 
 
+def test_geometric_values_get_a_log_axis():
+    assert results.geometric([1e-4, 1e-3, 1e-2]) and results.geometric([16, 32, 64, 128])
+    assert not results.geometric([10, 20, 30, 40]) and not results.geometric([8, 16]) and results.geometric([1, 100])
+
+
 def test_a_point_that_does_not_resolve_stops_before_anything_is_written(tmp_path):
     path = sweep_file(tmp_path, GRID)
     result = invoke("sweep", path, "--sweep", "model.hidden=8,0", "--runs-dir", tmp_path / "runs", "--quiet")
@@ -168,6 +173,21 @@ def test_show_prints_the_table_and_csv_round_trips(finished_sweep):
     runs = invoke("runs", "ls", "--runs-dir", runs_dir)
     assert runs.exit_code == 0 and "corrupt" not in runs.output and "sweeps" not in runs.output
     assert len([line for line in runs.output.splitlines() if "finished" in line]) == 8
+
+
+def test_a_trial_is_an_ordinary_run(finished_sweep, tmp_path):
+    import shutil
+
+    _, runs_dir, sweep = finished_sweep
+    trial = sweep.read()["trials"][0]
+    shown = invoke("runs", "show", trial["run"], "--runs-dir", runs_dir)
+    assert shown.exit_code == 0 and sweep.id in shown.output
+    copy = tmp_path / "runs"
+    shutil.copytree(runs_dir / trial["run"], copy / trial["run"])
+    resumed = invoke("run", "--resume", trial["run"], "--set", "train.steps=16", "--runs-dir", copy, "--quiet")
+    assert resumed.exit_code == 0, resumed.output
+    status = store.RunDir(copy / trial["run"]).read_status()
+    assert status["step"] == 16 and status["sweep"] == sweep.id and status["trial"] == trial["key"]
 
 
 def test_ctrl_c_stops_every_trial_and_resume_finishes_each_exactly_once(tmp_path):
