@@ -195,14 +195,15 @@ def test_ctrl_c_stops_every_trial_and_resume_finishes_each_exactly_once(tmp_path
     path = sweep_file(tmp_path, GRID, steps=600, every=50)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     driver = subprocess.Popen([sys.executable, "-m", "rnnlab", "sweep", str(path), "--workers", "2", "--quiet",
-                               "--runs-dir", str(runs_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               "--runs-dir", str(runs_dir)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # two trials training, past their first checkpoint
         live = [r for r in store.list_runs(runs_dir) if r.state == "running" and r.step >= 60]
         if len(live) >= 1 and (r := store.RunDir(live[0].path)).checkpoint("last").exists():
             break
         time.sleep(0.1)
-    driver.send_signal(signal.SIGINT)
+    os.killpg(driver.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the driver's whole group
     _, stderr = driver.communicate(timeout=60)
     assert driver.returncode == 130, stderr
     [sweep] = store.list_sweeps(runs_dir)
