@@ -253,3 +253,17 @@ def test_resume_finds_a_trial_the_record_did_not_get_to_name(finished_sweep, tmp
     plan = resume_sweep(copy, sweep.id)
     assert plan.todo == {} and plan.record["trials"][3]["run"] == sweep.read()["trials"][3]["run"]
     assert plan.record["trials"][3]["state"] == "finished"
+
+
+def test_the_results_table_shows_text_from_disk_literally():
+    from rich.console import Console
+
+    from rnnlab.cli_sweep import results_table
+
+    record = {"spec": {"name": ["x"], "seeds": [0], "metric": "loss", "goal": "min"}, "metric": "[b]loss",
+              "goal": "min"}
+    point = results.PointResult({"name": "a\x1b[2Jb[red]"}, [1.0], [2], 1.0, {"fin\x07ished": 1})
+    console = Console(record=True, width=120, force_terminal=False)
+    console.print(results_table(record, [point]))
+    text = console.export_text()
+    assert "a\\x1b[2Jb[red]" in text and "fin\\x07ished" in text and "[b]loss" in text and "\x1b" not in text
