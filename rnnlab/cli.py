@@ -23,7 +23,8 @@ from . import store
 from .cli_common import (Commands, RunsDir, Sets, err, fail, notes, out, reports_errors, run_with_checkpoint,
                          runs_dir_of, set_top_runs_dir)
 from .cli_runs import list_app, runs_app
-from .errors import ConfigError, RunIsLive
+from .cli_sweep import sweep_app
+from .errors import ConfigError
 from .literal import visible
 
 app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. With no command, in a "
@@ -31,6 +32,7 @@ app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. Wi
                   cls=Commands)
 app.add_typer(runs_app, name="runs")
 app.add_typer(list_app, name="list")
+app.add_typer(sweep_app, name="sweep")
 
 TEXT_KEEPS = "\n\t"  # generated text keeps its lines and tabs; every other control character is made visible
 RESUMABLE_KEYS = {"train.steps", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
@@ -78,8 +80,7 @@ def run(
     json_: Annotated[bool, typer.Option("--json", help="Print every event as a JSON line on stdout")] = False,
 ) -> None:
     """Train a model headless (the same command the TUI starts)."""
-    from .train import Trainer, prepare
-    from .train import checkpoint as ckpt
+    from .train import Trainer, prepare, resume_trainer
 
     runs_dir = runs_dir_of(runs_dir)
     overrides = list(set_ or [])
@@ -87,21 +88,13 @@ def run(
         if config is not None:
             raise ConfigError("config", str(config), "give either a config file or --resume, not both")
         run_dir = store.find_run(runs_dir, resume)
-        status = run_dir.checked_status()
-        if status.get("state") == "running":
-            raise RunIsLive(f"run {run_dir.id} is still running (pid {status.get('pid')}); stop it first")
+        run_dir.checked_status()  # a corrupt status is one line before the overrides are judged
         for text in overrides:
             path, _ = config_mod.parse_override(text)
             if ".".join(path) not in RESUMABLE_KEYS:
                 raise ConfigError(".".join(path), text, "cannot change when resuming", ", ".join(sorted(RESUMABLE_KEYS)))
-        cfg = config_mod.load(run_dir.config_path, overrides)
-        saved = ckpt.load(run_dir.checkpoint("last"), keys=ckpt.TRAINING_KEYS)
-        if saved["step"] >= cfg.train.steps:
-            raise ConfigError("train.steps", cfg.train.steps, f"run {run_dir.id} already reached step {saved['step']}",
-                              f"--set train.steps=N with N > {saved['step']}")
-        trainer = Trainer(prepare(cfg), run_dir)
-        trainer.restore(saved, run_dir.checkpoint("last"))  # a checkpoint that does not fit the config fails here
-        store.atomic_write(run_dir.config_path, cfg.to_toml().encode())  # the first write: every check has passed
+        trainer = resume_trainer(run_dir, overrides)
+        cfg = trainer.cfg
     else:
         cfg = config_mod.load(config, overrides)
         if not quiet:

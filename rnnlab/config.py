@@ -286,7 +286,9 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
 
     `source` names the file `raw` came from, for the notes on keys dropped by a switched arch/task.
     """
-    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
+    # A [sweep] table describes a sweep over this config (`rnnlab sweep FILE`): not part of one run's config
+    swept = "sweep" in raw
+    raw = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items() if k != "sweep"}
     for name in raw:
         if isinstance(raw[name], dict) and name not in SECTIONS:
             raise ConfigError(name, raw[name], "unknown section", ", ".join(SECTIONS))
@@ -300,6 +302,9 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
                 raise ConfigError(path[0], table, "expected a table", f"[{path[0]}] with keys")
             table[path[1]] = _typed(value, str)  # model.arch="gru" (TOML-quoted) works like model.arch=gru
     notes = drop_foreign_keys(raw, file_choice, source)  # before the other overrides: theirs are never dropped
+    if swept:
+        notes.append(f"the [sweep] table of {source or 'the config file'} is left out: this is its base config "
+                     f"(`rnnlab sweep {source or 'FILE'}` runs the sweep)")
     for path, value in parsed:
         section, key = (path[0], path[1]) if len(path) == 2 else ("", path[0])
         if section and section not in SECTIONS:

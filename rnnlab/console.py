@@ -208,6 +208,10 @@ def status_table(status: dict) -> Table:
         table.add_row("versions", literal(", ".join(f"{k} {v}" for k, v in versions.items())))
     elif versions:
         table.add_row("versions", literal(versions))
+    if "sweep" in status:  # a sweep's trial: which sweep, at which point
+        point = status.get("point")
+        shown = ", ".join(f"{k}={v}" for k, v in point.items()) if isinstance(point, dict) else point
+        table.add_row("sweep", literal(f"{status['sweep']} ({shown})"))
     return table
 
 

@@ -33,6 +33,12 @@ class RunNotFound(RnnlabError):
     exit_code = 2
 
 
+class SweepNotFound(RnnlabError):
+    """SWEEP did not name exactly one sweep record."""
+
+    exit_code = 2
+
+
 class CorruptRun(RnnlabError):
     """A file of a run directory is not what docs/run-directory.md says, for a command that acts on it."""
 

@@ -6,6 +6,8 @@
       events.jsonl     append-only, one JSON object per line
       checkpoints/     last.pt, best.pt (written by rnnlab.train.checkpoint
                        through `atomic_write`)
+    runs/sweeps/<sweep-id>/sweep.json   a sweep's record: its spec and trials
+                       (no status.json or config.toml there: never a run dir)
 
 A run id is `YYYYMMDD-HHMMSS-<name>-<4 hex>`, created with an exclusive
 mkdir so concurrent starts never share a directory. See docs/run-directory.md.
@@ -23,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import CorruptRun, RunNotFound
+from .errors import CorruptRun, RunNotFound, SweepNotFound
 from .literal import visible
 
 STATES = ("running", "finished", "stopped", "diverged", "failed", "crashed")
@@ -382,3 +384,104 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
 
 def remove_run(run: RunDir) -> None:
     shutil.rmtree(run.path)
+
+
+# -- sweeps -------------------------------------------------------------------------
+SWEEPS, SWEEP_RECORD = "sweeps", "sweep.json"
+
+
+class SweepDir:
+    """A sweep's record, runs/sweeps/<sweep-id>/sweep.json, owned by the sweep driver (rnnlab/sweeps/).
+
+    Its trials are ordinary run directories beside every other run; each trial's status.json names
+    its sweep (`sweep`) and its trial key (`trial`), so a trial can be found even when the driver was
+    killed between creating the run and recording its id."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.id = self.path.name
+
+    record_path = property(lambda self: self.path / SWEEP_RECORD)
+    runs_dir = property(lambda self: self.path.parent.parent)
+
+    def read(self) -> dict:
+        try:
+            record = json.loads(self.record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise CorruptRun(f"{visible(self.record_path)}: unreadable "
+                             f"({visible(getattr(error, 'strerror', None) or str(error))[:200]})") from None
+        if not isinstance(record, dict) or not isinstance(record.get("trials"), list):
+            raise CorruptRun(f"{visible(self.record_path)}: not a sweep record (no trials list)")
+        driver = record.get("driver")
+        if record.get("state") == "running" and isinstance(driver, dict) and driver.get("host") == socket.gethostname():
+            pid = driver.get("pid")
+            if not isinstance(pid, int) or not pid_alive(pid, driver.get("pid_start")):
+                record["state"] = "crashed"  # never written, as for runs: its driver is gone
+        return record
+
+    def write(self, record: dict) -> None:
+        atomic_write(self.record_path, (json.dumps(record, indent=1) + "\n").encode())
+
+    def trial_runs(self) -> dict[str, list[RunDir]]:
+        """trial key -> the run directories whose status.json says they belong to this sweep."""
+        found: dict[str, list[RunDir]] = {}
+        for path in _run_paths(self.runs_dir):
+            try:
+                status = RunDir(path).read_status_raw()
+            except (OSError, ValueError):
+                continue
+            if status.get("sweep") == self.id and isinstance(status.get("trial"), str):
+                found.setdefault(status["trial"], []).append(RunDir(path))
+        return found
+
+
+def create_sweep(runs_dir: Path, name: str, record: dict, now: float | None = None) -> SweepDir:
+    """A new sweep record with an id like a run's (`YYYYMMDD-HHMMSS-<name>-<4 hex>`), made by exclusive mkdir."""
+    root = Path(runs_dir) / SWEEPS
+    root.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now))
+    for _ in range(100):
+        path = root / f"{stamp}-{safe_name(name)}-{secrets.token_hex(2)}"
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        sweep = SweepDir(path)
+        record["id"] = sweep.id
+        try:
+            sweep.write(record)
+        except OSError:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return sweep
+    raise RuntimeError(f"could not create a unique sweep directory in {root}")
+
+
+def _sweep_paths(runs_dir: Path) -> list[Path]:
+    root = Path(runs_dir) / SWEEPS
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if not p.name.startswith(".") and (p / SWEEP_RECORD).is_file()),
+                  key=lambda p: p.name)
+
+
+def list_sweeps(runs_dir: Path) -> list[SweepDir]:
+    """Every sweep record, newest id first."""
+    return [SweepDir(p) for p in reversed(_sweep_paths(runs_dir))]
+
+
+def find_sweep(runs_dir: Path, ref: str) -> SweepDir:
+    """SWEEP as a path to its folder, a full id, or a unique id prefix."""
+    as_path = Path(ref)
+    if (as_path / SWEEP_RECORD).is_file():
+        return SweepDir(as_path)
+    paths = _sweep_paths(runs_dir) if ref else []
+    exact = [p for p in paths if p.name == ref]
+    matches = exact or [p for p in paths if p.name.startswith(ref)]
+    if len(matches) == 1:
+        return SweepDir(matches[0])
+    shown = visible(repr(ref))
+    if not matches:
+        raise SweepNotFound(f"no sweep matches {shown} in {visible(Path(runs_dir) / SWEEPS)} (try `rnnlab sweep ls`)")
+    ids = ", ".join(visible(p.name) for p in matches[:5]) + (", ..." if len(matches) > 5 else "")
+    raise SweepNotFound(f"{shown} matches {len(matches)} sweeps ({ids}); give more of the id")

@@ -90,3 +90,30 @@ def complex_plane(points: dict[str, tuple[list, list]], title: str, width: int, 
     round_axes(plt, every_re, every_im, width, height, integer_x=False)
     plt.xlabel("Re")
     return _finish()
+
+
+def sweep_plot(series: dict[str, tuple[list, list, list, list]], title: str, width: int, height: int,
+               xlabel: str, log_x: bool = False, color: bool = True) -> str:
+    """series: label -> (xs, means, lows, highs): a line through the means, a bar from low to high at
+    each x (the spread over seeds). `log_x` plots log10(x), its ticks labelled with the values."""
+    _start(width, height, title, color)
+    scale = (lambda v: math.log10(v)) if log_x else (lambda v: v)
+    drawn_x, drawn_y = [], []
+    for label, (xs, means, lows, highs) in series.items():
+        sx = [scale(x) for x in xs]
+        plt.plot(sx, means, label=label, marker="braille")
+        for x, low, high in zip(sx, lows, highs):
+            if high > low:
+                plt.plot([x, x], [low, high], marker="braille", **({"color": "gray"} if color else {}))
+        drawn_x += sx
+        drawn_y += lows + highs + means
+    round_axes(plt, drawn_x, drawn_y, width, height, integer_x=not log_x and all(float(x).is_integer()
+                                                                                 for x in drawn_x))
+    if log_x and drawn_x:
+        values = sorted({x for xs, *_ in series.values() for x in xs})
+        plt.xticks([scale(v) for v in values], [f"{v:g}" for v in values])
+        low, high = min(drawn_x), max(drawn_x)
+        pad = (high - low) * 0.05 or 0.5
+        plt.xlim(low - pad, high + pad)
+    plt.xlabel(xlabel + (" (log)" if log_x else ""))
+    return _finish()

@@ -32,3 +32,30 @@ def overrides(tmp_path: Path, **extra) -> list[str]:
 
 def tiny_config(tmp_path: Path, **extra) -> config.Config:
     return config.load(None, overrides(tmp_path, **extra))
+
+
+def sweep_file(tmp_path: Path, sweep: str, steps: int = 12, every: int = 4, name: str = "swp") -> Path:
+    """A tiny charlm experiment file (only keys every arch has) with `sweep` as its [sweep] table's body."""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f"""name = "{name}"
+device = "cpu"
+threads = 1
+[model]
+hidden = 16
+layers = 1
+embed = 8
+[task]
+corpus = "{corpus(tmp_path)}"
+seq_len = 16
+[train]
+steps = {steps}
+batch_size = 4
+eval_every = {every}
+eval_batches = 2
+checkpoint_every = {every}
+[probes]
+every = 0
+[sweep]
+{sweep}
+""", encoding="utf-8")
+    return path

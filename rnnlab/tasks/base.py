@@ -30,6 +30,8 @@ class Task:
     spec: TaskSpec
     loss_unit = "nats/token"  # what the loss measures, for tables and plot titles
     baseline_label = "no memory"  # the reference that metrics()["baseline"] is
+    main_metric = "loss"  # the eval metric a sweep compares by default (lower is better, unless
+    # rnnlab.sweeps.spec.HIGHER_IS_BETTER names it)
     needs_decoder = False  # True: outputs end with spec.eos, so only an encoder-decoder (a model with decode) fits
 
     def train_batch(self, batch_size: int, generator: torch.Generator):

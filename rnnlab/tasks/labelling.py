@@ -49,6 +49,7 @@ class FlankSumOptions(TaskOptions):
 
 @TASKS.register("flank_sum", "Label each step with x_{t-k1} + x_{t+k2}: needs the future (variable lengths, padded)")
 class FlankSumTask(GeneratedTask):
+    main_metric = "error_rate"
     Options = FlankSumOptions
     loss_unit, baseline_label = "nats/label", "the best a one-way model can do"
 

@@ -26,6 +26,7 @@ from .base import GeneratedTask, TaskOptions, error_rate_summary
 
 class ClassifyAtEnd(GeneratedTask):
     """Token sequences (B, T) -> one class per sequence (B,), judged on the last output."""
+    main_metric = "error_rate"
 
     vocab: int
     classes: int
@@ -133,6 +134,7 @@ class DelayedRecallOptions(TaskOptions):
 
 @TASKS.register("delayed_recall", "Delayed recall: at every step, the symbol seen k steps back (masked)")
 class DelayedRecallTask(GeneratedTask):
+    main_metric = "error_rate"
     baseline_label = "chance"
     Options = DelayedRecallOptions
 

@@ -36,6 +36,7 @@ class CopyOptions(TaskOptions):
 
 @TASKS.register("copy", "Copy/memory task: remember 10 symbols over T blanks (uRNN definition)")
 class CopyTask(GeneratedTask):
+    main_metric = "error_rate"
     Options = CopyOptions
 
     def __init__(self, options: CopyOptions, seed: int = 0):

@@ -1,5 +1,5 @@
 """Training: the loop, the algorithms (full and truncated BPTT), optimizers, checkpoints."""
 
-from .loop import Outcome, Prepared, Trainer, prepare
+from .loop import Outcome, Prepared, Trainer, prepare, resume_trainer
 
-__all__ = ["Outcome", "Prepared", "Trainer", "prepare"]
+__all__ = ["Outcome", "Prepared", "Trainer", "prepare", "resume_trainer"]

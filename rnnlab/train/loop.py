@@ -102,6 +102,7 @@ class Trainer:
         self.p, self.cfg, self.run = prepared, prepared.cfg, run
         self.model, self.task, self.device = prepared.model, prepared.task, prepared.device
         self.on_event = on_event
+        self.status_fields: dict = {}  # extra status.json fields for a fresh start (a sweep trial's link)
         tc = self.cfg.train
         self.optimizer = make_optimizer(self.model.parameters(), tc)
         self.schedule = Schedule(tc)
@@ -293,7 +294,7 @@ class Trainer:
             "state": "running", "pid": os.getpid(), "pid_start": process_start_time(os.getpid()),
             "host": socket.gethostname(), "device": str(self.device), "total_steps": self.cfg.train.steps,
             "versions": {"rnnlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
-            "params": count_parameters(self.model), "error": None, "ended": None,
+            "params": count_parameters(self.model), "error": None, "ended": None, **self.status_fields,
         }
         if not resumed:
             status["started"] = time.time()
@@ -364,6 +365,27 @@ class Trainer:
         self.emit("end", state=state, error=error)
         self.status(state=state, error=error, ended=time.time(), clipped_share=self.clipped_steps / max(self.step, 1))
         return Outcome(state, self.step, error, final)
+
+
+def resume_trainer(run: RunDir, overrides: list[str] = ()) -> "Trainer":
+    """A Trainer that continues `run` from its last checkpoint (`rnnlab run --resume`, a resumed sweep
+    trial), every check done first; then the run's config.toml is rewritten with the overrides."""
+    from .. import config as config_mod
+    from ..errors import ConfigError, RunIsLive
+    from ..store import atomic_write
+
+    status = run.checked_status()
+    if status.get("state") == "running":
+        raise RunIsLive(f"run {run.id} is still running (pid {status.get('pid')}); stop it first")
+    cfg = config_mod.load(run.config_path, list(overrides))
+    saved = checkpoint.load(run.checkpoint("last"), keys=checkpoint.TRAINING_KEYS)
+    if saved["step"] >= cfg.train.steps:
+        raise ConfigError("train.steps", cfg.train.steps, f"run {run.id} already reached step {saved['step']}",
+                          f"--set train.steps=N with N > {saved['step']}")
+    trainer = Trainer(prepare(cfg), run)
+    trainer.restore(saved, run.checkpoint("last"))  # a checkpoint that does not fit the config fails here
+    atomic_write(run.config_path, cfg.to_toml().encode())  # the first write: every check has passed
+    return trainer
 
 
 class Diverged(Exception):
