@@ -267,3 +267,33 @@ def test_the_results_table_shows_text_from_disk_literally():
     console.print(results_table(record, [point]))
     text = console.export_text()
     assert "a\\x1b[2Jb[red]" in text and "fin\\x07ished" in text and "[b]loss" in text and "\x1b" not in text
+
+
+# -- switching arch and task inside a sweep (issue 13, item 1) ------------------------------
+def test_a_sweep_over_arch_on_a_preset_with_arch_keys_and_over_task_from_a_language_model(tmp_path):
+    """latch-lstm.toml sets model.forget_bias (an LSTM key): sweeping model.arch over elman/lstm/gru drops
+    it for elman and gru and keeps it for lstm; a charlm file swept to the copy task drops task.corpus."""
+    runs = tmp_path / "runs"
+    latch = Path(__file__).resolve().parents[1] / "experiments" / "latch-lstm.toml"
+    small = ["model.hidden=8", "task.length=6", "train.steps=3", "train.eval_every=3", "train.eval_batches=1",
+             "train.checkpoint_every=3", "train.batch_size=4", "probes.every=0", "device=cpu", "threads=1"]
+    sets = [item for text in small for item in ("--set", text)]
+    result = invoke("sweep", latch, "--sweep", "model.arch=elman,lstm,gru", *sets, "--workers", "2", "--quiet",
+                    "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    configs = {}
+    for run in store.list_runs(runs):
+        text = store.RunDir(run.path).config_path.read_text()
+        configs[run.arch] = text
+        assert run.state == "finished"
+    assert sorted(configs) == ["elman", "gru", "lstm"]
+    assert "forget_bias = 3.0" in configs["lstm"]
+    assert "forget_bias" not in configs["elman"] and "forget_bias" not in configs["gru"]
+
+    charlm = sweep_file(tmp_path, '"task.name" = ["charlm", "copy"]', steps=3, every=3, name="lm-to-copy")
+    runs = tmp_path / "runs2"
+    result = invoke("sweep", charlm, "--workers", "2", "--quiet", "--runs-dir", runs)
+    assert result.exit_code == 0, result.output
+    tasks = {run.task: store.RunDir(run.path).config_path.read_text() for run in store.list_runs(runs)}
+    assert sorted(tasks) == ["charlm", "copy"]
+    assert "corpus" in tasks["charlm"] and "corpus" not in tasks["copy"] and "seq_len" not in tasks["copy"]
