@@ -313,6 +313,8 @@ class LaunchScreen(Screen):
 
     @on(Select.Changed, "#preset")
     def _preset_changed(self, event: Select.Changed) -> None:
+        if event.value != event.select.value:  # a stale event (the Select's first values as it mounted): a
+            return  # late reload would overwrite what the user has typed since
         if (str(event.value) or None) != (str(self.preset) if self.preset else None):  # not the first value
             self.load_preset(str(event.value) or None)
 
