@@ -328,7 +328,8 @@ class LaunchScreen(Screen):
             self._say("#problem-sweep", str(error).removeprefix("error: "))
             return
         if self.valid:
-            self.query_one("#help", Static).update(f"a sweep of {count} trials: ctrl+l starts rnnlab sweep")
+            trials = f"{count} trial{'s' * (count != 1)}"
+            self.query_one("#help", Static).update(f"a sweep of {trials}: ctrl+l starts rnnlab sweep")
 
     def show_error(self, message: str) -> None:
         """Put a config message under its field (the key starts the message), else below the form."""
