@@ -151,6 +151,16 @@ class RunDir:
             return False
 
     # -- events ----------------------------------------------------------------
+    def version(self) -> tuple:
+        """Changes whenever status.json is rewritten or events.jsonl grows: a reader's cache key."""
+        def stamp(path: Path):
+            try:
+                info = path.stat()
+            except OSError:
+                return None
+            return info.st_mtime_ns, info.st_size
+        return stamp(self.status_path), stamp(self.events_path)
+
     def event_writer(self) -> EventWriter:
         return EventWriter(self.events_path)
 
@@ -340,6 +350,7 @@ class RunSummary:
     started: float | None = None
     duration: float | None = None
     problem: str | None = None
+    sweep: str | None = None  # a sweep's trial: its sweep id (status.json `sweep`)
 
 
 def summarize(path: Path) -> RunSummary:
@@ -356,6 +367,7 @@ def summarize(path: Path) -> RunSummary:
         summary.state = str(status.get("state", "corrupt"))
         summary.step, summary.total_steps = int(status.get("step", 0)), int(status.get("total_steps", 0))
         summary.best_val = _number(status.get("best_val"))
+        summary.sweep = status["sweep"] if isinstance(status.get("sweep"), str) else None
         summary.started = _number(status.get("started"))
         ended = _number(status.get("ended")) or (time.time() if summary.state == "running"
                                                  else _number(status.get("updated")))

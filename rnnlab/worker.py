@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from .store import RunDir, is_run_dir
+from .store import RunDir, SweepDir, is_run_dir, list_sweeps
 
 
 def run_command(config: Path | None, overrides: list[str] = (), resume: str | None = None) -> list[str]:
@@ -32,17 +32,49 @@ def run_command(config: Path | None, overrides: list[str] = (), resume: str | No
 def start(runs_dir: Path, config: Path | None = None, overrides: list[str] = (), resume: str | None = None,
           log: Path | None = None) -> subprocess.Popen:
     """Start `rnnlab run` in its own process group; stdout/stderr go to `log` (or are dropped)."""
+    return _spawn(run_command(config, overrides, resume), runs_dir, log)
+
+
+def sweep_command(config: Path, sweeps: list[str] = (), overrides: list[str] = ()) -> list[str]:
+    command = [sys.executable, "-m", "rnnlab", "sweep", str(config), "--quiet"]
+    for text in sweeps:
+        command += ["--sweep", text]
+    for text in overrides:
+        command += ["--set", text]
+    return command
+
+
+def start_sweep(runs_dir: Path, config: Path, sweeps: list[str] = (), overrides: list[str] = (),
+                log: Path | None = None) -> subprocess.Popen:
+    """Start `rnnlab sweep` (the driver and, under it, its workers) in its own process group, like `start`:
+    `stop(pid)` sends the group SIGINT, which stops every trial cleanly."""
+    return _spawn(sweep_command(config, sweeps, overrides), runs_dir, log)
+
+
+def _spawn(command: list[str], runs_dir: Path, log: Path | None) -> subprocess.Popen:
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)
     sink = open(log, "ab") if log is not None else subprocess.DEVNULL
     try:
-        return subprocess.Popen(
-            run_command(config, overrides, resume) + ["--runs-dir", str(runs_dir)],
-            stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,
-        )
+        return subprocess.Popen(command + ["--runs-dir", str(runs_dir)], stdin=subprocess.DEVNULL,
+                                stdout=sink, stderr=sink, start_new_session=True)
     finally:
         if log is not None:
             sink.close()
+
+
+def find_new_sweep(runs_dir: Path, before: set[str], process: subprocess.Popen,
+                   timeout: float = 60.0) -> SweepDir | None:
+    """Wait for the sweep record a just-started `rnnlab sweep` creates (None if it exits first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = [sweep for sweep in list_sweeps(runs_dir) if sweep.id not in before]
+        if new:
+            return new[0]
+        if process.poll() is not None:
+            return None
+        time.sleep(0.05)
+    return None
 
 
 def find_new_run(runs_dir: Path, before: set[str], process: subprocess.Popen, timeout: float = 60.0) -> RunDir | None:

@@ -127,10 +127,54 @@ def test_launch_validates_inline_and_starts_the_same_rnnlab_run(tmp_path):
         assert (resolved.name, resolved.model.hidden, resolved.train.steps) == ("tiny-launch", 24, 30)
         assert len(list(tmp_path.glob("runs/.launch-*.log"))) >= 1
     finally:
-        for process in app.children_started:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(10)
+        kill_children(app)
+
+
+def test_launch_with_a_sweep_field_starts_rnnlab_sweep_and_opens_the_sweep(tmp_path):
+    write_tiny_preset(tmp_path / "experiments", tmp_path, train__steps=6)
+    app = make_app(runs_dir=tmp_path / "runs", experiments_dir=tmp_path / "experiments")
+
+    async def scenario():
+        from textual.widgets import TextArea
+
+        from rnnlab.tui.screens.sweep import SweepScreen
+
+        async with app.run_test(size=SIZE) as pilot:
+            app.open_launch()
+            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
+            screen = app.screen
+            field = screen.query_one("#field-sweep", TextArea)
+            field.text = "model.hidden="
+            await pilot.pause()
+            assert text_of(screen, "#problem-sweep").startswith("--sweep = 'model.hidden=': expected key=v1,v2,...")
+            assert not screen.valid and screen.query_one("#launch").disabled
+            field.text = "model.hidden=8,12\nseeds=0"
+            await pilot.pause()
+            assert screen.valid and text_of(screen, "#problem-sweep") == ""
+            assert "a sweep of 2 trials" in text_of(screen, "#help")
+            await pilot.press("ctrl+l")
+            await wait_until(pilot, lambda: isinstance(app.screen, SweepScreen), 60, "the sweep screen")
+            sweep_screen = app.screen
+            assert LaunchScreen not in [type(s) for s in app.screen_stack]
+            driver = app.children_started[0]
+            await wait_until(pilot, lambda: driver.poll() is not None, 90, "the sweep to finish")
+            await wait_until(pilot, lambda: "2 done" in text_of(sweep_screen, "#progress"), 5, "the results")
+            return sweep_screen.sweep, driver.returncode
+
+    try:
+        sweep, code = asyncio.run(scenario())
+        assert code == 0
+        record = sweep.read()
+        assert record["state"] == "finished" and sorted(t["point"]["model.hidden"] for t in record["trials"]) == [8, 12]
+    finally:
+        kill_children(app)
+
+
+def kill_children(app) -> None:
+    for process in app.children_started:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
 
 # -- sample -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from rnnlab.tui import make_app
 from rnnlab.tui.screens.compare import CompareScreen, differing_keys, flatten, load
 from rnnlab.tui.screens.runs import MARK, ConfirmScreen, RunsScreen
 
-from tui_fixtures import copy_fixture_runs, make_fixture_runs
+from tui_fixtures import copy_fixture_runs, make_fixture_runs, utc  # noqa: F401  utc: autouse
 
 LSTM, GRU, ELMAN, BROKEN = ("20261118-100000-tiny-lstm-aaaa", "20261118-110000-tiny-gru-bbbb",
                             "20261118-120000-tiny-elman-cccc", "20261118-130000-broken-dddd")
@@ -38,16 +38,6 @@ def fixture_dir(tmp_path_factory):
 @pytest.fixture
 def runs_copy(fixture_dir, tmp_path):
     return copy_fixture_runs(fixture_dir, tmp_path / "runs")
-
-
-@pytest.fixture(autouse=True)
-def utc(monkeypatch):
-    """The "started" column shows local time: pin the zone so snapshots match on every machine."""
-    monkeypatch.setenv("TZ", "UTC")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 def run(scenario, runs_dir, size=(100, 30)):

@@ -13,10 +13,23 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from rnnlab import store
 from rnnlab.train import Trainer, prepare
 
 from tiny import tiny_config
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """The "started" column shows local time: pin the zone so snapshots match on every machine.
+    A test file that imports it has it for every test (autouse)."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
 
 FIXED_START = 1_795_000_000.0  # 2026-11-18, a fixed "started" time for every fixture run
 
@@ -127,3 +140,49 @@ def constant_lr_run(runs_dir: Path) -> store.RunDir:
     events.append({"kind": "end", "step": 319, "t": 40.0, "state": "stopped"})
     run.events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
     return run
+
+
+SWEEP_ID = "20261118-160000-lr-sweep-abcd"
+
+
+def synthetic_sweep(runs_dir: Path) -> store.SweepDir:
+    """A sweep of train.lr (3 values) x model.arch (gru, lstm) x 2 seeds, written file by file so it looks
+    the same on every machine: 9 trials finished, one running (on another host), one failed, one queued; the driver stopped."""
+    from rnnlab.sweeps.spec import trial_key
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    trials = []
+    number = 0
+    for arch in ("gru", "lstm"):
+        for lr in (0.001, 0.01, 0.1):
+            for seed in (0, 1):
+                point = {"train.lr": lr, "model.arch": arch}
+                state = "queued" if number == 11 else "failed" if number == 10 else \
+                    "running" if number == 9 else "finished"
+                trial = {"key": trial_key(point, seed), "point": point, "seed": seed, "overrides": [],
+                         "run": None, "state": state, "error": "boom [red]x[/red]" if state == "failed" else None}
+                trials.append(trial)
+                if state != "queued":
+                    run = store.RunDir(runs_dir / f"20261118-16{number:02d}00-lr-sweep-{number:04x}")
+                    run.path.mkdir()
+                    trial["run"] = run.id
+                    step = 40 if state == "running" else 20 if state == "failed" else 100
+                    # lower with lr (up to 0.01) and for lstm; seeds differ a little
+                    loss = 2.0 - 0.3 * (lr >= 0.01) + 0.2 * (lr >= 0.1) - 0.1 * (arch == "lstm") + 0.01 * seed
+                    run.write_status({"id": run.id, "name": "lr-sweep", "arch": arch, "task": "charlm",
+                                      "state": state, "step": step, "total_steps": 100, "best_val": loss,
+                                      "started": FIXED_START + 3600 + 60 * number, "elapsed": 30.0, "host": "fixture-host",
+                                      "pid": 1, "sweep": SWEEP_ID, "trial": trial["key"],
+                                      "point": {**point, "seed": seed}})
+                    events = [{"kind": "start", "step": 0, "t": 0.0, "total_steps": 100},
+                              {"kind": "eval", "step": step, "t": 30.0, "loss": loss, "best": True}]
+                    run.events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
+                number += 1
+    sweep = store.SweepDir(runs_dir / store.SWEEPS / SWEEP_ID)
+    sweep.path.mkdir(parents=True)
+    sweep.write({"format": 1, "id": SWEEP_ID, "name": "lr-sweep", "file": "/fixture/lr.toml",
+                 "created": FIXED_START + 3600, "ended": FIXED_START + 4500, "state": "stopped",
+                 "spec": {"train.lr": [0.001, 0.01, 0.1], "model.arch": ["gru", "lstm"], "seeds": [0, 1],
+                          "metric": "loss", "goal": "min"},
+                 "metric": "loss", "goal": "min", "trials": trials})
+    return sweep

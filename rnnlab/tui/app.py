@@ -75,6 +75,11 @@ class RnnlabApp(App):
 
         self.push_screen(LaunchScreen(self.runs_dir, self.experiments_dir))
 
+    def open_sweep(self, sweep) -> None:
+        from .screens.sweep import SweepScreen
+
+        self.push_screen(SweepScreen(sweep))
+
     def open_compare(self, runs: list[RunDir]) -> None:
         from .screens.compare import CompareScreen
 

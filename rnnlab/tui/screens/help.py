@@ -51,10 +51,11 @@ def help_text() -> str:
     from .live import LiveScreen
     from .runs import RunsScreen
     from .sample import SampleScreen
+    from .sweep import SweepScreen
 
     parts = [INTRO]
-    for title, screen in (("Runs", RunsScreen), ("Live run", LiveScreen), ("New run", LaunchScreen),
-                          ("Sample", SampleScreen), ("Attention", AttentionScreen)):
+    for title, screen in (("Runs", RunsScreen), ("Sweep", SweepScreen), ("Live run", LiveScreen),
+                          ("New run", LaunchScreen), ("Sample", SampleScreen), ("Attention", AttentionScreen)):
         parts.append(_bindings_table(title, screen.BINDINGS))
     return "\n".join(parts)
 

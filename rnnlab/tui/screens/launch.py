@@ -18,12 +18,14 @@ import functools
 import time
 from pathlib import Path
 
+import tomli_w
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Select, Static, TextArea
 from textual.worker import get_current_worker
 
 from ... import config, worker
@@ -130,6 +132,7 @@ class LaunchScreen(Screen):
     LaunchScreen #loading { height: 1fr; align: center middle; }
     LaunchScreen #loading LoadingIndicator { height: 3; }
     LaunchScreen #loading Static { width: 100%; text-align: center; }
+    LaunchScreen #field-sweep { width: 1fr; height: 3; }
     """
 
     def __init__(self, runs_dir: Path, experiments_dir: Path):
@@ -142,8 +145,10 @@ class LaunchScreen(Screen):
         self.initial: dict[str, str] = {}  # what the preset says: only departures become overrides
         self.choices: dict[str, list[tuple[str, str]]] = {}  # (label, value) of each Select field
         self.valid = False
+        self.form_filled = False  # load_preset has run once (see _show_form)
         self.launching = False
         self.validated: tuple = ()  # the form as last validated
+        self.sweep_lines: list[str] = []  # the sweep field's `key=v1,v2,...` lines: launching starts a sweep
 
     # -- layout --------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -182,7 +187,8 @@ class LaunchScreen(Screen):
             return
         await self.mount(LaunchForm(self.compose_form), before=self.query_one(Footer))
         await self.query_one("#loading").remove()
-        self.load_preset(self.query_one("#preset", Select).value or None)
+        if not self.form_filled:  # the preset Select's first Changed may have filled it during the awaits;
+            self.load_preset(self.query_one("#preset", Select).value or None)  # again would undo typing
         self.query_one("#preset", Select).focus()
 
     def compose_form(self) -> ComposeResult:
@@ -200,6 +206,12 @@ class LaunchScreen(Screen):
                         yield Label(key)
                         yield self._make_widget(key)
                     yield Static("", classes="problem", id=self.field_id(key, "problem"))
+            with Vertical(classes="row"):
+                with Horizontal(classes="field"):
+                    yield Label("sweep")
+                    yield TextArea(id="field-sweep", compact=True, soft_wrap=False,
+                                   placeholder="key=v1,v2,... a line: a sweep (empty: one run)")
+                yield Static("", classes="problem", id="problem-sweep")
         yield Static("", id="problem", classes="problem")
         yield Static("", id="note", classes="hint")  # keys of the preset a switched arch/task drops
         with Horizontal(id="actions"):
@@ -229,6 +241,7 @@ class LaunchScreen(Screen):
     # -- the preset and the form ---------------------------------------------------------
     def load_preset(self, path: str | None) -> None:
         """Read a preset and prefill every field from it (its value, else the default)."""
+        self.form_filled = True
         self.preset, self.raw, self.preset_error = (Path(path) if path else None), {}, None
         try:
             self.raw = config.read_toml(self.preset) if self.preset else {}
@@ -265,7 +278,7 @@ class LaunchScreen(Screen):
 
     def validate(self, force: bool = False) -> None:
         """Resolve preset + overrides exactly as `rnnlab run` will; show the first error where it belongs."""
-        seen = (self.preset, *(self.value(key) for key in FIELDS))
+        seen = (self.preset, *(self.value(key) for key in FIELDS), self.query_one("#field-sweep", TextArea).text)
         if seen == self.validated and not force:
             return  # prefilling posts a Changed per field; one check of the same form is enough
         self.validated = seen
@@ -291,7 +304,28 @@ class LaunchScreen(Screen):
                     read_text_file(corpus)
             except ConfigError as error:
                 self.show_error(str(error))
+        self.validate_sweep()
         self.query_one("#launch", Button).disabled = not self.valid or self.launching
+
+    def validate_sweep(self) -> None:
+        """The sweep field, read as `rnnlab sweep --sweep` reads each line (added to the preset's [sweep])."""
+        from ...sweeps.spec import build_spec
+
+        text = self.query_one("#field-sweep", TextArea).text
+        self.sweep_lines = [line.strip() for line in text.splitlines() if line.strip()]
+        self._say("#problem-sweep", "")
+        if not self.sweep_lines:
+            return
+        table = self.raw.get("sweep") if isinstance(self.raw.get("sweep"), dict) else {}
+        try:
+            count = len(build_spec(table, self.sweep_lines).expand())
+        except ConfigError as error:
+            self.valid = False
+            self._say("#problem-sweep", str(error).removeprefix("error: "))
+            return
+        if self.valid:
+            trials = f"{count} trial{'s' * (count != 1)}"
+            self.query_one("#help", Static).update(f"a sweep of {trials}: ctrl+l starts rnnlab sweep")
 
     def show_error(self, message: str) -> None:
         """Put a config message under its field (the key starts the message), else below the form."""
@@ -319,6 +353,7 @@ class LaunchScreen(Screen):
             self.load_preset(str(event.value) or None)
 
     @on(Input.Changed)
+    @on(TextArea.Changed)
     @on(Select.Changed, ".field Select")
     def _field_changed(self, event) -> None:
         if event.control.id != "preset":
@@ -329,6 +364,9 @@ class LaunchScreen(Screen):
         key = next((k for k in FIELDS if self.field_id(k) == event.widget.id), None)
         if event.widget.id == "preset":
             text = "preset: the experiment file the form starts from"
+        elif event.widget.id == "field-sweep":
+            text = ("sweep: one key=v1,v2,... a line, as `rnnlab sweep --sweep` (also seeds=0,1,2, trials=N); "
+                    "each point is a run")
         elif key is None:
             return
         elif key in SELECTORS:
@@ -348,33 +386,56 @@ class LaunchScreen(Screen):
             return
         self.launching = True
         self.query_one("#launch", Button).disabled = True
-        self.query_one("#help", Static).update("starting rnnlab run ...")
-        self._start(self.preset, self.overrides())  # the child drops what validate's note named
+        self.query_one("#help", Static).update(f"starting rnnlab {'sweep' if self.sweep_lines else 'run'} ...")
+        preset = self.preset  # the child drops what validate's note named, by config's own rule
+        if preset is None and self.sweep_lines:  # `rnnlab sweep` needs a file: the defaults, written out
+            self.runs_dir.mkdir(parents=True, exist_ok=True)
+            preset = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}.toml"
+            preset.write_text(tomli_w.dumps(self.raw))
+        if self.sweep_lines:
+            self._start_sweep(preset, list(self.sweep_lines), self.overrides())
+        else:
+            self._start(preset, self.overrides())
 
-    @work(thread=True, exclusive=True, group="launch")
+    def _start_sweep(self, preset: Path, sweeps: list[str], overrides: list[str]) -> None:
+        """Start `rnnlab sweep`; once its record exists, show the sweep."""
+        from ...store import list_sweeps
+
+        before = {sweep.id for sweep in list_sweeps(self.runs_dir)}
+        self._launch("sweep", lambda log: worker.start_sweep(self.runs_dir, preset, sweeps, overrides, log=log),
+                     lambda process, wait: worker.find_new_sweep(self.runs_dir, before, process, timeout=wait),
+                     lambda sweep, _process: self._replace_with(lambda: self.app.open_sweep(sweep)))
+
     def _start(self, preset: Path | None, overrides: list[str]) -> None:
-        """Start `rnnlab run` and wait (off the UI thread) for its run directory."""
+        """Start `rnnlab run`; once its run directory exists, watch it live."""
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         before = {p.name for p in self.runs_dir.iterdir()}
-        log = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        self._launch("run", lambda log: worker.start(self.runs_dir, preset, overrides, log=log),
+                     lambda process, wait: worker.find_new_run(self.runs_dir, before, process, timeout=wait),
+                     self._opened)
+
+    @work(thread=True, exclusive=True, group="launch")
+    def _launch(self, command: str, start, find, opened) -> None:
+        """Start the child and wait, off the UI thread, for what it creates (`find`); then `opened(it, process)`."""
+        log = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}{'-sweep' * (command == 'sweep')}.log"
         try:
-            process = worker.start(self.runs_dir, preset, overrides, log=log)
+            process = start(log)
         except OSError as error:
-            self.app.call_from_thread(self._failed, f"error: cannot start rnnlab run: {error}")
+            self.app.call_from_thread(self._failed, f"error: cannot start rnnlab {command}: {error}")
             return
         self.app.children_started.append(process)
-        run = None
+        made = None
         # Short waits, so a closed screen stops waiting; the child keeps training either way.
-        while run is None and process.poll() is None and not get_current_worker().is_cancelled:
-            run = worker.find_new_run(self.runs_dir, before, process, timeout=0.5)
-        if run is None and process.poll() is not None:  # it may have made its run just before exiting
-            run = worker.find_new_run(self.runs_dir, before, process, timeout=0.1)
+        while made is None and process.poll() is None and not get_current_worker().is_cancelled:
+            made = find(process, 0.5)
+        if made is None and process.poll() is not None:  # it may have made it just before exiting
+            made = find(process, 0.1)
         if get_current_worker().is_cancelled:
             return
-        if run is None:
+        if made is None:
             self.app.call_from_thread(self._failed, _error_line(log, process.poll()))
         else:
-            self.app.call_from_thread(self._opened, run, process)
+            self.app.call_from_thread(opened, made, process)
 
     def _failed(self, line: str) -> None:
         self.launching = False
@@ -384,10 +445,12 @@ class LaunchScreen(Screen):
         self.query_one("#launch", Button).disabled = True
 
     def _opened(self, run, process) -> None:
-        if self.app.screen is not self:
-            return  # the user went elsewhere; the run is in the runs browser
-        self.app.pop_screen()  # replace this screen: escape from the live view goes back to the runs
-        self.app.open_live(run, process)
+        self._replace_with(lambda: self.app.open_live(run, process))
+
+    def _replace_with(self, open_screen) -> None:
+        if self.app.screen is self:  # else the user went elsewhere; the run is in the runs browser
+            self.app.pop_screen()  # replace this screen: escape from the next goes back to the runs
+            open_screen()
 
     def action_cancel(self) -> None:
         self.app.pop_screen()

@@ -1,12 +1,14 @@
 """The home screen: every run in the runs directory, to filter, sort, mark, compare, open or delete.
 
-Everything shown comes from `store.list_runs` (one status.json per run): 1,000 runs open in well
-under a second because no event log is read here.
+Everything shown comes from `store.list_runs` (one status.json per run) and `store.list_sweeps` (one
+sweep.json per sweep): 1,000 runs open in well under a second because no event log is read here.
+A sweep's trials are grouped under one row per sweep, collapsed until `e` expands it.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.text import Text
@@ -18,11 +20,13 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
 from ...console import fmt_duration, fmt_num
-from ...store import RunDir, RunSummary, list_runs, remove_run
+from ...errors import CorruptRun
+from ...store import RunDir, RunSummary, SweepDir, list_runs, list_sweeps, remove_run
 from ..literal import notify, plain
 
 REFRESH_SECONDS = 2.0  # a run started in another terminal shows up within 2 s
 MARK = "●"
+OPEN, CLOSED = "▾", "▸"  # before a sweep's id: its trials shown, or not
 
 
 def _num(value) -> float | None:
@@ -53,9 +57,76 @@ def state_styles(variables: dict[str, str]) -> dict[str, str]:
             "diverged": error, "failed": error, "crashed": f"bold {error}", "corrupt": f"reverse {error}"}
 
 
+@dataclass
+class SweepInfo:
+    """What the browser shows of a sweep record (runs/sweeps/<id>/sweep.json), read through store."""
+
+    id: str
+    path: Path
+    state: str = "corrupt"
+    trials: int = 0  # the record's trials, started or not
+    metric: str = "?"
+    created: float | None = None
+    ended: float | None = None
+    problem: str | None = None
+
+
+def read_sweep_info(sweep: SweepDir) -> SweepInfo:
+    info = SweepInfo(sweep.id, sweep.path)
+    try:
+        record = sweep.read()
+    except CorruptRun as error:
+        info.problem = str(error)
+        return info
+    info.state, info.trials, info.metric = str(record.get("state")), len(record["trials"]), str(record.get("metric"))
+    info.created, info.ended = _num(record.get("created")), _num(record.get("ended"))
+    return info
+
+
+@dataclass
+class SweepGroup(RunSummary):
+    """A sweep's row: a RunSummary whose fields are its trials' (so the same columns sort it)."""
+
+    info: SweepInfo | None = None
+    trials: list[RunSummary] = field(default_factory=list)
+
+
+def row_key(row: RunSummary) -> str:
+    # A run id is a directory name, so it never holds "/": a sweep's key cannot be a run's.
+    return f"sweeps/{row.id}" if isinstance(row, SweepGroup) else row.id
+
+
+def states_summary(info: SweepInfo, trials: list[RunSummary]) -> str:
+    """`3/8 done, 2 running, 1 failed`: done is finished or diverged (the trial ran to its end)."""
+    counts: dict[str, int] = {}
+    for trial in trials:
+        counts[trial.state] = counts.get(trial.state, 0) + 1
+    done = counts.pop("finished", 0) + counts.pop("diverged", 0)
+    queued = max(info.trials - len(trials), 0)  # trials whose run directory does not exist yet
+    parts = [f"{done}/{max(info.trials, len(trials))} done"] + [f"{c} {s}" for s, c in sorted(counts.items())]
+    return ", ".join(parts + [f"{queued} queued"] * bool(queued and info.state == "running"))
+
+
+def make_group(info: SweepInfo, trials: list[RunSummary]) -> SweepGroup:
+    def common(values: set[str]) -> str:
+        return values.pop() if len(values) == 1 else "mixed" if values else "-"
+
+    bests = [b for b in (_num(t.best_val) for t in trials) if b is not None]
+    end = info.ended or (time.time() if info.state == "running" else None)
+    return SweepGroup(
+        id=info.id, path=info.path, arch=common({t.arch for t in trials}), task=common({t.task for t in trials}),
+        state=info.problem and "corrupt" or states_summary(info, trials), step=max(info.trials, len(trials)),
+        best_val=min(bests) if bests else None, started=info.created,
+        duration=end - info.created if end and info.created else None, problem=info.problem,
+        info=info, trials=trials)
+
+
 def matches(summary: RunSummary, terms: list[str]) -> bool:
-    """Every term of the filter must occur in the id, arch, task or state."""
-    haystack = " ".join((summary.id, summary.arch, summary.task, summary.state)).lower()
+    """Every term of the filter must occur in the id, arch, task or state (a sweep's: "sweep" and its id)."""
+    words = (summary.id, summary.arch, summary.task, summary.state)
+    if isinstance(summary, SweepGroup):
+        words = ("sweep", summary.id, summary.info.state if summary.info else "")
+    haystack = " ".join(words).lower()
     return all(term in haystack for term in terms)
 
 
@@ -100,6 +171,9 @@ class RunsScreen(Screen):
         Binding("s", "sort", "Sort"),
         Binding("r", "reverse", "Reverse sort", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
+        # A sweep's trials (on a trial: fold them back). Not in the footer, which 80 columns fill: the
+        # status line says it when the cursor is on a sweep or a trial.
+        Binding("e", "expand", "Expand / fold a sweep", show=False),
     ]
     DEFAULT_CSS = """
     RunsScreen #filter { margin: 0 1; }
@@ -112,7 +186,10 @@ class RunsScreen(Screen):
         super().__init__()
         self.runs_dir = Path(runs_dir)
         self.summaries: list[RunSummary] = []  # every run, as list_runs gave them
-        self.shown: list[RunSummary] = []  # filtered and sorted: the table's rows, in order
+        self.sweeps: list[SweepInfo] = []  # every sweep record, as list_sweeps gave them
+        self.grouped: set[str] = set()  # the ids of sweeps with a record: their trials go under them
+        self.expanded: set[str] = set()  # sweep ids whose trials are shown
+        self.shown: list[RunSummary] = []  # filtered and sorted: the table's rows (SweepGroup or run), in order
         self.marked: set[str] = set()  # run ids
         self.terms: list[str] = []
         self.sort_column, self.sort_reverse = "started", True  # newest first
@@ -130,7 +207,7 @@ class RunsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "runs"
         # The first listing is synchronous: the table is full on the first frame (no empty flash).
-        self.apply(*self.read_runs())
+        self.take(*self.read_runs())  # not apply(): is_mounted turns True only after on_mount
         self.query_one(DataTable).focus()
         self.set_interval(REFRESH_SECONDS, self.reload)
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self.rebuild())
@@ -143,54 +220,97 @@ class RunsScreen(Screen):
         if self.is_current:  # nobody sees the table while another screen is on top
             self._list_in_thread()
 
-    def read_runs(self) -> tuple[list[RunSummary] | None, str | None]:
-        """The runs, or None and why not: the browser must survive an unlistable runs dir."""
+    def read_runs(self) -> tuple[list[RunSummary] | None, str | None, list[SweepInfo] | None]:
+        """The runs, why not (the browser must survive an unlistable runs dir), and the sweeps."""
         try:
-            return list_runs(self.runs_dir), None
+            runs = list_runs(self.runs_dir)
         except (OSError, TypeError, ValueError) as error:  # no permission; a status.json with odd types
-            return None, f"cannot list {self.runs_dir}: {getattr(error, 'strerror', None) or error}"
+            return None, f"cannot list {self.runs_dir}: {getattr(error, 'strerror', None) or error}", None
+        try:
+            sweeps = [read_sweep_info(sweep) for sweep in list_sweeps(self.runs_dir)]
+        except OSError:  # runs/sweeps unreadable: its trials are listed as plain runs
+            sweeps = []
+        return runs, None, sweeps
 
     # exit_on_error=False: a refresh that fails (or ends as the app quits) must not take the app down.
     @work(thread=True, exclusive=True, group="runs-refresh", exit_on_error=False)
     def _list_in_thread(self) -> None:
         self.app.call_from_thread(self.apply, *self.read_runs())
 
-    def apply(self, rows: list[RunSummary] | None, problem: str | None = None) -> None:
+    def apply(self, rows: list[RunSummary] | None, problem: str | None = None,
+              sweeps: list[SweepInfo] | None = None) -> None:
         """Take a new listing (None: keep the old one); redraw only what changed, so the cursor stays."""
-        if not self.is_mounted:  # the listing finished after the screen went away
-            return
+        if self.is_mounted:  # else the listing finished after the screen went away
+            self.take(rows, problem, sweeps)
+
+    def take(self, rows: list[RunSummary] | None, problem: str | None = None,
+             sweeps: list[SweepInfo] | None = None) -> None:
         self.problem = problem
-        if rows is not None and rows != self.summaries:
-            self.summaries = rows
+        sweeps = self.sweeps if sweeps is None else sweeps
+        if rows is not None and (rows != self.summaries or sweeps != self.sweeps):
+            self.summaries, self.sweeps = rows, sweeps
             self.marked &= {row.id for row in rows}  # a deleted run cannot stay marked
             self.rebuild(keep_columns=True)
         self.update_status()
 
     def row_cells(self, summary: RunSummary, styles: dict[str, str]) -> list[Text]:
         started = _num(summary.started)
-        texts = {"id": summary.id, "arch": summary.arch, "task": summary.task, "state": summary.state,
-                 "steps": f"{summary.step}/{summary.total_steps}" if summary.total_steps else "-",
+        group = isinstance(summary, SweepGroup)
+        shown_id = (f"{OPEN if summary.id in self.expanded else CLOSED} sweep {summary.id}" if group
+                    else f"  {summary.id}" if summary.sweep in self.grouped else summary.id)
+        texts = {"id": shown_id, "arch": summary.arch, "task": summary.task, "state": summary.state,
+                 "steps": f"{summary.step} trials" if group else
+                 f"{summary.step}/{summary.total_steps}" if summary.total_steps else "-",
                  "best": fmt_num(_num(summary.best_val)), "duration": fmt_duration(_num(summary.duration)),
                  "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"}
         # Text, not str: a str cell is parsed as markup (slower, and "[x]" in a hand-edited status vanishes);
         # plain(): an ESC in a renamed directory or a hand-edited status shows as \x1b, never obeyed.
-        return [Text(MARK if summary.id in self.marked else " ")] + [
-            plain(texts[key], style=styles.get(summary.state, "") if key == "state" else "",
+        return [Text(self.mark_of(summary))] + [
+            plain(texts[key], style=("bold" if group and key == "id" else
+                                     styles.get(summary.state, "") if key == "state" else ""),
                   justify="right" if key in RIGHT else None) for key, _, _ in COLUMNS]
+
+    def mark_of(self, row: RunSummary) -> str:
+        if isinstance(row, SweepGroup):  # marked: every trial of it
+            return MARK if row.trials and all(trial.id in self.marked for trial in row.trials) else " "
+        return MARK if row.id in self.marked else " "
+
+    def rows(self) -> list[RunSummary]:
+        """The table's rows in order: sweeps and plain runs sorted together, each sweep's trials (sorted)
+        under it when it is expanded, or when the filter matches them and not the sweep."""
+        sweep_ids = self.grouped = {info.id for info in self.sweeps}
+        trials: dict[str, list[RunSummary]] = {info.id: [] for info in self.sweeps}
+        plain_runs = []
+        for row in self.summaries:
+            (trials[row.sweep] if row.sweep in sweep_ids else plain_runs).append(row)
+        top, under = [row for row in plain_runs if matches(row, self.terms)], {}
+        for info in self.sweeps:
+            group = make_group(info, trials[info.id])
+            if matches(group, self.terms):
+                top.append(group)
+                under[info.id] = group.trials if info.id in self.expanded else []
+            elif hits := [trial for trial in group.trials if matches(trial, self.terms)]:
+                top.append(group)
+                under[info.id] = hits
+        shown = []
+        for row in sort_runs(top, self.sort_column, self.sort_reverse):
+            shown.append(row)
+            if isinstance(row, SweepGroup):
+                shown += sort_runs(under[row.id], self.sort_column, self.sort_reverse)
+        return shown
 
     def rebuild(self, keep_columns: bool = False) -> None:
         table = self.query_one(DataTable)
         cursor = self.cursor_summary()
-        shown = sort_runs([row for row in self.summaries if matches(row, self.terms)],
-                          self.sort_column, self.sort_reverse)
+        shown = self.rows()
         styles = state_styles(self.app.theme_variables)
-        before = {row.id: row for row in self.shown}
-        same_rows = keep_columns and [row.id for row in shown] == [row.id for row in self.shown]
+        before = {row_key(row): row for row in self.shown}
+        same_rows = keep_columns and [row_key(row) for row in shown] == [row_key(row) for row in self.shown]
         self.shown = shown
         if same_rows:  # the usual 2 s refresh of a running run: update its cells in place
-            for summary in (row for row in shown if row != before[row.id]):
+            for summary in (row for row in shown if row != before[row_key(row)]):
                 for (key, *_), value in zip(COLUMNS, self.row_cells(summary, styles)[1:]):
-                    table.update_cell(summary.id, key, value, update_width=True)  # 31/1000 -> 319/1000 fits
+                    table.update_cell(row_key(summary), key, value, update_width=True)  # 31/1000 -> 319/1000 fits
         else:
             table.clear(columns=not keep_columns)
             if not table.columns:
@@ -199,10 +319,10 @@ class RunsScreen(Screen):
                     arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
                     table.add_column(Text(label + arrow, justify="right" if key in RIGHT else "left"), key=key)
             for summary in shown:
-                table.add_row(*self.row_cells(summary, styles), key=summary.id)
-            ids = [row.id for row in shown]
-            if cursor is not None and cursor.id in ids:
-                table.move_cursor(row=ids.index(cursor.id), animate=False)
+                table.add_row(*self.row_cells(summary, styles), key=row_key(summary))
+            keys = [row_key(row) for row in shown]
+            if cursor is not None and row_key(cursor) in keys:
+                table.move_cursor(row=keys.index(row_key(cursor)), animate=False)
         self.update_status()
 
     # -- what the user sees besides the table ------------------------------------------
@@ -221,13 +341,17 @@ class RunsScreen(Screen):
         elif not self.shown:
             empty.update(plain(f"No run matches {' '.join(self.terms)!r}. Press escape to clear the filter."))
         empty.display = not self.shown
-        counts = [f"{len(self.summaries)} runs"] + [f"{len(self.shown)} shown"] * bool(self.terms) + [
-            f"{len(self.marked)} marked"] * bool(self.marked)
+        counts = [f"{len(self.summaries)} runs"] + [f"{len(self.sweeps)} sweeps"] * bool(self.sweeps) + [
+            f"{len(self.shown)} shown"] * bool(self.terms) + [f"{len(self.marked)} marked"] * bool(self.marked)
         cursor = self.cursor_summary()
         # A listing problem (without runs, the hint above says it), else what is wrong with a corrupt run.
         problem = (self.problem if self.summaries else None) or (cursor.problem if cursor else None)
         line = Text(", ".join(counts)).append(plain(f"  {problem}" if problem else "",
                                                     self.app.theme_variables["error"]))
+        if not problem and isinstance(cursor, SweepGroup):
+            line.append(f"  e {'folds' if cursor.id in self.expanded else 'shows'} its trials, enter opens the sweep")
+        elif not problem and cursor is not None and cursor.sweep in self.expanded:
+            line.append("  e folds its sweep")
         self.query_one("#status", Static).update(line)
 
     def on_data_table_row_highlighted(self) -> None:
@@ -255,20 +379,46 @@ class RunsScreen(Screen):
             self.query_one(DataTable).focus()  # enter in the filter goes back to the table
         elif cursor.problem:
             notify(self, f"{cursor.id}: {cursor.problem}", title="Cannot open", severity="error")
+        elif isinstance(cursor, SweepGroup):
+            self.app.open_sweep(SweepDir(cursor.path))
         else:
             self.app.open_live(RunDir(cursor.path))
 
+    def action_expand(self) -> None:
+        """On a sweep: show or hide its trials; on a trial: hide them, the cursor back on its sweep."""
+        cursor = self.cursor_summary()
+        if isinstance(cursor, SweepGroup):
+            self.expanded ^= {cursor.id}
+        elif cursor is not None and cursor.sweep in self.expanded:
+            self.expanded.discard(cursor.sweep)
+            cursor = next(row for row in self.shown if isinstance(row, SweepGroup) and row.id == cursor.sweep)
+        else:
+            return
+        self.rebuild(keep_columns=True)
+        keys = [row_key(row) for row in self.shown]
+        self.query_one(DataTable).move_cursor(row=keys.index(row_key(cursor)), animate=False)
+
     def action_mark(self) -> None:
+        """Mark the run; on a sweep, mark every trial of it (or unmark them all when all are marked)."""
         if cursor := self.cursor_summary():
-            self.marked ^= {cursor.id}
-            self.query_one(DataTable).update_cell(cursor.id, "mark", Text(MARK if cursor.id in self.marked else " "))
+            if isinstance(cursor, SweepGroup):
+                ids = {trial.id for trial in cursor.trials}
+                self.marked = self.marked - ids if ids <= self.marked else self.marked | ids
+            else:
+                self.marked ^= {cursor.id}
+            sweep = cursor.id if isinstance(cursor, SweepGroup) else cursor.sweep
+            table = self.query_one(DataTable)
+            for row in self.shown:  # the row, and the sweep's row and trials (its mark follows theirs)
+                if row is cursor or sweep is not None and (
+                        row.sweep == sweep or isinstance(row, SweepGroup) and row.id == sweep):
+                    table.update_cell(row_key(row), "mark", Text(self.mark_of(row)))
             self.update_status()
 
     def marked_runs(self) -> list[RunSummary]:
-        """Marked runs in the table's order (hidden ones, filtered out, after)."""
-        shown = {row.id for row in self.shown}
+        """Marked runs in the table's order (hidden ones, filtered out or folded in a sweep, after)."""
+        shown = {row.id for row in self.shown if not isinstance(row, SweepGroup)}
         hidden = [row for row in self.summaries if row.id in self.marked and row.id not in shown]
-        return [row for row in self.shown if row.id in self.marked] + hidden
+        return [row for row in self.shown if row.id in shown and row.id in self.marked] + hidden
 
     def action_compare(self) -> None:
         runs = self.marked_runs()
@@ -279,6 +429,10 @@ class RunsScreen(Screen):
 
     def action_delete(self) -> None:
         cursor = self.cursor_summary()
+        if not self.marked and isinstance(cursor, SweepGroup):
+            self.notify("A sweep is not deleted here: mark its trials (space on its row marks them all), "
+                        "then press d.", title="Delete")
+            return
         targets = self.marked_runs() or ([cursor] if cursor else [])
         live = [row for row in targets if RunDir(row.path).is_live()]
         if live:  # its trainer would keep writing into a deleted directory
