@@ -141,6 +141,8 @@ class RayBackend(Backend):
         if shared_fs is None:
             shared_fs = os.environ.get("RNNLAB_RAY_SHARED_FS", "").strip().lower() not in ("0", "no", "false")
         self.shared_fs = shared_fs
+        biggest = max((n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")), default=1)
+        threads = max(1, min(threads, int(biggest)))  # an actor must fit on one node
         cls = ray.remote(num_cpus=threads, max_restarts=0)(TrialWorker)
         self.actors = [cls.remote(threads) for _ in range(workers)]
         self.places = {actor: actor.where.remote() for actor in self.actors}  # pid, node id (for stop)
