@@ -58,6 +58,14 @@ def connect(address: str | None = None) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
+def _last_line(error: Exception) -> str:
+    """The last line of a Ray error's text (its cause), without the colour codes Ray puts in it."""
+    import re
+
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(error)).splitlines() if line.strip()]
+    return lines[-1][:300] if lines else error.__class__.__name__
+
+
 @ray.remote(num_cpus=0)
 def _signal_worker(pid: int) -> None:
     try:
@@ -229,12 +237,15 @@ class RayBackend(Backend):
 
             return [("error", job.key, first_line(failure.cause if failure.cause is not None else failure))]
         except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
-                ray.exceptions.ObjectLostError):
+                ray.exceptions.ObjectLostError) as failure:
             if actor in self.actors:
                 self.actors.remove(actor)
             if phase == "start" or job.key not in self.pending:
                 return []  # its "finish" reports the loss, once
             self.pending.discard(job.key)
+            if getattr(failure, "actor_init_failed", False):  # e.g. rnnlab or torch missing on its node
+                return [("error", job.key, f"its Ray worker could not start: {_last_line(failure)} "
+                                           "(are rnnlab and torch installed on every node?)")]
             return [("lost", job.key)]
         if phase == "start":
             if message[0] != "created":
