@@ -166,3 +166,13 @@ def test_without_ray_the_backend_is_a_one_line_error(tmp_path):
                            "--runs-dir", str(tmp_path / "runs")], env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and 'pip install "rnnlab[ray]"' in done.stderr + done.stdout
     assert len((done.stderr + done.stdout).strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+
+
+def test_an_address_with_no_cluster_is_a_one_line_error_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh driver, even beside the module's Ray
+    path = sweep_file(tmp_path, GRID)
+    result = invoke("sweep", path, "--backend", "ray", "--address", "127.0.0.1:1", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "no Ray cluster to join" in result.output
+    assert len(result.output.strip().splitlines()) == 1 and not (tmp_path / "runs").exists()
+    result = invoke("sweep", path, "--address", "auto", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and "--backend ray" in result.output

@@ -42,20 +42,38 @@ def connect(address: str | None = None) -> int:
     """Join the Ray cluster at `address` ("auto": the one `ray start` made here), or start a small local
     one; returns the cluster's CPU count."""
     global _started_here
+    address = address or os.environ.get("RAY_ADDRESS") or None  # what a bare ray.init() would join
     if not ray.is_initialized():
         _started_here = not address
         if address:
+            from ..errors import ConfigError, first_line
+
+            allowed = "auto, or HEAD:6379, after `ray start --head` there"
+            problem = _unreachable(address)  # ray.init itself would retry a dead address for minutes
+            if problem:
+                raise ConfigError("--address", address, f"no Ray cluster to join ({problem})", allowed)
             try:
                 ray.init(address=address, log_to_driver=False, configure_logging=False)
             except ConnectionError as error:
-                from ..errors import ConfigError, first_line
-
-                raise ConfigError("--address", address, f"no Ray cluster to join ({first_line(error)})",
-                                  "auto, or HEAD:6379, after `ray start --head` there") from None
+                raise ConfigError("--address", address, f"no Ray cluster to join ({first_line(error)})", allowed) from None
         else:
             ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, object_store_memory=OBJECT_STORE,
                      log_to_driver=False, configure_logging=False)
     return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _unreachable(address: str) -> str | None:
+    """Why a HOST:PORT address takes no connection (None when it does, or for `auto` and ray:// ones)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not host or not port.isdigit():
+        return None
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as error:
+        return error.strerror or error.__class__.__name__
+    return None
 
 
 def _last_line(error: Exception) -> str:
