@@ -5,10 +5,11 @@ that imports torch once and runs trials one after another. A trial is two calls 
 together (an actor runs its calls in order): `start` builds the trainer and makes the run directory
 (-> "created", or "skipped"/"error"), `finish` trains it (-> "ended"). A dead actor -> "lost".
 
-Stop: Ray workers block SIGINT, and `ray.cancel` raises KeyboardInterrupt in the trial, which the
-trainer takes as "interrupted twice: no checkpoint". Instead each actor reports its pid and node
-id, and `stop()` sends it SIGTERM from a zero-CPU task pinned to that node (so it works on any node
-of a cluster): the trainer's StopSignal finishes the step, checkpoints and records `stopped`.
+Stop: `ray.cancel` raises KeyboardInterrupt in the trial, which the trainer takes as "interrupted
+twice: no checkpoint". Instead each actor reports its pid and node id, and `stop()` sends it SIGTERM
+from a zero-CPU task pinned to that node (so it works on any node of a cluster): the trainer's
+StopSignal finishes the step, checkpoints and records `stopped`. A second stop sends SIGINT (which
+Ray workers block; the actor unblocks it), which a stopping trainer takes as "at once".
 
 Filesystems: the driver writes a marker file in its runs directory (store.write_probe); an actor
 that cannot read it trains into a temporary runs directory of its own and ships the finished run
@@ -24,6 +25,7 @@ import os
 import shutil
 import signal
 import tempfile
+import time
 from collections import deque
 from pathlib import Path
 
@@ -85,9 +87,12 @@ def _last_line(error: Exception) -> str:
 
 
 @ray.remote(num_cpus=0)
-def _signal_worker(pid: int) -> None:
+def _signal_worker(pid: int, signals: list[int]) -> None:
     try:
-        os.kill(pid, signal.SIGTERM)
+        for n, signum in enumerate(signals):
+            if n:
+                time.sleep(0.1)  # apart: Python runs a pending SIGINT's handler before SIGTERM's
+            os.kill(pid, signum)
     except ProcessLookupError:
         pass  # its trial had ended and Ray took the worker down
 
@@ -98,7 +103,9 @@ class TrialWorker:
 
     def __init__(self, threads: int):
         self.stopping = False
-        signal.signal(signal.SIGTERM, self._on_signal)  # between trials: take no more (the trainer's own while training)
+        for sig in (signal.SIGTERM, signal.SIGINT):  # between trials: take no more (the trainer's own while training)
+            signal.signal(sig, self._on_signal)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # Ray blocks it; a second stop sends it
         import torch
 
         torch.set_num_threads(threads)
@@ -283,6 +290,9 @@ class RayBackend(Backend):
         return [(kind, key, state, error)]
 
     def _send_stops(self) -> None:
+        """The first stop: SIGTERM (the trainer finishes its step, checkpoints, records `stopped`); any
+        later one: SIGINT, which a trainer already stopping takes as "at once", as with the local pool."""
+        signals = [int(signal.SIGTERM if n == 0 else signal.SIGINT) for n in range(self.stops_sent, self.stops_asked)]
         self.stops_sent = self.stops_asked
         busy = {actor for actor, _, _ in self.inflight.values()}
         for actor in busy:
@@ -290,4 +300,5 @@ class RayBackend(Backend):
                 pid, node = ray.get(self.places[actor], timeout=30)
             except Exception:
                 continue  # it never started, or died: nothing to stop there
-            _signal_worker.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False)).remote(pid)
+            strategy = NodeAffinitySchedulingStrategy(node, soft=False)
+            _signal_worker.options(scheduling_strategy=strategy).remote(pid, signals)
