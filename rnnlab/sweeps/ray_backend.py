@@ -207,6 +207,7 @@ class RayBackend(Backend):
             ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=timeout)
             if ready:
                 ready, _ = ray.wait(list(self.inflight), num_returns=len(self.inflight), timeout=0)
+            ready.sort(key=lambda ref: self.inflight[ref][2] != "start")  # a trial's "created" before its "ended"
             for ref in ready:
                 out += self._settle(ref)
         if not self.actors:  # every actor died: nobody is left to take the queued jobs
