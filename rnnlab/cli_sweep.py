@@ -1,6 +1,7 @@
 """`rnnlab sweep ...`: run a sweep (a set of trials, each an ordinary run), resume it, show its results.
 
-    rnnlab sweep FILE [--sweep k=v1,v2] [--set k=v] [--workers N]   (also `rnnlab sweep start FILE`)
+    rnnlab sweep FILE [--sweep k=v1,v2] [--set k=v] [--workers N] [--backend ray [--address A]]
+                                                                    (also `rnnlab sweep start FILE`)
     rnnlab sweep --resume SWEEP
     rnnlab sweep show SWEEP [--csv FILE]
     rnnlab sweep ls
@@ -48,17 +49,22 @@ def start(
     set_: Sets = None,
     resume: Annotated[Optional[str], typer.Option("--resume", help="Run what SWEEP has not finished")] = None,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes (default: as many as trials, at most one per core)")] = None,
-    backend: Annotated[str, typer.Option(help="Where trials run: local (ray: not available yet)")] = "local",
+    backend: Annotated[str, typer.Option(help="Where trials run: local (worker processes here) or ray "
+                                         "(Ray actors, locally or on a cluster; needs the ray extra)")] = "local",
+    address: Annotated[Optional[str], typer.Option(help="ray: the cluster to join (auto: the one `ray start` "
+                                                   "made on this machine); default: a small local Ray")] = None,
     runs_dir: RunsDir = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors")] = False,
 ) -> None:
     """Run a sweep: every trial an ordinary run, in a pool of worker processes (the same as `rnnlab sweep FILE`)."""
     from .sweeps import driver
-    from .sweeps.backends import make_backend
-
+    from .sweeps.backends import check_backend, cluster_cpus, make_backend
     from .sweeps.spec import build_spec, read_sweep_file
 
     runs_dir = runs_dir_of(runs_dir)
+    if address is not None and backend != "ray":
+        raise ConfigError("--address", address, "only the ray backend joins a cluster", "--backend ray")
+    check_backend(backend)  # the one-line error (unknown, or Ray not installed), before anything is written
     cores = os.cpu_count() or 1
     pool = None
     if resume is not None:
@@ -66,15 +72,16 @@ def start(
             raise ConfigError("--resume", resume, "give either a file (with --sweep/--set) or --resume, not both")
         plan = driver.resume_sweep(runs_dir, resume)
         todo = len(plan.todo)
+        if plan.todo:
+            cores = cluster_cpus(backend, address)
     elif config is None:
         raise ConfigError("FILE", "(missing)", "a sweep needs an experiment file", "a .toml file, or --resume SWEEP")
     else:
-        if backend not in ("local",):
-            make_backend(backend, 1, 1)  # the one-line error, before anything is written
         todo = len(build_spec(read_sweep_file(config)[1], list(sweep or [])).expand())  # no torch needed yet
+        cores = cluster_cpus(backend, address)
         # The workers import torch while this process checks every point: a sweep's first step comes sooner.
         count = max(1, min(workers or cores, todo))
-        pool = make_backend(backend, count, max(1, cores // count))
+        pool = make_backend(backend, count, max(1, cores // count), address)
         try:
             plan = driver.new_sweep(config, list(sweep or []), list(set_ or []), runs_dir)
         except BaseException:
@@ -89,7 +96,7 @@ def start(
         state = "finished"
         plan.sweep.write({**plan.record, "state": "finished"})
     else:
-        pool = pool or make_backend(backend, count, max(1, cores // count))
+        pool = pool or make_backend(backend, count, max(1, cores // count), address)
         display = SweepDisplay(plan.sweep, quiet)
         with display:
             state = driver.Driver(plan, pool, display.update).run()

@@ -59,3 +59,35 @@ every = 0
 {sweep}
 """, encoding="utf-8")
     return path
+
+
+def interrupt_sweep(path: Path, runs_dir: Path, *options: str):
+    """`rnnlab sweep FILE` in a subprocess, SIGINT once a trial is training past its first checkpoint;
+    asserts it stopped (exit 130, record `stopped`, no trial left running or crashed) and returns the
+    sweep and its runs' states (run id -> state)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from rnnlab import store
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    driver = subprocess.Popen([sys.executable, "-m", "rnnlab", "sweep", str(path), "--workers", "2", "--quiet",
+                               "--runs-dir", str(runs_dir), *options], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a trial training, past its first checkpoint
+        live = [r for r in store.list_runs(runs_dir) if r.state == "running" and r.step >= 60]
+        if live and store.RunDir(live[0].path).checkpoint("last").exists():
+            break
+        time.sleep(0.1)
+    os.killpg(driver.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the driver's whole group
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    [sweep] = store.list_sweeps(runs_dir)
+    assert sweep.read()["state"] == "stopped"
+    states = {r.id: r.state for r in store.list_runs(runs_dir)}
+    assert "stopped" in states.values() and not {"running", "crashed"} & set(states.values())
+    return sweep, states

@@ -11,7 +11,7 @@ down (`close`). Messages are tuples:
     ("lost", key)                          its worker died under it (killed, out of memory)
 
 `LocalPool` runs them in N long-lived worker processes on this machine (torch imported once per
-worker); a Ray backend (tasks on a cluster) is meant to implement the same four methods.
+worker); `ray_backend.RayBackend` runs them on Ray actors, locally or on a cluster.
 """
 
 from __future__ import annotations
@@ -47,14 +47,37 @@ class Backend:
 BACKENDS = ("local", "ray")
 
 
-def make_backend(name: str, workers: int, threads: int) -> Backend:
+def check_backend(name: str):
+    """The backend's module, or the one-line error (unknown, or Ray not installed) before anything is written."""
+    import sys
+
     from ..errors import ConfigError
 
     if name == "local":
-        return LocalPool(workers, threads)
+        return sys.modules[__name__]
     if name == "ray":
-        raise ConfigError("--backend", name, "the Ray backend is not available yet", "local")
+        try:
+            from . import ray_backend
+        except ImportError as error:
+            if not (error.name or "").startswith("ray"):
+                raise
+            raise ConfigError("--backend", name, 'Ray is not installed: pip install "rnnlab[ray]"', "local") from None
+        return ray_backend
     raise ConfigError("--backend", name, "unknown backend", ", ".join(BACKENDS))
+
+
+def cluster_cpus(name: str, address: str | None = None) -> int:
+    """The cores trials may use: this machine's, or (ray) the Ray cluster's, joined or started here."""
+    if name == "ray":
+        return check_backend(name).connect(address)
+    return os.cpu_count() or 1
+
+
+def make_backend(name: str, workers: int, threads: int, address: str | None = None) -> Backend:
+    module = check_backend(name)
+    if name == "ray":
+        return module.RayBackend(workers, threads, address)
+    return LocalPool(workers, threads)
 
 
 class LocalPool(Backend):

@@ -27,6 +27,17 @@ def run_trial(job: TrialJob, notify=lambda message: None, should_start=lambda: T
     `notify(message)` hears `("created", key, run_id)` as soon as the run directory exists;
     `should_start()` is asked once more just before the directory is made (a stop may have come
     while the model was being built). Returns None when it was not started."""
+    trainer = start_trial(job, should_start)
+    if trainer is None:
+        return None
+    notify(("created", job.key, trainer.run.id))
+    return trainer.train()
+
+
+def start_trial(job: TrialJob, should_start=lambda: True):
+    """The first half of `run_trial`: the trial's Trainer, its run directory made (or reopened to
+    resume), not yet trained; None when `should_start()` said no. (The Ray backend reports the run
+    id between the halves.)"""
     from .. import config as config_mod
     from .. import store
     from ..train import Trainer, prepare, resume_trainer
@@ -45,5 +56,4 @@ def run_trial(job: TrialJob, notify=lambda message: None, should_start=lambda: T
         run_dir = store.create_run(runs_dir, cfg.name, config_text=cfg.to_toml())
         trainer = Trainer(prepared, run_dir)
         trainer.status_fields = {"sweep": job.sweep, "trial": job.key, "point": job.point}
-    notify(("created", job.key, run_dir.id))
-    return trainer.train()
+    return trainer
