@@ -209,7 +209,7 @@ def show_results(sweep, record: dict, plot: bool = True, csv: Path | None = None
         xs = [x for s in series.values() for x in s[0]]
         text = sweep_plot({visible(k): v for k, v in series.items()}, visible(f"{record['metric']} by {key}"),
                           width, 16, visible(key), log_x=results.geometric(xs), color=out.is_terminal)
-        out.print(Text.from_ansi(text) if out.is_terminal else Text(text))
+        out.print(Text.from_ansi(text))  # plotext's own codes parsed (labels are visible()'d): none left raw in a pipe
 
 
 @sweep_app.command("show")

@@ -157,6 +157,8 @@ def test_show_prints_the_table_and_csv_round_trips(finished_sweep):
     result = invoke("sweep", "show", sweep.id[:12], "--csv", path, "--runs-dir", runs_dir)
     assert result.exit_code == 0, result.output
     assert "loss (min)" in result.output and "finished 2" in result.output and "loss by model.hidden" in result.output
+    assert "\x1b" not in result.output  # piped: plotext's colour codes parsed, none left raw
+    assert max(len(line) for line in result.output.splitlines()) <= 80  # and no plot line wrapped
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     points = results.point_results(results.trial_results(sweep, sweep.read()))
     assert len(rows) == len(points)
