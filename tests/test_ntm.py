@@ -192,3 +192,56 @@ def test_trains_on_the_copy_task(tmp_path, controller):
     assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
     assert "error_rate" in [e for e in events if e["kind"] == "eval"][-1]
     assert prepared.model.last_addressing["read"].shape == (8, 7, 1, 6)  # the last evaluation batch: T = 3 + 2*2
+
+
+def test_constant_memory_init_fills_memory_and_first_reads():
+    default = build().init_state(2)
+    assert bool((default[0] == 1e-6).all()) and bool((default[1] == 1e-6).all())  # Collier & Beel's constant
+    first = torch.zeros(2, 1, 4, dtype=torch.float64)
+    first[..., 0] = 1.0
+    assert torch.equal(default[2], first) and torch.equal(default[3], first)  # one-hot on slot 0
+    model = build(memory_init_value=0.5).eval()
+    memory, reads = model.init_state(3)[:2]
+    assert bool((memory == 0.5).all()) and bool((reads == 0.5).all())
+    _, after = model(torch.randn(3, 1, 3, dtype=torch.float64))
+    # the first step reads M_0 (reads come before writes): any distribution over constant slots reads the constant
+    torch.testing.assert_close(after[1], torch.full((3, 1, 3), 0.5, dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+def test_learned_initial_state_gets_gradients_and_is_what_init_state_uses():
+    model = build(memory_init="learned", initial_reads="learned", initial_weights="learned", read_heads=2)
+    memory, reads, read_w, write_w, *_ = model.init_state(2)
+    torch.testing.assert_close(memory[1], torch.tanh(model.memory_bias), atol=0, rtol=0)
+    torch.testing.assert_close(reads[0], torch.tanh(model.reads_bias), atol=0, rtol=0)
+    torch.testing.assert_close(torch.cat([read_w, write_w], 1)[0], model.weights_bias.softmax(-1), atol=0, rtol=0)
+    torch.testing.assert_close(read_w.sum(-1), torch.ones(2, 2, dtype=torch.float64), atol=1e-12, rtol=0)
+    y, _ = model(torch.randn(2, 4, 3, dtype=torch.float64))
+    y.square().sum().backward()
+    for name in ("memory_bias", "reads_bias", "weights_bias"):
+        grad = getattr(model, name).grad
+        assert grad is not None and bool(grad.isfinite().all()) and float(grad.abs().max()) > 0, name
+
+
+def test_random_memory_is_drawn_once_saved_and_draws_no_rng():
+    model = build(memory_init="random")
+    assert "random_memory" in model.state_dict() and "memory_bias" not in model.state_dict()
+    rng = torch.get_rng_state()
+    a, b = model.init_state(2)[0], model.init_state(2)[0]
+    assert torch.equal(torch.get_rng_state(), rng)  # probes and evaluations must not move the training RNG
+    assert torch.equal(a, b) and torch.equal(a[0], a[1]) and float(a.std()) > 0.1  # not constant, same each time
+    torch.manual_seed(7)
+    other = build_model(model.options, FEATURES).to(torch.float64)  # another draw ...
+    assert not torch.equal(other.init_state(1)[0][0], a[0])
+    other.load_state_dict(model.state_dict())  # ... until the checkpoint's memory is loaded
+    assert torch.equal(other.init_state(1)[0][0], a[0])
+
+
+def test_default_initial_state_has_no_parameters_so_old_checkpoints_load():
+    names = {name for name, _ in build().named_parameters()}
+    assert not names & {"memory_bias", "reads_bias", "weights_bias"}
+    assert not any(name.startswith("random") for name, _ in build().named_buffers())
+
+
+def test_unknown_memory_init_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"model\.memory_init"):
+        config.load(None, ["model.arch=ntm", "model.memory_init=zeros"])

@@ -13,11 +13,19 @@ One step t, in this order:
 Heads read before the writes of the same step, as in Collier & Beel's implementation (the
 paper leaves the order open): all heads then address the same memory.
 
-Initial state, not learned: memory filled with the constant 1e-6 (Collier & Beel found small
-constant memory converging about twice as fast as the next best scheme (learned or random
-memory)), every head's weighting one-hot on slot 0 (a definite start that location-based
-shifting can walk from; constant memory makes content addressing uniform at first), and the
-initial reads what those weightings read, 1e-6.
+Initial state (Collier & Beel 2018, section 3, compared these schemes):
+  memory_init = constant  every slot filled with memory_init_value, 1e-6 by default (their most
+                          reliable scheme: about twice as fast to converge as learned or random);
+                learned   tanh(a learned (N, M) bias), the bias started near 0 (Glorot-uniform for a
+                          dense layer from a constant 1, as theirs);
+                random    tanh(N(0, 0.5^2)) drawn once at build from the seeded init: a buffer saved
+                          with the checkpoint, so evaluations and probes draw from no RNG
+  initial_reads = constant   memory_init_value (what a one-hot head reads from constant memory);
+                  learned    tanh(a learned (R, M) bias), as theirs
+  initial_weights = first    one-hot on slot 0: a definite start that location-based shifting can
+                             walk from (constant memory makes content addressing uniform at first);
+                    learned  softmax of a learned (R + W, N) bias, as theirs (starts near uniform)
+The learned ones are parameters used in init_state, so they get gradients through the whole sequence.
 
 State carried across chunks (TBPTT), a tuple:
   (memory (B, N, M), reads (B, R, M), read weightings (B, R, N), write weightings (B, W, N),
@@ -34,6 +42,7 @@ second OpenMP thread only helps on an idle machine: on a busy one, OMP_NUM_THREA
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -47,7 +56,7 @@ from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .init import init_recurrent
 from .ntm_memory import address, read, write
 
-INITIAL_MEMORY = 1e-6  # Collier & Beel's constant
+MEMORY_INITS = ("constant", "learned", "random")
 HEAD_CLIP = 20.0  # head parameters are clipped to +-HEAD_CLIP before their nonlinearities
 
 
@@ -62,6 +71,15 @@ class NTMOptions(RecurrentOptions):
     read_heads: int = opt(1, "read heads", min=1, max=16)
     write_heads: int = opt(1, "write heads", min=1, max=16)
     shift_range: int = opt(1, "S: a head's location shift is a distribution over -S..S slots", min=0)
+    memory_init: str = opt("constant", "initial memory contents (Collier & Beel 2018): constant (memory_init_value "
+                           "in every cell), learned (tanh of a learned bias) or random (tanh of N(0, 0.5^2), "
+                           "drawn once at build)", choices=list(MEMORY_INITS))
+    memory_init_value: float = opt(1e-6, "memory_init = constant: the value of every memory cell (and of the "
+                                   "initial reads with initial_reads = constant)")
+    initial_reads: str = opt("constant", "read vectors before the first step: constant (memory_init_value) or "
+                             "learned (tanh of a learned bias per head)", choices=["constant", "learned"])
+    initial_weights: str = opt("first", "head weightings before the first step: first (one-hot on slot 0) or "
+                               "learned (softmax of a learned bias per head)", choices=["first", "learned"])
 
     def check(self, section: str) -> None:
         if 2 * self.shift_range + 1 > self.memory_slots:
@@ -98,6 +116,25 @@ class NTMModel(SequenceModel):
         self.drop = nn.Dropout(o.dropout)
         self.head = nn.Linear(o.hidden + read_width, spec.output_size)
         self.last_addressing: dict[str, Tensor] | None = None
+        self._initial_parameters()
+
+    def _initial_parameters(self) -> None:
+        """The learned or random parts of the initial state (see the module doc)."""
+        o = self.options
+        slots, width, heads = o.memory_slots, o.memory_width, o.read_heads + o.write_heads
+
+        def bias(*shape: int) -> nn.Parameter:  # a dense layer's Glorot-uniform weights from the input 1
+            bound = (6.0 / (1 + math.prod(shape))) ** 0.5
+            return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
+
+        if o.memory_init == "learned":
+            self.memory_bias = bias(slots, width)  # (N, M)
+        elif o.memory_init == "random":
+            self.register_buffer("random_memory", torch.tanh(0.5 * torch.randn(slots, width)))  # (N, M)
+        if o.initial_reads == "learned":
+            self.reads_bias = bias(o.read_heads, width)  # (R, M)
+        if o.initial_weights == "learned":
+            self.weights_bias = bias(heads, slots)  # (R + W, N)
 
     @property
     def recurrent_controller(self) -> bool:
@@ -105,11 +142,23 @@ class NTMModel(SequenceModel):
 
     def init_state(self, batch: int, device=None) -> State:
         o, dtype = self.options, self.head.weight.dtype
-        memory = torch.full((batch, o.memory_slots, o.memory_width), INITIAL_MEMORY, device=device, dtype=dtype)
-        reads = torch.full((batch, o.read_heads, o.memory_width), INITIAL_MEMORY, device=device, dtype=dtype)
-        start = torch.zeros(batch, 1, o.memory_slots, device=device, dtype=dtype)
-        start[..., 0] = 1.0  # (B, 1, N): one-hot on slot 0
-        state = (memory, reads, start.repeat(1, o.read_heads, 1), start.repeat(1, o.write_heads, 1))
+        device = self.head.weight.device if device is None else device
+        slots, width, heads = o.memory_slots, o.memory_width, o.read_heads + o.write_heads
+        if o.memory_init == "constant":
+            memory = torch.full((batch, slots, width), o.memory_init_value, device=device, dtype=dtype)
+        else:
+            start = torch.tanh(self.memory_bias) if o.memory_init == "learned" else self.random_memory
+            memory = start.to(device, dtype).expand(batch, slots, width)  # (B, N, M); write() makes a new tensor
+        if o.initial_reads == "learned":
+            reads = torch.tanh(self.reads_bias).to(device, dtype).expand(batch, o.read_heads, width)  # (B, R, M)
+        else:
+            reads = torch.full((batch, o.read_heads, width), o.memory_init_value, device=device, dtype=dtype)
+        if o.initial_weights == "learned":
+            weights = torch.softmax(self.weights_bias, -1).to(device, dtype).expand(batch, heads, slots)
+        else:
+            weights = torch.zeros(batch, heads, slots, device=device, dtype=dtype)
+            weights[..., 0] = 1.0  # (B, R + W, N): one-hot on slot 0
+        state = (memory, reads, weights[:, :o.read_heads], weights[:, o.read_heads:])
         if self.recurrent_controller:
             zeros = torch.zeros(o.layers, batch, o.hidden, device=device, dtype=dtype)  # (L, B, H)
             state += (zeros, zeros.clone())
