@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from rnnlab import config, store
 from rnnlab.errors import ConfigError
 from rnnlab.models import TaskSpec, build_model, detach_state
 from rnnlab.models.ntm_memory import circular_shift, content_weights, read, sharpen, write
+from rnnlab.probes.heads import MAX_CELLS, heads_event
 from rnnlab.train import Trainer, prepare
 
 FEATURES = TaskSpec(input_size=3, output_size=2)
@@ -183,7 +185,7 @@ def test_trains_on_the_copy_task(tmp_path, controller):
     sets = ["device=cpu", "model.arch=ntm", f"model.controller={controller}", "model.hidden=12", "model.embed=4",
             "model.memory_slots=6", "model.memory_width=4", "task.name=copy", "task.length=3", "task.copy_len=2",
             "train.steps=12", "train.batch_size=8", "train.lr=0.01", "train.eval_every=6", "train.eval_batches=1",
-            "train.checkpoint_every=6"]
+            "train.checkpoint_every=6", "probes.every=4"]
     prepared = prepare(config.load(None, sets))
     run = store.create_run(tmp_path / "runs", "ntm")
     assert Trainer(prepared, run).train().state == "finished"
@@ -192,6 +194,9 @@ def test_trains_on_the_copy_task(tmp_path, controller):
     assert all(math.isfinite(v) for v in losses) and losses[-1] < losses[0]
     assert "error_rate" in [e for e in events if e["kind"] == "eval"][-1]
     assert prepared.model.last_addressing["read"].shape == (8, 7, 1, 6)  # the last evaluation batch: T = 3 + 2*2
+    heads = [e for e in events if e["kind"] == "heads"]
+    assert [e["step"] for e in heads] == [4, 8, 12] and heads[-1]["steps"] == 7 and heads[-1]["slots"] == 6
+    assert len(heads[-1]["read"][0]) == 7 and len(heads[-1]["output"]) == 7
 
 
 def test_constant_memory_init_fills_memory_and_first_reads():
@@ -245,3 +250,30 @@ def test_default_initial_state_has_no_parameters_so_old_checkpoints_load():
 def test_unknown_memory_init_is_a_config_error():
     with pytest.raises(ConfigError, match=r"model\.memory_init"):
         config.load(None, ["model.arch=ntm", "model.memory_init=zeros"])
+
+
+def test_heads_event_is_the_first_examples_addressing_rounded():
+    model = build(spec=TaskSpec(input_size=5, output_size=5, vocab_size=5), read_heads=2, embed=4).train()
+    x, y = torch.randint(0, 5, (3, 6)), torch.randint(0, 5, (3, 6))
+    event = heads_event(model, x, y)
+    assert model.training  # the mode it found
+    with torch.no_grad():
+        out, _ = model.eval()(x)
+    expected = model.last_addressing  # (B, T, R, N) and (B, T, W, N)
+    assert event["steps"] == 6 and event["slots"] == 4
+    for kind in ("read", "write"):
+        mine = torch.tensor(event[kind])  # (heads, T, N)
+        torch.testing.assert_close(mine, expected[kind][0].transpose(0, 1).float(), atol=0.005 + 1e-7, rtol=0)
+        assert all(v == round(v, 2) for head in event[kind] for row in head for v in row)  # nothing finer is shown
+    assert len(event["read"]) == 2 and len(event["write"]) == 1
+    assert event["input"] == x[0].tolist() and event["target"] == y[0].tolist()
+    assert event["output"] == out[0].argmax(-1).tolist()
+
+
+def test_heads_event_stays_a_few_kilobytes_for_a_large_machine():
+    model = build(memory_slots=200, read_heads=6, write_heads=5, hidden=4)
+    event = heads_event(model, torch.randn(1, 300, 3, dtype=torch.float64), torch.randn(1, 300, 2))
+    cells = sum(len(row) for kind in ("read", "write") for head in event[kind] for row in head)
+    assert len(event["read"]) == len(event["write"]) == 4 and len(event["read"][0][0]) == 128
+    assert cells <= MAX_CELLS and len(json.dumps(event)) < 12_000
+    assert event["steps"] == 300 and event["slots"] == 200 and "input" not in event and "target" not in event

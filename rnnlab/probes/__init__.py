@@ -7,6 +7,7 @@ windows), in eval mode and float32, the Prober records:
   gates     mean activation and saturated shares per gate and layer
   spectrum  eigenvalues / radius / singular values of every recurrent block, and,
             every `probes.jacobian_every` steps, the spectrum of dh_t/dh_{t-1}
+  heads     a memory model's (NTM) read and write weightings on the first probe example (heads.py)
 Probes never touch the parameters' .grad, the RNG, or the training mode they found.
 """
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from ..models.unrolled import cell_kind, is_custom, unrolled_forward
 from .flow import gate_saturation, gradient_flow, gradient_groups
+from .heads import heads_event, records_heads
 from .spectra import jacobian_spectra, matrix_spectrum, weight_spectra
 
 
@@ -31,6 +33,8 @@ class Prober:
         self.enabled = cfg.every > 0 and supports(model)
         # encoder-decoders with attention: an `attention` event of the first probe example instead
         self.attends = cfg.every > 0 and getattr(model, "attention", None) is not None and hasattr(model, "decode")
+        # memory models (the NTM): a `heads` event, the read and write weightings of the first probe example
+        self.heads = cfg.every > 0 and records_heads(model)
         # any other model (delay, clockwork, ntm, jordan, seq2seq, ...): the spectra of its recurrent matrices
         self.spectra_only = cfg.every > 0 and cfg.spectrum and not self.enabled and bool(square_blocks(model))
         x, y, mask = next(iter(task.eval_batches(cfg.batch, 1)))
@@ -39,7 +43,7 @@ class Prober:
         self.task = task
 
     def due(self, step: int) -> bool:
-        return (self.enabled or self.attends or self.spectra_only) and step % self.cfg.every == 0
+        return (self.enabled or self.attends or self.heads or self.spectra_only) and step % self.cfg.every == 0
 
     def gradnorms(self, model) -> dict | None:
         return {"groups": gradient_groups(model)} if self.enabled and self.cfg.gradnorms else None
@@ -57,6 +61,9 @@ class Prober:
 
                 payload = attention_event(model, self.task, self.x, self.y)
                 events.extend([("attention", payload)] if payload is not None else [])
+            if self.heads:
+                payload = heads_event(model, self.x, self.y)
+                events.extend([("heads", payload)] if payload is not None else [])
             return events
         was_training = model.training
         model.eval()
