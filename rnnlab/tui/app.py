@@ -70,6 +70,11 @@ class RnnlabApp(App):
 
         self.push_screen(AttentionScreen(run))
 
+    def open_heads(self, run: RunDir) -> None:
+        from .screens.heads import HeadsScreen
+
+        self.push_screen(HeadsScreen(run))
+
     def open_launch(self) -> None:
         from .screens.launch import LaunchScreen
 

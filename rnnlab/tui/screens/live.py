@@ -63,6 +63,7 @@ class LiveScreen(Screen):
         Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint (seq2seq runs: "
                 "decode inputs and see their attention)"),
         Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
+        Binding("h", "heads", "Heads", tooltip="An NTM run's read and write heads over memory slots and time"),
         Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
     ]
     # Every plot of the page is always shown: three side by side on a short terminal (80x24 too: a plot
@@ -215,6 +216,8 @@ class LiveScreen(Screen):
             return True if self.state in RESUMABLE else None
         if action == "attention":  # listed for seq2seq runs only: at 80 columns each key costs another
             return self.is_seq2seq()
+        if action == "heads":  # likewise, NTM runs only
+            return (self.status or {}).get("arch") == "ntm"
         return True
 
     # A binding that check_action disables (greyed or hidden in the footer) does not run its action: the key
@@ -224,6 +227,9 @@ class LiveScreen(Screen):
 
     def key_a(self) -> None:
         self.action_attention()
+
+    def key_h(self) -> None:
+        self.action_heads()
 
     def action_stop(self) -> None:
         pid = (self.status or {}).get("pid")
@@ -281,6 +287,14 @@ class LiveScreen(Screen):
                          f"{(self.status or {}).get('arch', 'unknown')}).", title="Attention", severity="warning")
             return
         self.app.open_attention(self.run)
+
+    def action_heads(self) -> None:
+        arch = (self.status or {}).get("arch", "unknown")
+        if arch != "ntm":
+            notify(self, f"Head plots are drawn for NTM runs only (this run's arch is {arch}).", title="Heads",
+                   severity="warning")
+            return
+        self.app.open_heads(self.run)
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
