@@ -8,6 +8,7 @@ delayed_recall  at every step, name the symbol seen k steps before (a label per 
                 the first k steps are masked out)
 A model without memory is at chance: the baseline loss is ln(classes), and
 success is an error rate under 1% on the fixed evaluation sequences.
+Lengths (lengths.py): each varies T, its sequence length; delayed recall keeps k.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from ..models.base import TaskSpec
 from ..options import opt
 from . import TASKS
 from .base import GeneratedTask, TaskOptions, error_rate_summary
+from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt, train_lengths_opt
 
 
-class ClassifyAtEnd(GeneratedTask):
+class ClassifyAtEnd(VariableLength, GeneratedTask):
     """Token sequences (B, T) -> one class per sequence (B,), judged on the last output."""
     main_metric = "error_rate"
 
@@ -35,6 +37,9 @@ class ClassifyAtEnd(GeneratedTask):
     def __init__(self, options, seed: int = 0):
         self.options = options
         self.spec = TaskSpec(input_size=self.vocab, output_size=self.classes, vocab_size=self.vocab)
+
+    def fixed_length(self) -> int:
+        return self.options.length
 
     def loss(self, output, y, mask):
         return F.cross_entropy(output[:, -1, :self.classes], y)
@@ -58,6 +63,12 @@ class ClassifyAtEnd(GeneratedTask):
 class LatchOptions(TaskOptions):
     name: str = opt("latch", "task (`rnnlab list tasks`)")
     length: int = opt(50, "T: symbols after the one to remember", min=1)
+    train_lengths: list[int] = train_lengths_opt("T")
+    eval_lengths: list[int] = eval_lengths_opt("T")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        check_lengths(self, section, floor=1)
 
 
 @TASKS.register("latch", "Latch: remember the first of T symbols (Bengio et al. 1994)")
@@ -65,9 +76,9 @@ class LatchTask(ClassifyAtEnd):
     Options = LatchOptions
     vocab, classes = 6, 2  # ids 0, 1: the two symbols to latch; 2..5: noise
 
-    def make_batch(self, batch_size, generator):
+    def batch_at(self, batch_size, generator, n):
         first = torch.randint(0, 2, (batch_size,), generator=generator)  # (B,)
-        noise = torch.randint(2, self.vocab, (batch_size, self.options.length), generator=generator)
+        noise = torch.randint(2, self.vocab, (batch_size, n), generator=generator)
         return torch.cat([first[:, None], noise], dim=1), first, None  # x (B, T+1)
 
 
@@ -75,6 +86,12 @@ class LatchTask(ClassifyAtEnd):
 class ParityOptions(TaskOptions):
     name: str = opt("parity", "task (`rnnlab list tasks`)")
     length: int = opt(20, "T: bits in each sequence", min=1)
+    train_lengths: list[int] = train_lengths_opt("T")
+    eval_lengths: list[int] = eval_lengths_opt("T")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        check_lengths(self, section, floor=1)
 
 
 @TASKS.register("parity", "Parity: the XOR of T bits, answered at the end")
@@ -82,8 +99,8 @@ class ParityTask(ClassifyAtEnd):
     Options = ParityOptions
     vocab, classes = 2, 2
 
-    def make_batch(self, batch_size, generator):
-        bits = torch.randint(0, 2, (batch_size, self.options.length), generator=generator)  # (B, T)
+    def batch_at(self, batch_size, generator, n):
+        bits = torch.randint(0, 2, (batch_size, n), generator=generator)  # (B, T)
         return bits, bits.sum(1) % 2, None
 
 
@@ -91,6 +108,12 @@ class ParityTask(ClassifyAtEnd):
 class TemporalOrderOptions(TaskOptions):
     name: str = opt("temporal_order", "task (`rnnlab list tasks`)")
     length: int = opt(100, "T: sequence length", min=12)
+    train_lengths: list[int] = train_lengths_opt("T")
+    eval_lengths: list[int] = eval_lengths_opt("T")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        check_lengths(self, section, floor=12)
 
 
 @TASKS.register("temporal_order", "Temporal order: XX, XY, YX or YY among distractors (Hochreiter 1997)")
@@ -104,8 +127,7 @@ class TemporalOrderTask(ClassifyAtEnd):
     Options = TemporalOrderOptions
     vocab, classes = 8, 4
 
-    def make_batch(self, batch_size, generator):
-        length = self.options.length
+    def batch_at(self, batch_size, generator, length):
         x = torch.randint(4, 8, (batch_size, length), generator=generator)  # (B, T) distractors
         x[:, 0], x[:, -1] = 0, 1
         which = torch.randint(0, 2, (batch_size, 2), generator=generator)  # 0: X, 1: Y
@@ -123,6 +145,9 @@ class DelayedRecallOptions(TaskOptions):
     length: int = opt(50, "T: sequence length", min=2)
     delay: int = opt(5, "k: recall the symbol seen k steps before", min=1)
     symbols: int = opt(8, "alphabet size", min=2)
+    train_lengths: list[int] = train_lengths_opt("T")
+    eval_lengths: list[int] = eval_lengths_opt("T")
+    length_batches: int = length_batches_opt()
 
     def check(self, section: str) -> None:
         from ..errors import ConfigError
@@ -130,10 +155,11 @@ class DelayedRecallOptions(TaskOptions):
         if self.delay >= self.length:
             raise ConfigError(f"{section}.delay", self.delay, "must be shorter than the sequence",
                               f"an integer < {self.length}")
+        check_lengths(self, section, floor=self.delay + 1)  # something to recall at every length
 
 
 @TASKS.register("delayed_recall", "Delayed recall: at every step, the symbol seen k steps back (masked)")
-class DelayedRecallTask(GeneratedTask):
+class DelayedRecallTask(VariableLength, GeneratedTask):
     main_metric = "error_rate"
     baseline_label = "chance"
     Options = DelayedRecallOptions
@@ -142,12 +168,15 @@ class DelayedRecallTask(GeneratedTask):
         self.options = options
         self.spec = TaskSpec(input_size=options.symbols, output_size=options.symbols, vocab_size=options.symbols)
 
-    def make_batch(self, batch_size, generator):
+    def fixed_length(self) -> int:
+        return self.options.length
+
+    def batch_at(self, batch_size, generator, n):
         o = self.options
-        x = torch.randint(0, o.symbols, (batch_size, o.length), generator=generator)  # (B, T)
+        x = torch.randint(0, o.symbols, (batch_size, n), generator=generator)  # (B, T)
         y = torch.zeros_like(x)
         y[:, o.delay:] = x[:, :-o.delay]  # the answer at t is x[t - k]
-        mask = torch.zeros(batch_size, o.length, dtype=torch.bool)
+        mask = torch.zeros(batch_size, n, dtype=torch.bool)
         mask[:, o.delay:] = True  # before step k there is nothing to recall: no loss, no gradient
         return x, y, mask
 

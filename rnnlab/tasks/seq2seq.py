@@ -15,6 +15,10 @@ detokenised strings; characters for these tasks, words for translate) and
 `exact@a-b` (exact match of the sources of a..b tokens). `baseline` is the loss
 of a unigram model (target-token frequencies, EOS included, no context);
 `baseline_bleu` the BLEU of answering with the source itself.
+Lengths (lengths.py): reverse and sort train on sources of min_len..max_len
+symbols, addition on operands of min_len..max_len digits (drawn per sequence,
+padded and masked); `eval_lengths` scores `exact` at other source lengths
+(addition: both operands of n digits).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from ..models.base import TaskSpec
 from ..options import opt
 from . import TASKS
 from .base import EVAL_SEED, GeneratedTask, TaskOptions
+from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt
 
 PAD, EOS = 0, 1
 DECODE_SLACK = 4  # free-running decoding may run this many steps past the longest answer in the batch
@@ -221,9 +226,30 @@ class LengthOptions(TaskOptions):
 @dataclass
 class SymbolsOptions(LengthOptions):
     symbols: int = opt(10, "alphabet size (the letters a, b, c, ...)", min=2, max=26)
+    eval_lengths: list[int] = eval_lengths_opt("source length")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        super().check(section)
+        check_lengths(self, section, train=False)
 
 
-class SymbolsTask(Seq2SeqTask):
+class RangeTrained(VariableLength):
+    """A seq2seq task's trained range is its min_len..max_len, each sequence drawn within it (padded and
+    masked): Seq2SeqTask.make_batch comes first in the MRO, so training is what it was."""
+
+    length_metric = "exact"
+
+    def trained_lengths(self) -> tuple[int, int]:
+        return self.options.min_len, self.options.max_len
+
+    def batch_at(self, batch_size: int, generator: torch.Generator, n: int):
+        """A batch whose every source has length n (what n counts: the task's `example`)."""
+        rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
+        return self.collate([self.example(rng, n) for _ in range(batch_size)])
+
+
+class SymbolsTask(Seq2SeqTask, RangeTrained):
     def __init__(self, options: SymbolsOptions, seed: int = 0):
         self.options = options
         letters = list(string.ascii_lowercase[:options.symbols])
@@ -232,9 +258,9 @@ class SymbolsTask(Seq2SeqTask):
     def length_range(self):
         return self.options.min_len, self.options.max_len
 
-    def example(self, rng):
+    def example(self, rng, n: int | None = None):
         letters = self.target.tokens[2:]
-        source = rng.choices(letters, k=rng.randint(self.options.min_len, self.options.max_len))
+        source = rng.choices(letters, k=n or rng.randint(self.options.min_len, self.options.max_len))
         return source, self.transform(source)
 
 
@@ -271,10 +297,16 @@ class AdditionOptions(LengthOptions):
     name: str = opt("addition", "task (`rnnlab list tasks`)")
     min_len: int = opt(1, "fewest digits of an operand", min=1, max=18)
     max_len: int = opt(3, "most digits of an operand", min=1, max=18)
+    eval_lengths: list[int] = eval_lengths_opt("digits of both operands")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        super().check(section)
+        check_lengths(self, section, train=False)
 
 
 @TASKS.register("addition", "Multi-digit addition by characters, \"123+45\" -> \"168\" (seq2seq)")
-class AdditionTask(Seq2SeqTask):
+class AdditionTask(Seq2SeqTask, RangeTrained):
     """Each operand's digit count is uniform in [min_len, max_len], then its value uniform among those
     numbers (no leading zeros). Source lengths, in characters: 2 min_len + 1 to 2 max_len + 1."""
 
@@ -287,10 +319,10 @@ class AdditionTask(Seq2SeqTask):
     def length_range(self):
         return 2 * self.options.min_len + 1, 2 * self.options.max_len + 1
 
-    def operand(self, rng) -> int:
-        digits = rng.randint(self.options.min_len, self.options.max_len)
+    def operand(self, rng, digits: int | None = None) -> int:
+        digits = digits or rng.randint(self.options.min_len, self.options.max_len)
         return rng.randint(10 ** (digits - 1) if digits > 1 else 0, 10 ** digits - 1)
 
-    def example(self, rng):
-        a, b = self.operand(rng), self.operand(rng)
+    def example(self, rng, n: int | None = None):
+        a, b = self.operand(rng, n), self.operand(rng, n)
         return list(f"{a}+{b}"), list(str(a + b))

@@ -10,6 +10,8 @@ adding  (Hochreiter & Schmidhuber 1997; Le et al. 2015): T pairs (value, marker)
         success = every error under 0.04.
 Each reports a success criterion besides the loss, on fixed evaluation
 sequences (their own seed, so they never overlap the training stream's).
+Lengths (lengths.py): copy varies copy_len (Graves et al. 2014's copy length),
+adding varies T.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..models.base import TaskSpec
 from ..options import opt
 from . import TASKS
 from .base import GeneratedTask, TaskOptions, error_rate_summary
+from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt, train_lengths_opt
 
 
 @dataclass
@@ -32,10 +35,16 @@ class CopyOptions(TaskOptions):
     length: int = opt(100, "T: blanks between the symbols and the delimiter (+1)", min=1)
     symbols: int = opt(8, "alphabet size of the symbols to copy", min=2)
     copy_len: int = opt(10, "how many symbols to remember", min=1)
+    train_lengths: list[int] = train_lengths_opt("copy_len")
+    eval_lengths: list[int] = eval_lengths_opt("copy_len")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        check_lengths(self, section)
 
 
 @TASKS.register("copy", "Copy/memory task: remember 10 symbols over T blanks (uRNN definition)")
-class CopyTask(GeneratedTask):
+class CopyTask(VariableLength, GeneratedTask):
     main_metric = "error_rate"
     Options = CopyOptions
 
@@ -43,17 +52,24 @@ class CopyTask(GeneratedTask):
         self.options = options
         vocab = options.symbols + 2  # 0 blank, 1..S symbols, S+1 delimiter
         self.spec = TaskSpec(input_size=vocab, output_size=vocab, vocab_size=vocab)
-        self.baseline = options.copy_len * math.log(options.symbols) / (options.length + 2 * options.copy_len)
+        # The loss is per token: over a range of copy lengths n (one per batch, uniform), the no-memory
+        # loss is the expected n ln S over the expected T + 2n tokens.
+        lengths = range(self.trained_lengths()[0], self.trained_lengths()[1] + 1)
+        self.baseline = (sum(lengths) * math.log(options.symbols)
+                         / sum(options.length + 2 * n for n in lengths))
 
-    def make_batch(self, batch_size: int, generator: torch.Generator):
-        o = self.options
-        total = o.length + 2 * o.copy_len  # T + 20
-        symbols = torch.randint(1, o.symbols + 1, (batch_size, o.copy_len), generator=generator)  # (B, 10)
-        x = torch.zeros(batch_size, total, dtype=torch.long)
-        x[:, :o.copy_len] = symbols
-        x[:, o.copy_len + o.length - 1] = o.symbols + 1  # the delimiter: "now repeat them"
+    def fixed_length(self) -> int:
+        return self.options.copy_len
+
+    def batch_at(self, batch_size: int, generator: torch.Generator, n: int):
+        """n symbols, T - 1 blanks, the delimiter, n blanks; the target: blanks, then the n symbols."""
+        blanks = self.options.length
+        symbols = torch.randint(1, self.options.symbols + 1, (batch_size, n), generator=generator)  # (B, n)
+        x = torch.zeros(batch_size, blanks + 2 * n, dtype=torch.long)  # (B, T + 2n)
+        x[:, :n] = symbols
+        x[:, n + blanks - 1] = self.options.symbols + 1  # the delimiter: "now repeat them"
         y = torch.zeros_like(x)
-        y[:, -o.copy_len:] = symbols
+        y[:, -n:] = symbols
         return x, y, None
 
     def loss(self, output, y, mask):
@@ -63,7 +79,7 @@ class CopyTask(GeneratedTask):
         return F.cross_entropy(output.transpose(1, 2), y, reduction="none")  # (B, T)
 
     def batch_stats(self, output, y, mask) -> dict:
-        copied = slice(-self.options.copy_len, None)
+        copied = slice(-((y.shape[1] - self.options.length) // 2), None)  # the last n of T + 2n steps
         wrong = (output[:, copied].argmax(-1) != y[:, copied]).sum()
         return {"wrong": float(wrong), "count": float(y[:, copied].numel())}
 
@@ -80,11 +96,18 @@ class AddingOptions(TaskOptions):
     length: int = opt(100, "T: sequence length", min=2)
     variant: str = opt("standard", "standard: U(0,1) values, target their sum; lstm: the 1997 paper's",
                        choices=["standard", "lstm"])
+    train_lengths: list[int] = train_lengths_opt("T")
+    eval_lengths: list[int] = eval_lengths_opt("T")
+    length_batches: int = length_batches_opt()
+
+    def check(self, section: str) -> None:
+        check_lengths(self, section, floor=2)  # one marked value in each half
 
 
 @TASKS.register("adding", "Adding problem: sum the two marked values of a long sequence (MSE)")
-class AddingTask(GeneratedTask):
+class AddingTask(VariableLength, GeneratedTask):
     loss_unit, baseline_label = "MSE", "predict the mean"
+    length_metric = "loss"  # the MSE: its baseline does not depend on T
     Options = AddingOptions
 
     def __init__(self, options: AddingOptions, seed: int = 0):
@@ -93,8 +116,10 @@ class AddingTask(GeneratedTask):
         # Predicting the target's mean: the target's variance (sum of two uniforms on [0,1] or [-1,1]/4).
         self.baseline = 1 / 6 if options.variant == "standard" else 2 * (1 / 3) / 16
 
-    def make_batch(self, batch_size: int, generator: torch.Generator):
-        length = self.options.length
+    def fixed_length(self) -> int:
+        return self.options.length
+
+    def batch_at(self, batch_size: int, generator: torch.Generator, length: int):
         values = torch.rand(batch_size, length, generator=generator)  # (B, T)
         if self.options.variant == "lstm":
             values = values * 2 - 1

@@ -1,10 +1,12 @@
-"""A validation pass: the task's loss and metrics over its evaluation batches, and the exposure-bias side."""
+"""A validation pass: the task's loss and metrics over its evaluation batches, the exposure-bias side,
+and, for tasks with a length, the metrics at each of `task.eval_lengths` (tasks/lengths.py)."""
 
 from __future__ import annotations
 
 import torch
 
 from ..models.base import apply_model
+from ..tasks.lengths import eval_lengths
 from .scheduled import feeds_itself, mixed_forward
 
 
@@ -12,8 +14,18 @@ from .scheduled import feeds_itself, mixed_forward
 def validation_metrics(model, task, tc, device: torch.device, autocast) -> dict:
     """task.metrics of the mean loss, plus eval_summary of the summed batch (and decoding) statistics."""
     model.eval()
+    mean_loss, totals = judge(model, task, task.eval_batches(tc.batch_size, tc.eval_batches), device, autocast)
+    metrics = task.metrics(mean_loss)
+    metrics.update(task.eval_summary(totals) if totals else {})
+    metrics.update(exposure_metrics(model, task, tc, device))
+    metrics.update(length_metrics(model, task, tc, device, autocast))
+    return metrics
+
+
+def judge(model, task, batches, device: torch.device, autocast) -> tuple[float, dict]:
+    """The mean loss per judged token over `batches`, and the summed batch (and decoding) statistics."""
     total, count, totals = 0.0, 0, {}
-    for x, y, mask in task.eval_batches(tc.batch_size, tc.eval_batches):
+    for x, y, mask in batches:
         x, y = x.to(device), y.to(device)
         mask = mask.to(device) if mask is not None else None
         with autocast:
@@ -28,10 +40,23 @@ def validation_metrics(model, task, tc, device: torch.device, autocast) -> dict:
                 stats.update(task.free_running_stats(model, x, y, mask))
         for key, value in stats.items():
             totals[key] = totals.get(key, 0.0) + value
-    metrics = task.metrics(total / max(count, 1))
-    metrics.update(task.eval_summary(totals) if totals else {})
-    metrics.update(exposure_metrics(model, task, tc, device))
-    return metrics
+    return total / max(count, 1), totals
+
+
+def length_metrics(model, task, tc, device: torch.device, autocast) -> dict:
+    """{'by_length': {"n": {'loss', ...eval_summary}}, 'trained_lengths': [min, max], 'length_metric'} for a
+    task with eval_lengths, else {}. Cost: len(eval_lengths) x task.length_batches batches of
+    train.batch_size, each at its length (so a long one costs in proportion)."""
+    lengths = eval_lengths(task)
+    if not lengths:
+        return {}
+    by_length = {}
+    for n in lengths:
+        batches = task.length_eval_batches(tc.batch_size, task.options.length_batches, n)
+        mean_loss, totals = judge(model, task, batches, device, autocast)
+        by_length[str(n)] = {"loss": mean_loss, **(task.eval_summary(totals) if totals else {})}  # JSON keys
+    return {"by_length": by_length, "trained_lengths": list(task.trained_lengths()),
+            "length_metric": task.length_metric}
 
 
 @torch.no_grad()
