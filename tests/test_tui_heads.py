@@ -117,7 +117,7 @@ def test_the_screen_follows_new_probes_and_skips_malformed_ones(fixture_runs, tm
             await pilot.press("left_square_bracket")  # browsing an older probe: a new one does not jump
             with log.open("a") as handle:
                 bad = [dict(later, step=13, read="oops"), dict(later, step=14, write=[[[0.5]]]),
-                       dict(later, step=15, read=[[["x"] * 8] * 9])]
+                       dict(later, step=15, read=[[["x"] * 8] * 9]), dict(later, step="16")]
                 for event in [*bad, later]:
                     handle.write(json.dumps(event) + "\n")
             await wait_for(pilot, lambda: len(screen.probes) == 4, what="the new probe")

@@ -134,7 +134,7 @@ def well_formed(event: dict) -> bool:
                 if not all(len(row) == len(head[0]) and all(isinstance(v, (int, float)) for v in row)
                            for row in head):
                     return False
-        return len(shapes) == 1 and bool(event["read"]) and min(shapes.pop()) > 0
+        return len(shapes) == 1 and bool(event["read"]) and min(shapes.pop()) > 0 and isinstance(event["step"], int)
     except (KeyError, TypeError, IndexError):
         return False
 
