@@ -174,6 +174,8 @@ def test_recurrent_matrices_are_the_controllers():
     (["model.memory_slots=4", "model.shift_range=2"], "model.shift_range"),
     (["model.controller=feedforward", "model.init=orthogonal"], "model.init"),
     (["model.read_heads=0"], "model.read_heads"),
+    (["model.memory_init_value=nan"], "model.memory_init_value"),
+    (["model.memory_init=zeros"], "model.memory_init"),
 ])
 def test_bad_options_are_config_errors(sets, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -245,11 +247,6 @@ def test_default_initial_state_has_no_parameters_so_old_checkpoints_load():
     names = {name for name, _ in build().named_parameters()}
     assert not names & {"memory_bias", "reads_bias", "weights_bias"}
     assert not any(name.startswith("random") for name, _ in build().named_buffers())
-
-
-def test_unknown_memory_init_is_a_config_error():
-    with pytest.raises(ConfigError, match=r"model\.memory_init"):
-        config.load(None, ["model.arch=ntm", "model.memory_init=zeros"])
 
 
 def test_heads_event_is_the_first_examples_addressing_rounded():
