@@ -18,12 +18,13 @@ from tui_fixtures import screen_text, start_endless_trainer
 
 
 def test_help_lists_every_binding_of_every_screen():
+    from rnnlab.tui.screens.heads import HeadsScreen
     from rnnlab.tui.screens.launch import LaunchScreen
     from rnnlab.tui.screens.live import LiveScreen
     from rnnlab.tui.screens.sample import SampleScreen
 
     text = help_text()
-    for screen in (RunsScreen, LiveScreen, LaunchScreen, SampleScreen):
+    for screen in (RunsScreen, LiveScreen, LaunchScreen, SampleScreen, HeadsScreen):
         for binding in screen.BINDINGS:
             description = binding.description if hasattr(binding, "description") else binding[2]
             if description:
