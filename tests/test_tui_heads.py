@@ -154,3 +154,29 @@ def test_snapshot(fixture_runs, snap_compare, size):
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_only_the_slots_the_heads_use_are_drawn(fixture_runs, tmp_path):
+    """A copy of n symbols on a 64-slot memory uses ~n + 1 slots: those get columns (with numbers), not all 64."""
+    runs_dir = copy_fixture_runs(fixture_runs, tmp_path / "runs")
+    diagonal = [[[1.0 if slot == 3 + t % 3 else 0.0 for slot in range(64)] for t in range(9)]]  # slots 3-5
+    event = dict(heads_events(runs_dir)[-1], step=16, slots=64, read=diagonal, write=diagonal)
+    with RunDir(runs_dir / NTM).events_path.open("a") as handle:
+        handle.write(json.dumps(event) + "\n")
+
+    async def main():
+        app = make_app(runs_dir=runs_dir)
+        async with app.run_test(size=(120, 40)) as pilot:
+            pilot.app.open_heads(RunDir(runs_dir / NTM))
+            await wait_for(pilot, lambda: isinstance(app.screen, HeadsScreen) and len(app.screen.probes) == 4,
+                           what="the probes")
+            screen = app.screen
+            assert "9 steps × slots 3-5 of 64 (the others hold < 1% at every step)" in \
+                str(screen.query_one("#title").render())
+            (table,) = screen.query_one("#read").content.renderables
+            assert [str(c.header) for c in table.columns] == ["%", "3", "4", "5"]
+            assert [str(list(c.cells)[4]) for c in table.columns[1:]] == [" 0", "99", " 0"]  # step 4: slot 3 + 1
+            await pilot.press("left_square_bracket")  # the tiny run's own probe: every slot in use
+            assert "9 steps × 8 slots;" in str(screen.query_one("#title").render())
+
+    asyncio.run(main())

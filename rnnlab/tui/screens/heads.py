@@ -92,18 +92,20 @@ class HeadsScreen(Screen):
             return
         position = len(self.probes) if self.index is None else self.index + 1
         kept, steps, slots = len(event["read"][0]), event.get("steps"), event.get("slots")
+        width, (low, high) = len(event["read"][0][0]), used_slots(event)  # the event's slots (<= N), those used
         what = f"{kept} steps" if kept == steps else f"the first {kept} of {steps} steps"
-        where = f"{len(event['read'][0][0])} slots" if len(event["read"][0][0]) == slots else \
-            f"the first {len(event['read'][0][0])} of {slots} slots"
+        if (low, high) != (0, width - 1):
+            where = f"slots {low}-{high} of {slots} (the others hold < 1% at every step)"
+        else:
+            where = f"{width} slots" if width == slots else f"the first {width} of {slots} slots"
         follow = "following the run" if self.index is None else "l: latest"
         self.query_one("#title", Static).update(plain(
             f"step {event['step']} (probe {position} of {len(self.probes)}, {follow}): the first probe example, "
             f"{what} × {where}; rows: time, columns: memory slots, cells: weight in %"))
         inputs, outputs, targets = event.get("input"), event.get("output"), event.get("target")
-        write_rows = rows(kept, inputs)
-        read_rows = rows(kept, outputs, targets)
-        self.query_one("#write", Static).update(maps(event["write"], write_rows, "write"))
-        self.query_one("#read", Static).update(maps(event["read"], read_rows, "read"))
+        columns = range(low, high + 1)
+        self.query_one("#write", Static).update(maps(event["write"], rows(kept, inputs), columns, "write"))
+        self.query_one("#read", Static).update(maps(event["read"], rows(kept, outputs, targets), columns, "read"))
 
     def action_browse(self, by: int) -> None:
         if not self.probes:
@@ -149,12 +151,21 @@ def rows(count: int, tokens, targets=None) -> list[str]:
     return labels
 
 
-def maps(heads: list, labels: list[str], kind: str):
-    """One heatmap per head, titled when there are several."""
-    slots = [str(i) for i in range(len(heads[0][0]))]
+def used_slots(event: dict, floor: float = 0.01) -> tuple[int, int]:
+    """The first and last slot any head weights by `floor` or more at any step (all slots when none does):
+    a copy of 10 symbols uses ~11 of 64 slots, and 11 columns fit with their percentages where 64 do not."""
+    width = len(event["read"][0][0])
+    used = [i for i in range(width)
+            if any(row[i] >= floor for kind in ("read", "write") for head in event[kind] for row in head)]
+    return (used[0], used[-1]) if used else (0, width - 1)
+
+
+def maps(heads: list, labels: list[str], columns: range, kind: str):
+    """One heatmap per head over the slots in `columns`, titled when there are several."""
     parts = []
     for number, weights in enumerate(heads, 1):
         if len(heads) > 1:
             parts.append(Text(f"{kind} head {number}", style="bold"))
-        parts.append(attention_heatmap(slots, labels, weights))
+        cropped = [row[columns.start:columns.stop] for row in weights]  # (T', slots shown)
+        parts.append(attention_heatmap([str(i) for i in columns], labels, cropped))
     return Group(*parts)
