@@ -87,7 +87,7 @@ def test_h_opens_the_heads_of_the_latest_probe_and_brackets_browse(fixture_runs)
                 assert [int(cells[0]) for cells in labels] == list(range(9))  # rows: time
                 for step in (0, 8):  # each cell: the event's weight in percent
                     shown = [int(str(list(column.cells)[step])) for column in table.columns[1:]]
-                    assert shown == [min(99, round(100 * v)) for v in latest[kind][0][step]]
+                    assert shown == [min(99, v) for v in latest[kind][0][step]]
                 tokens = latest["input"] if kind == "write" else latest["output"]
                 assert [cells[1] for cells in labels] == [str(t) for t in tokens]  # input, or the model's output
                 wrong = [t for t in range(9) if latest["output"][t] != latest["target"][t]]
@@ -159,7 +159,7 @@ def test_snapshot(fixture_runs, snap_compare, size):
 def test_only_the_slots_the_heads_use_are_drawn(fixture_runs, tmp_path):
     """A copy of n symbols on a 64-slot memory uses ~n + 1 slots: those get columns (with numbers), not all 64."""
     runs_dir = copy_fixture_runs(fixture_runs, tmp_path / "runs")
-    diagonal = [[[1.0 if slot == 3 + t % 3 else 0.0 for slot in range(64)] for t in range(9)]]  # slots 3-5
+    diagonal = [[[100 if slot == 3 + t % 3 else 0 for slot in range(64)] for t in range(9)]]  # slots 3-5
     event = dict(heads_events(runs_dir)[-1], step=16, slots=64, read=diagonal, write=diagonal)
     with RunDir(runs_dir / NTM).events_path.open("a") as handle:
         handle.write(json.dumps(event) + "\n")

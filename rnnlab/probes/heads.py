@@ -4,13 +4,15 @@ For a model that records its addressing (the NTM: `model.last_addressing` after 
 {"read": (B, T, R, N), "write": (B, T, W, N)}), the first probe example is run once and its weightings
 written as one small event, so a user can watch the heads learn (the copy task's textbook program:
 the write head walks one slot a step while the symbols arrive, the read head walks the same slots
-after the delimiter). The event is bounded to a few KB whatever the model's size: at most
+after the delimiter). The event is bounded to a few KB whatever the model's size: each weight
+is a whole percent (what a heatmap shows; "0," is 2 bytes of JSON where "0.0," is 4), at most
 MAX_HEADS heads of each kind and MAX_SLOTS slots, and as many leading steps as fit MAX_CELLS
-numbers; each weight is rounded to 2 decimals (a heatmap shows percent).
+numbers (all of them for the ntm-copy preset: 2 heads x 64 slots x <= 30 steps).
 
 Payload:
   steps, slots      the example's length T and the memory's N (before any bound)
-  read, write       [head][step][slot] weights, (R', T', N') nested lists, T' <= T, N' <= N
+  read, write       [head][step][slot] weights in whole percent (0-100), (R', T', N') nested lists,
+                    T' <= T, N' <= N
   input             the example's input tokens (T'), for token tasks; else absent
   target, output    the targets and the model's argmax outputs (T'), for token targets; else absent
 """
@@ -21,8 +23,7 @@ import torch
 
 MAX_HEADS = 4  # of each kind
 MAX_SLOTS = 128
-MAX_CELLS = 2048  # numbers per event (~9 KB of JSON at most), both kinds together
-DECIMALS = 2
+MAX_CELLS = 4096  # numbers per event, both kinds together: ~8-12 KB of JSON at most
 
 
 def records_heads(model) -> bool:
@@ -48,7 +49,8 @@ def heads_event(model, x: torch.Tensor, y: torch.Tensor) -> dict | None:
     kept = max(1, min(steps, MAX_CELLS // per_step))  # T'
 
     def nested(weights: torch.Tensor) -> list:  # (T', H, N) -> [head][step][slot]
-        return [[[round(float(v), DECIMALS) for v in row] for row in head] for head in weights[:kept].transpose(0, 1)]
+        percent = (weights[:kept].transpose(0, 1) * 100).round().int()  # (heads, T', N')
+        return percent.tolist()
 
     payload = {"steps": steps, "slots": slots, "read": nested(read), "write": nested(write)}
     if x.dim() == 2:  # token inputs

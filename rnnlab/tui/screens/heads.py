@@ -151,8 +151,8 @@ def rows(count: int, tokens, targets=None) -> list[str]:
     return labels
 
 
-def used_slots(event: dict, floor: float = 0.01) -> tuple[int, int]:
-    """The first and last slot any head weights by `floor` or more at any step (all slots when none does):
+def used_slots(event: dict, floor: int = 1) -> tuple[int, int]:
+    """The first and last slot any head weights by `floor` percent or more at any step (all slots when none does):
     a copy of 10 symbols uses ~11 of 64 slots, and 11 columns fit with their percentages where 64 do not."""
     width = len(event["read"][0][0])
     used = [i for i in range(width)
@@ -166,6 +166,6 @@ def maps(heads: list, labels: list[str], columns: range, kind: str):
     for number, weights in enumerate(heads, 1):
         if len(heads) > 1:
             parts.append(Text(f"{kind} head {number}", style="bold"))
-        cropped = [row[columns.start:columns.stop] for row in weights]  # (T', slots shown)
+        cropped = [[v / 100 for v in row[columns.start:columns.stop]] for row in weights]  # (T', slots shown)
         parts.append(attention_heatmap([str(i) for i in columns], labels, cropped))
     return Group(*parts)
