@@ -217,3 +217,23 @@ def test_the_eval_events_of_a_run_carry_by_length(tmp_path):
         assert set(event["by_length"]) == {"6", "9"} and event["trained_lengths"] == [1, 3]
         for row in event["by_length"].values():
             assert 0.0 <= row["error_rate"] <= 1.0 and math.isfinite(row["loss"])
+
+
+# -- `rnnlab runs show` ----------------------------------------------------------------------------
+
+def test_runs_show_prints_the_length_plots(tmp_path):
+    from typer.testing import CliRunner
+
+    from rnnlab.cli import app
+    from tui_fixtures import LENGTHS_ID, length_run
+
+    length_run(tmp_path / "runs")
+    result = CliRunner().invoke(app, ["runs", "show", LENGTHS_ID, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    title = next(i for i, line in enumerate(lines) if "error_rate by length at step 1000" in line)
+    plot = lines[title:title + 18]
+    assert any("trained 1-10" in line for line in plot) and sum("░" in line for line in plot) >= 5  # shaded
+    assert any(line.split() == ["10", "20", "30", "40"] for line in plot)  # x: the lengths, to the longest
+    assert "length" in "".join(plot) and "error_rate at each length over training" in result.output
+    assert "by_length" not in result.output.split("validation at step")[1].splitlines()[0]  # not a number
