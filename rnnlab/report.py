@@ -7,6 +7,7 @@ CLI decides where they go.
 from __future__ import annotations
 
 from .curves import length_scores, reference_levels
+from .literal import visible
 from .termplot import complex_plane, downsample, line_plot
 
 
@@ -110,7 +111,8 @@ def length_plot(events: list[dict], width: int, height: int, color: bool) -> str
         shade = (low, high, range_label(scores.trained))
         if scores.in_range is not None:
             series["over the trained range"] = ([low, high], [scores.in_range] * 2)
-    return line_plot(series, f"{scores.metric} by length at step {scores.step}", width, height,
+    # visible: the metric's name comes from the events, and the CLI parses a plot's ANSI codes back
+    return line_plot(series, f"{visible(scores.metric)} by length at step {scores.step}", width, height,
                      xlabel="length", color=color, shade=shade)
 
 
@@ -129,7 +131,8 @@ def length_history_plot(events: list[dict], width: int, height: int, color: bool
             xs, ys = series.setdefault(f"length {n}", ([], []))
             xs.append(scores.step)
             ys.append(value)
-    return line_plot(series, f"{evals[-1][1].metric} at each length over training", width, height, color=color)
+    title = f"{visible(evals[-1][1].metric)} at each length over training"
+    return line_plot(series, title, width, height, color=color)
 
 
 PLOTS = (loss_plot, length_plot, length_history_plot, grad_norm_plot, gradflow_plot, eigen_plot, radius_plot,

@@ -64,8 +64,8 @@ def check_lengths(options, section: str, floor: int = 1, train: bool = True) -> 
 class VariableLength:
     """Mixin for a GeneratedTask whose sequences have a length n.
 
-    Subclasses define `batch_at(batch_size, generator, n)` and `fixed_length()` (the length without a
-    training range); `length_metric` is the eval metric plotted against length.
+    Subclasses define `batch_at(batch_size, generator, n)`, and `fixed_length()` (the length without a
+    training range) where it is not `options.length`; `length_metric` is the eval metric plotted against length.
     """
 
     length_metric = "error_rate"
@@ -74,7 +74,7 @@ class VariableLength:
         raise NotImplementedError  # pragma: no cover - each task
 
     def fixed_length(self) -> int:
-        raise NotImplementedError  # pragma: no cover - each task
+        return self.options.length  # T, for all but copy
 
     def trained_lengths(self) -> tuple[int, int]:
         lengths = self.options.train_lengths
