@@ -239,6 +239,7 @@ def test_runs_show_prints_the_length_plots(tmp_path):
     assert any(line.split() == ["10", "20", "30", "40"] for line in plot)  # x: the lengths, to the longest
     assert "length" in "".join(plot) and "error_rate at each length over training" in result.output
     assert "by_length" not in result.output.split("validation at step")[1].splitlines()[0]  # not a number
+    assert "error_rate by length (trained 1-10): 15 0.05  20 0.0667  30 0.1  40 0.133" in result.output
 
 
 def test_runs_show_prints_a_hostile_metric_name_literally(tmp_path):
