@@ -1,7 +1,7 @@
 """Length generalisation: train on a range of lengths, score at lengths beyond it.
 
-A task with a length says only how to make a batch at length n (`batch_at`) and
-which of its dimensions n is (`varies`, in the help of its keys):
+A task with a length says only how to make a batch at length n (`batch_at`);
+the help of its keys names which of its dimensions n is:
 
 copy            copy_len, the symbols to copy (Graves et al. 2014; the blanks T stay fixed)
 adding, latch,  T, the sequence length (the distance that must be bridged)
