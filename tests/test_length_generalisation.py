@@ -98,6 +98,25 @@ def test_a_range_draws_lengths_within_it_reproducibly():
     assert {parity.train_batch(2, first)[0].shape[1] for _ in range(40)} == {3, 4, 5}
 
 
+def test_a_resumed_run_draws_the_lengths_the_uninterrupted_one_draws(tmp_path):
+    from rnnlab.train.loop import resume_trainer
+
+    def config_for(steps):
+        return load("copy", "task.length=2", "task.train_lengths=[1, 8]", "model.arch=lstm", "model.hidden=8",
+                    "model.embed=4", "model.layers=1", f"train.steps={steps}", "train.batch_size=4",
+                    "train.eval_every=0", "train.checkpoint_every=3", "probes.every=0")
+
+    def curve(run):  # one loss per step: the same batches (lengths included) give the same losses
+        return [e["loss"] for e in run.read_events() if e["kind"] == "train"]
+
+    whole = store.create_run(tmp_path, "whole", config_text=config_for(6).to_toml())
+    Trainer(prepare(config_for(6)), whole).train()
+    parts = store.create_run(tmp_path, "parts", config_text=config_for(3).to_toml())
+    Trainer(prepare(config_for(3)), parts).train()
+    assert resume_trainer(parts, ["train.steps=6"]).train().state == "finished"
+    assert len(curve(whole)) == 6 and curve(parts) == pytest.approx(curve(whole), rel=1e-6)
+
+
 def test_without_a_range_the_stream_is_the_fixed_length_one():
     copy = task("copy", "task.length=4", "task.copy_len=3")
     x, _, _ = copy.train_batch(5, gen(3))
