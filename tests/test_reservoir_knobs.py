@@ -32,9 +32,10 @@ def esn(spec=SERIES, hidden=8, **options):
     return build_model(config.load(None, sets).model, spec).double()
 
 
-def reference(model, x, targets=None):
+def reference(model, x, targets=None, noise=None):
     """The ESN of esn.py's docstring in numpy: (outputs (B, T, O), features (B, T, F)). Teacher-forced
-    (y_{t-1} = the previous target) when `targets` (B, T) are given, else fed its own previous output."""
+    (y_{t-1} = the previous target, + noise[:, t] (B, T, O)) when `targets` (B, T) are given, else fed its
+    own previous output."""
     o = model.options
     cells = [{k: v.detach().numpy() for k, v in (("w_in", c.weight_ih), ("w", c.weight_hh), ("b", c.bias),
                                                     ("a", c.rates()))} for c in model.cells]
@@ -45,6 +46,7 @@ def reference(model, x, targets=None):
     fed = np.zeros((x.shape[0], model.head.out_features))
     outputs, features = [], []
     for t in range(x.shape[1]):
+        fed = fed + noise[:, t] if noise is not None else fed
         u = np.concatenate([inputs[:, t], fed], 1) if o.feedback_scaling else inputs[:, t]
         for layer, c in enumerate(cells):
             read = u if layer == 0 or o.layout == "parallel" else hs[layer - 1]
@@ -97,6 +99,19 @@ def test_every_knob_follows_the_equation(knobs):
     assert model.takes_targets == bool(model.options.feedback_scaling)
     if not model.options.feedback_scaling:  # without feedback, targets change nothing
         np.testing.assert_allclose(forced, free, atol=1e-12, rtol=0)
+
+
+def test_feedback_noise_is_added_to_the_fed_targets_in_training_only():
+    model = esn(feedback_scaling=0.6, feedback_noise=0.1)
+    x, targets = torch.randn(2, 7, 1, dtype=torch.float64), torch.randn(2, 7, dtype=torch.float64)
+    torch.manual_seed(5)
+    y, _ = model.train()(x, targets=targets)
+    torch.manual_seed(5)
+    noise = 0.1 * torch.randn(2, 7, 1, dtype=torch.float64)
+    np.testing.assert_allclose(y.detach().numpy(), reference(model, x, targets, noise.numpy())[0], atol=1e-12, rtol=0)
+    assert np.abs(y.detach().numpy() - reference(model, x, targets)[0]).max() > 1e-4  # the noise mattered
+    y, _ = model.eval()(x, targets=targets)  # evaluation: the readout's own outputs, no noise
+    np.testing.assert_allclose(y.detach().numpy(), reference(model, x)[0], atol=1e-12, rtol=0)
 
 
 def test_tokens_enter_one_hot_and_reach_the_readout():
@@ -234,7 +249,8 @@ def run_args(texts: list[str]) -> list[str]:
 def test_resume_with_every_knob_and_an_old_run_directory_saying_sparsity(tmp_path):
     runs = tmp_path / "runs"
     knobs = dict(train__algorithm="ridge", train__eval_every=2, train__checkpoint_every=2, model__layers=2,
-                 model__layout="deep", model__feedback_scaling=0.2, model__leak=0.5, model__leak_spread=0.2,
+                 model__layout="deep", model__feedback_scaling=0.2, model__feedback_noise=0.05, model__leak=0.5,
+                 model__leak_spread=0.2,
                  model__input_to_readout="true", model__weights="bernoulli", model__input_connectivity=0.5)
     assert invoke("run", *run_args(sets(train__steps=4, **knobs)), "--runs-dir", runs, "-q").exit_code == 0
     (whole,) = [p.name for p in runs.iterdir()]
@@ -256,7 +272,8 @@ def test_the_old_key_reads_as_the_new_one():
     assert cfg.model.rc_connectivity == 0.1 and "rc_connectivity = 1 - sparsity" in cfg.notes[0]
     assert config.load(None, ["model.arch=esn", "model.sparsity=0.75"]).model.rc_connectivity == 0.25
     # the override wins over the file's new key; a file with both is an error
-    assert config.loads('[model]\narch = "esn"\nrc_connectivity = 0.2\n', ["model.sparsity=0.5"]).model.rc_connectivity == 0.5
+    both = config.loads('[model]\narch = "esn"\nrc_connectivity = 0.2\n', ["model.sparsity=0.5"])
+    assert both.model.rc_connectivity == 0.5
     with pytest.raises(config.ConfigError, match="model.sparsity = 0.9: is the old name of model.rc_connectivity"):
         config.loads('[model]\narch = "esn"\nsparsity = 0.9\nrc_connectivity = 0.2\n')
     with pytest.raises(config.ConfigError, match="model.sparsity = 'x'"):
