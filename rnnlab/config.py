@@ -12,7 +12,9 @@ sweep, the TUI's launch form) drops the file's keys that only the file's own
 arch/task has, and says so in `Config.notes` (the CLI prints them; this module
 never prints); a key the user set explicitly, or one the file's own selection
 does not have either (a typo), is still an error. `drop_foreign_keys` is that
-rule's one home.
+rule's one home. A key an arch/task has renamed (its Options' `RENAMED`, e.g.
+the esn's `sparsity` -> `rc_connectivity`) is read as the new one, in a file
+or a --set, with a note: `rename_old_keys`, so old run directories still load.
 """
 
 from __future__ import annotations

@@ -82,8 +82,8 @@ class ESNOptions(RecurrentOptions):
     input_weights: str = opt("uniform", "distribution of W_in's (and W_fb's) entries, times input_scaling: "
                              "uniform in [-s, s], normal with std s, bernoulli +-s", choices=DISTRIBUTIONS)
     input_scaling: float = opt(1.0, "scale s of W_in (the input's weights)", above=0)
-    inter_scaling: float = opt(1.0, "layout = deep: scale of the weights from reservoir l-1 to reservoir l",
-                               above=0)
+    inter_scaling: float = opt(1.0, "layout = deep: scale of the weights from reservoir l-1 to reservoir l "
+                               "(drawn like W_in: input_weights, input_connectivity)", above=0)
     bias_scaling: float = opt(0.2, "b entries uniform in [-s, s] (0: none; a bias gives tanh even-order terms)", min=0)
     leak: float = opt(1.0, "leak rate a: h_t = (1 - a) h_{t-1} + a f(W_in u_t + W h_{t-1} + b)", above=0, max=1)
     leak_spread: float = opt(0.0, "per-unit leaks: each unit's a uniform in [leak - spread, leak + spread] "
