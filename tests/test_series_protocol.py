@@ -183,7 +183,8 @@ def test_a_npy_series_runs_and_its_hash_is_recorded(tmp_path):
     ("u,u\n" + "1,2\n" * 200, [], "repeated name"),
     (b"\xff\xfe\x00bad", [], "not a readable CSV"),
     ("u,y\n" + "1,2\n" * 200, [], "constant"),
-], ids=["missing", "ragged", "text", "nan", "short", "column", "twice", "header", "bytes", "constant"])
+    ("u,y\n" + "1,2\n" * 30 + "3,4\n" * 60, ["task.standardize=false"], "constant over the scored"),
+], ids=["missing", "ragged", "text", "nan", "short", "column", "twice", "header", "bytes", "constant", "flat-held-out"])
 def test_a_bad_csv_file_is_one_config_error(tmp_path, content, extra, message):
     path = tmp_path / "bad.csv"
     if isinstance(content, bytes):

@@ -152,6 +152,9 @@ class SeriesTask(Task):
             usable = held // o.seq_len * o.seq_len  # whole windows
             scored_x, scored_y = self.val_x[:usable], self.val_y[:usable]
         self.variance = float(scored_y.reshape(len(scored_y), -1).var(0, unbiased=False).mean())
+        if self.variance == 0:  # NRMSE and R^2 divide by it
+            raise ConfigError(self.source, getattr(o, self.source.split(".")[1]), "the target is constant over "
+                              "the scored held-out steps, so NRMSE is undefined", "a series that varies there")
         self.persistence = float(((scored_x[:, :self.outputs] - scored_y.reshape(len(scored_y), -1)) ** 2).mean()
                                  ) if self.inputs_are_series else None
 
