@@ -205,7 +205,7 @@ def test_cli_ridge_run_end_to_end_and_resume(tmp_path):
     train = [e for e in events if e["kind"] == "train"]
     assert [e["fit_samples"] for e in train] == [48, 96, 144, 192]  # 4 windows of 12 steps per batch
     assert [e["kind"] for e in events].count("eval") == 2 and events[-1]["state"] == "finished"
-    assert any(e["kind"] == "spectrum" for e in events) and "nrmse" in [e for e in events if e["kind"] == "eval"][-1]
+    assert any(e["kind"] == "spectrum" for e in events) and "nrmse_continuous" in [e for e in events if e["kind"] == "eval"][-1]
     assert whole.checkpoint("last").is_file() and whole.checkpoint("best").is_file()
     # stopped after 2 batches and resumed: the sums come back and the readout is the same
     half = mackey_sets(train__algorithm="ridge", train__steps=2, train__eval_every=2, train__checkpoint_every=2)

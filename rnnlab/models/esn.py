@@ -26,9 +26,10 @@ readout learns to live with imperfect feedback (docs/reservoir.md has the number
 
 The first `washout` steps of a fresh sequence (state None), while the reservoir still forgets its zero
 start, are left out of the fit: ridge skips them, and in training their outputs carry no gradient.
-Evaluation still judges every position the task judges, so the default is 0: on Mackey-Glass windows
-of 100 steps (300 units), washout = 10 gives a readout 3x more accurate from step 10 on (NRMSE 0.001)
-but wild in the first ten steps, and the validation NRMSE over all steps goes from 0.015 to over 0.4.
+How evaluation treats those steps is the task's: a series scored continuously (task.protocol =
+"continuous", the default) runs a warm-up it does not score, so the transient is never judged there;
+tasks whose sequences each start from a zero state (windows, classification) still judge every
+position they judge, and a washout then leaves their first steps to a readout never fitted on them.
 
 Each reservoir keeps the custom cells' layout (models/custom.py: frozen `weight_ih`, `weight_hh`,
 `bias` in `cells[l]`, the leaky step of cells.py run by the same TorchScript loop) and the probe
@@ -97,7 +98,7 @@ class ESNOptions(RecurrentOptions):
                                 "back; ReservoirPy's noise_fb)", min=0)
     input_to_readout: bool = opt(False, "the readout also sees the input x_t: y_t = head([h_t, x_t])")
     washout: int = opt(0, "first steps of a fresh sequence left out of the readout's fit (ridge) and gradient "
-                       "(bptt); evaluation still judges them", min=0)
+                       "(bptt); evaluation judges them unless the task runs a warm-up (series: task.warmup)", min=0)
 
     # old key -> (new key, conversion, what the note says): config.rename_old_keys reads old run directories
     RENAMED = {"sparsity": ("rc_connectivity", from_sparsity, "rc_connectivity = 1 - sparsity")}
