@@ -235,7 +235,7 @@ def test_probes_see_every_reservoir(tmp_path, algorithm):
     assert all(m["radius"] == pytest.approx(0.8, rel=1e-4) for m in spectrum["matrices"].values())
     flow = next(e for e in events if e["kind"] == "gradflow")
     assert len(flow["layers"]) == 2
-    assert "nrmse" in [e for e in events if e["kind"] == "eval"][-1]
+    assert "nrmse_continuous" in [e for e in events if e["kind"] == "eval"][-1]
 
 
 def invoke(*args):
