@@ -35,8 +35,10 @@ app.add_typer(list_app, name="list")
 app.add_typer(sweep_app, name="sweep")
 
 TEXT_KEEPS = "\n\t"  # generated text keeps its lines and tabs; every other control character is made visible
+# what a resume may change: how long and how often, and what evaluation scores (never the training stream:
+# task.protocol lets a run from before continuous series scoring keep its windowed metrics)
 RESUMABLE_KEYS = {"train.steps", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
-                  "train.time_limit", "device"}
+                  "train.time_limit", "device", "task.eval_lengths", "task.length_batches", "task.protocol"}
 
 
 @app.callback(invoke_without_command=True)

@@ -97,6 +97,7 @@ def runs_show(
 ) -> None:
     """Status, config, last metrics, and plots: loss, gradient norms, gradient flow, spectra."""
     from .console import fmt_metric, literal, status_table
+    from .curves import length_scores
     from .report import run_plots
 
     run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
@@ -117,6 +118,11 @@ def runs_show(
                           if k not in ("kind", "step", "t", "best") and isinstance(v, (int, float)))
         out.print(Text.assemble((f"validation at step {visible(last.get('step', '?'))}:", "bold"), " ",
                                 literal(shown)))
+        scores = length_scores(last)
+        if scores is not None:  # the numbers behind the by-length plot, for tables
+            trained = f" (trained {scores.trained[0]}-{scores.trained[1]})" if scores.trained else ""
+            values = "  ".join(f"{n} {fmt_metric(v)}" for n, v in zip(scores.lengths, scores.values))
+            out.print(Text.assemble((f"{visible(scores.metric)} by length{trained}:", "bold"), " ", values))
     plots = run_plots(events, min(out.width, 120), color=out.is_terminal)
     for plot in plots:
         out.print(Text.from_ansi(plot))

@@ -12,7 +12,9 @@ sweep, the TUI's launch form) drops the file's keys that only the file's own
 arch/task has, and says so in `Config.notes` (the CLI prints them; this module
 never prints); a key the user set explicitly, or one the file's own selection
 does not have either (a typo), is still an error. `drop_foreign_keys` is that
-rule's one home.
+rule's one home. A key an arch/task has renamed (its Options' `RENAMED`, e.g.
+the esn's `sparsity` -> `rc_connectivity`) is read as the new one, in a file
+or a --set, with a note: `rename_old_keys`, so old run directories still load.
 """
 
 from __future__ import annotations
@@ -281,6 +283,22 @@ def drop_foreign_keys(raw: dict, file_choice: dict[str, Any], source: str | None
     return notes
 
 
+def rename_old_keys(table: dict, section: str, notes: list[str], source: str | None = None) -> None:
+    """Read, in place, the keys an arch/task has renamed (its Options' RENAMED: old -> (new, conversion,
+    what the note says)) as the new ones, with a note: old run directories and presets still load."""
+    registered = _registered(section, table.get(_registries()[section][1], _default_selection(section)))
+    for old, (new, convert, how) in getattr(registered.Options, "RENAMED", {}).items() if registered else ():
+        if old not in table:
+            continue
+        value = table.pop(old)
+        if new in table:
+            raise ConfigError(f"{section}.{old}", value, f"is the old name of {section}.{new} ({how}), "
+                              "which is given too", f"only {section}.{new}")
+        table[new] = convert(value, f"{section}.{old}")
+        notes.append(f"{section}.{old} = {value!r} (from {source or 'the config file'}) read as "
+                     f"{section}.{new} = {table[new]!r}: the key was renamed ({how})")
+
+
 def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> Config:
     """Merge overrides into a raw TOML dict and validate everything.
 
@@ -293,6 +311,10 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
         if isinstance(raw[name], dict) and name not in SECTIONS:
             raise ConfigError(name, raw[name], "unknown section", ", ".join(SECTIONS))
     parsed = [parse_override(text) for text in overrides]
+    renamed: list[str] = []
+    for section in ("model", "task"):  # the file's own old keys, before anything compares key names
+        if isinstance(raw.get(section), dict):
+            rename_old_keys(raw[section], section, renamed, source)
     file_choice = {section: _selection(raw, section) for section in ("model", "task")}
     # Selectors first: the chosen arch/task decides which keys exist.
     for path, value in parsed:
@@ -301,7 +323,7 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
             if not isinstance(table, dict):
                 raise ConfigError(path[0], table, "expected a table", f"[{path[0]}] with keys")
             table[path[1]] = _typed(value, str)  # model.arch="gru" (TOML-quoted) works like model.arch=gru
-    notes = drop_foreign_keys(raw, file_choice, source)  # before the other overrides: theirs are never dropped
+    notes = renamed + drop_foreign_keys(raw, file_choice, source)  # before the other overrides: never dropped
     if swept:
         notes.append(f"the [sweep] table of {source or 'the config file'} is left out: this is its base config "
                      f"(`rnnlab sweep {source or 'FILE'}` runs the sweep)")
@@ -314,6 +336,11 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
             raise ConfigError(section, table, "expected a table")
         selected = table.get(_registries()[section][1]) if section in ("model", "task") else None
         cls = section_class(section, selected if isinstance(selected, str) else None)
+        if key in getattr(cls, "RENAMED", {}):  # --set model.sparsity=0.9: the old name, read as the new one
+            table.pop(cls.RENAMED[key][0], None)  # the override wins over the file's value of the new key
+            table[key] = _typed(value, options.field_type(cls, cls.RENAMED[key][0]))
+            rename_old_keys(table, section, notes, "--set")
+            continue
         table[key] = _typed(value, options.field_type(cls, key))
     top = {k: v for k, v in raw.items() if k not in SECTIONS}
     built = {"run": options.build(RunOptions, top, "")}

@@ -6,6 +6,7 @@ at once. Pure Python: no file access (that is rnnlab.store) and no drawing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -32,6 +33,56 @@ def reference_levels(start: dict | None, last_eval: dict | None) -> dict:
     return levels
 
 
+def _number(value) -> float | None:
+    """A finite int or float from an event (untrusted: bools, strings, NaN are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _length(key) -> int | None:
+    """A by_length key ("30") as a length; anything else (a float, a name, a negative) is skipped."""
+    if isinstance(key, str) and key.isdigit() and len(key) <= 9:  # isdigit: no sign, no point, no spaces
+        return int(key)
+    return None
+
+
+@dataclass
+class LengthScores:
+    """One eval's main metric by length (its `by_length`), for the error-against-length plot."""
+
+    step: int
+    metric: str  # e.g. error_rate (the eval's length_metric)
+    lengths: list[int]  # ascending
+    values: list[float]  # the metric at each length
+    trained: tuple[int, int] | None  # the training range, when the event says it
+    in_range: float | None  # the plain validation pass's metric: over the trained range
+
+
+def length_scores(event: dict) -> LengthScores | None:
+    """The by_length of an eval event, with what cannot be drawn left out; None when it has none."""
+    by_length = event.get("by_length")
+    if not isinstance(by_length, dict):
+        return None
+    metric = event.get("length_metric")
+    metric = metric if isinstance(metric, str) else "error_rate"  # the metric of the first runs that had it
+    points = []
+    for key, row in by_length.items():
+        n, value = _length(key), _number(row.get(metric)) if isinstance(row, dict) else None
+        if n is not None and value is not None:
+            points.append((n, value))
+    if not points:
+        return None
+    points.sort()
+    trained = event.get("trained_lengths")
+    bounds = [_number(v) for v in trained] if isinstance(trained, list) and len(trained) == 2 else [None]
+    ok = None not in bounds and bounds[0] <= bounds[1]
+    step = event.get("step")
+    return LengthScores(step if isinstance(step, int) and not isinstance(step, bool) else 0, metric,
+                        [n for n, _ in points], [v for _, v in points],
+                        (int(bounds[0]), int(bounds[1])) if ok else None, _number(event.get(metric)))
+
+
 @dataclass
 class RunCurves:
     train_loss: Series = field(default_factory=Series)
@@ -48,6 +99,9 @@ class RunCurves:
     spectrum: dict | None = None  # the latest spectrum event
     jacobian: dict | None = None  # the latest spectrum event that has a Jacobian
     gates: dict | None = None  # the latest gates event
+    lengths: LengthScores | None = None  # the latest eval's metric by length (tasks with eval_lengths)
+    by_length: dict[int, Series] = field(default_factory=dict)  # length -> its metric at each eval step
+    in_range: Series = field(default_factory=Series)  # that metric over the trained range, at each eval step
     clip: float | None = None
     end: dict | None = None
     logs: list[str] = field(default_factory=list)
@@ -77,8 +131,11 @@ class RunCurves:
     def _on_resume(self, e):
         step = e["step"]
         for series in (self.train_loss, self.grad_norm, self.lr, self.tokens_per_s, self.val_loss, self.val_bpc,
-                       *self.layer_grad_norms.values(), *self.radius.values()):
+                       *self.layer_grad_norms.values(), *self.radius.values(), *self.by_length.values(),
+                       self.in_range):
             series.truncate(step)
+        if self.lengths is not None and self.lengths.step > step:
+            self.lengths = None  # that evaluation is rewritten: the next one says it again
         self.end, self.step = None, step
         self.logs.append(f"[step {step}] resumed")
 
@@ -94,6 +151,13 @@ class RunCurves:
         if "bpc" in e:
             self.val_bpc.add(e["step"], e["bpc"])
         self.last_eval = e
+        scores = length_scores(e)
+        if scores is not None:
+            self.lengths = scores
+            for n, value in zip(scores.lengths, scores.values):
+                self.by_length.setdefault(n, Series()).add(e["step"], value)
+            if scores.in_range is not None:
+                self.in_range.add(e["step"], scores.in_range)
 
     def _on_gradnorm(self, e):
         self.clip = e.get("clip")

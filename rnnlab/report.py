@@ -6,7 +6,8 @@ CLI decides where they go.
 
 from __future__ import annotations
 
-from .curves import reference_levels
+from .curves import length_scores, reference_levels
+from .literal import visible
 from .termplot import complex_plane, downsample, line_plot
 
 
@@ -91,7 +92,51 @@ def jacobian_plot(events: list[dict], width: int, height: int, color: bool) -> s
     return line_plot(series, title, width, height, xlabel="t", color=color) if series else None
 
 
-PLOTS = (loss_plot, grad_norm_plot, gradflow_plot, eigen_plot, radius_plot, jacobian_plot)
+def range_label(trained: tuple[int, int]) -> str:
+    low, high = trained
+    return f"trained {low}-{high}" if high > low else f"trained at {low}"
+
+
+def length_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    """The latest eval's metric against length (tasks with task.eval_lengths), the trained range shaded, and
+    over it the plain validation pass's score (which is over that range)."""
+    scores = next((s for s in map(length_scores, reversed([e for e in events if e["kind"] == "eval"]))
+                   if s is not None), None)
+    if scores is None:
+        return None
+    series = {f"step {scores.step}": (scores.lengths, scores.values)}
+    shade = None
+    if scores.trained is not None:
+        low, high = scores.trained
+        shade = (low, high, range_label(scores.trained))
+        if scores.in_range is not None:
+            series["over the trained range"] = ([low, high], [scores.in_range] * 2)
+    # visible: the metric's name comes from the events, and the CLI parses a plot's ANSI codes back
+    return line_plot(series, f"{visible(scores.metric)} by length at step {scores.step}", width, height,
+                     xlabel="length", color=color, shade=shade)
+
+
+def length_history_plot(events: list[dict], width: int, height: int, color: bool) -> str | None:
+    """The metric at each eval length over training, and over the trained range: when (if) it generalises."""
+    evals = [(e, s) for e in events if e["kind"] == "eval" for s in [length_scores(e)] if s is not None]
+    if len(evals) < 2:
+        return None
+    series: dict[str, tuple[list, list]] = {}
+    for _, scores in evals:
+        if scores.trained is not None and scores.in_range is not None:
+            xs, ys = series.setdefault(range_label(scores.trained), ([], []))
+            xs.append(scores.step)
+            ys.append(scores.in_range)
+        for n, value in zip(scores.lengths, scores.values):
+            xs, ys = series.setdefault(f"length {n}", ([], []))
+            xs.append(scores.step)
+            ys.append(value)
+    title = f"{visible(evals[-1][1].metric)} at each length over training"
+    return line_plot(series, title, width, height, color=color)
+
+
+PLOTS = (loss_plot, length_plot, length_history_plot, grad_norm_plot, gradflow_plot, eigen_plot, radius_plot,
+         jacobian_plot)
 
 
 def run_plots(events: list[dict], width: int, color: bool) -> list[str]:

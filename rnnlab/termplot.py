@@ -52,21 +52,35 @@ def _finish() -> str:
     return text
 
 
+SHADE = "░"  # a shaded x range (e.g. the lengths a model was trained on), drawn under the curves
+
+
 def line_plot(series: dict[str, tuple[list, list]], title: str, width: int, height: int,
               xlabel: str = "step", hline: tuple[float, str] | None = None,
-              log_y: bool = False, color: bool = True) -> str:
-    """series: label -> (xs, ys); `hline` (level, label) draws a reference level."""
+              log_y: bool = False, color: bool = True, shade: tuple[float, float, str] | None = None) -> str:
+    """series: label -> (xs, ys); `hline` (level, label) draws a reference level; `shade` (low, high, label)
+    shades that x range from 0 to the top of the data (not with log_y)."""
     _start(width, height, title, color)
     all_x = [x for xs, _ in series.values() for x in xs]
     # log_y plots log10 of the values: plotext's own log axis prints unreadable tick labels.
     scale = (lambda v: math.log10(v)) if log_y else (lambda v: v)
     drawn_x, drawn_y = [], []
+    curves = {}
     for label, (xs, ys) in series.items():
         points = [(x, scale(y)) for x, y in zip(xs, ys) if y is not None and (y > 0 or not log_y)]
         if points:
-            plt.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille")
-            drawn_x += [x for x, _ in points]
-            drawn_y += [y for _, y in points]
+            curves[label] = points
+    if shade is not None and not log_y:  # first, so that the curves are drawn over it
+        top = max([y for points in curves.values() for _, y in points] + [0.0]) or 1.0
+        plt.plot([shade[0], shade[1]], [top, top], label=shade[2], marker=SHADE, fillx=True,
+                 **({"color": "gray"} if color else {}))
+        drawn_x += [shade[0], shade[1]]
+        drawn_y += [0.0, top]
+        all_x += [shade[0], shade[1]]
+    for label, points in curves.items():
+        plt.plot([x for x, _ in points], [y for _, y in points], label=label, marker="braille")
+        drawn_x += [x for x, _ in points]
+        drawn_y += [y for _, y in points]
     if hline is not None and all_x and (hline[0] > 0 or not log_y):
         plt.plot([min(all_x), max(all_x)], [scale(hline[0])] * 2, label=hline[1], marker="braille")
         drawn_y.append(scale(hline[0]))

@@ -43,3 +43,47 @@ def test_reference_levels_follow_the_latest_evaluation():
     assert reference_levels(start, judged) == {"baseline": 3.27, "ngram": 1.58}
     assert reference_levels(None, {"kind": "eval", "loss": 0.1, "baseline": 0.167}) == {"baseline": 0.167,
                                                                                           "ngram": None}
+
+
+def length_eval(step, by_length, **extra):
+    return {"kind": "eval", "step": step, "t": 1, "loss": 0.5, "error_rate": 0.1, "by_length": by_length,
+            "trained_lengths": [1, 10], "length_metric": "error_rate", **extra}
+
+
+def test_by_length_becomes_the_latest_scores_and_a_series_per_length():
+    curves = RunCurves()
+    curves.feed([length_eval(100, {"30": {"error_rate": 0.4}, "15": {"error_rate": 0.2}}),
+                 length_eval(200, {"30": {"error_rate": 0.3}, "15": {"error_rate": 0.1}}, error_rate=0.05)])
+    scores = curves.lengths
+    assert (scores.step, scores.lengths, scores.values) == (200, [15, 30], [0.1, 0.3])  # sorted by length
+    assert scores.trained == (1, 10) and scores.in_range == 0.05 and scores.metric == "error_rate"
+    assert curves.by_length[30].xs == [100, 200] and curves.by_length[30].ys == [0.4, 0.3]
+    assert curves.in_range.ys == [0.1, 0.05]
+    curves.feed([{"kind": "resume", "step": 150, "t": 0}])  # the step-200 evaluation is rewritten
+    assert curves.lengths is None and curves.by_length[30].xs == [100] and curves.in_range.xs == [100]
+
+
+def test_old_evals_without_by_length_still_plot():
+    from rnnlab.report import length_plot, run_plots
+
+    events = [train(s, 2.0 / s) for s in range(1, 6)] + [{"kind": "eval", "step": 5, "t": 1, "loss": 0.4}]
+    curves = RunCurves()
+    curves.feed(events)
+    assert curves.lengths is None and curves.by_length == {} and curves.val_loss.ys == [0.4]
+    assert length_plot(events, 80, 16, False) is None
+    assert len(run_plots(events, 80, False)) == 2 and "loss" in run_plots(events, 80, False)[0]
+
+
+def test_untrusted_by_length_values_are_skipped_not_raised():
+    from rnnlab.curves import length_scores
+
+    hostile = {"30": {"error_rate": "0.5"}, "1e3": {"error_rate": 0.1}, "-4": {"error_rate": 0.1},
+               " 7": {"error_rate": 0.1}, "40": {"error_rate": float("nan")}, "50": {"error_rate": True},
+               "60": [0.2], "70": {"loss": 0.3}, "80": {"error_rate": 0.25}}
+    scores = length_scores(length_eval(3, hostile, trained_lengths=["1", 10], length_metric=7, error_rate="x"))
+    assert (scores.lengths, scores.values) == ([80], [0.25])  # the one drawable point
+    assert scores.trained is None and scores.in_range is None and scores.metric == "error_rate"
+    assert length_scores(length_eval(3, {"30": {"error_rate": None}})) is None
+    assert length_scores(length_eval(3, ["30"])) is None
+    assert length_scores(length_eval(3, {"5": {"exact": 1}}, length_metric="exact", trained_lengths=[9, 3])).trained \
+        is None  # a range whose ends are the wrong way round is not drawn

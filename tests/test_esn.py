@@ -1,4 +1,4 @@
-"""Echo state network and the ridge readout: the reservoir's equation, radius and sparsity, the
+"""Echo state network and the ridge readout: the reservoir's equation, radius and connectivity, the
 closed-form fit against an independent least-squares solve, washout, bptt, and the CLI end to end."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ TASKS = {
 
 
 def esn(spec=FEATURES, hidden=8, **options):
-    options.setdefault("sparsity", 0.5)  # 90% zeros of an 8 x 8 matrix can leave no cycle: radius 0
+    options.setdefault("rc_connectivity", 0.5)  # 10% of an 8 x 8 matrix can leave no cycle: radius 0
     sets = ["model.arch=esn", f"model.hidden={hidden}"] + [f"model.{k}={v}" for k, v in options.items()]
     torch.manual_seed(0)
     return build_model(config.load(None, sets).model, spec).double()
@@ -81,7 +81,7 @@ def test_tokens_enter_one_hot_and_the_probes_trace_is_the_forward():
 
 @pytest.mark.parametrize("hidden,sparsity,radius", [(10, 0.5, 0.8), (30, 0.9, 1.3), (7, 0.0, 0.5)])
 def test_radius_sparsity_and_only_the_readout_trains(hidden, sparsity, radius):
-    model = esn(hidden=hidden, sparsity=sparsity, spectral_radius=radius)
+    model = esn(hidden=hidden, rc_connectivity=1 - sparsity, spectral_radius=radius)
     w = model.recurrent_matrices()["layer0"]
     assert float(torch.linalg.eigvals(w).abs().max()) == pytest.approx(radius, rel=1e-6)  # float32-stored W
     assert int((w == 0).sum()) == round(sparsity * hidden * hidden)
@@ -205,7 +205,7 @@ def test_cli_ridge_run_end_to_end_and_resume(tmp_path):
     train = [e for e in events if e["kind"] == "train"]
     assert [e["fit_samples"] for e in train] == [48, 96, 144, 192]  # 4 windows of 12 steps per batch
     assert [e["kind"] for e in events].count("eval") == 2 and events[-1]["state"] == "finished"
-    assert any(e["kind"] == "spectrum" for e in events) and "nrmse" in [e for e in events if e["kind"] == "eval"][-1]
+    assert any(e["kind"] == "spectrum" for e in events) and "nrmse_continuous" in [e for e in events if e["kind"] == "eval"][-1]
     assert whole.checkpoint("last").is_file() and whole.checkpoint("best").is_file()
     # stopped after 2 batches and resumed: the sums come back and the readout is the same
     half = mackey_sets(train__algorithm="ridge", train__steps=2, train__eval_every=2, train__checkpoint_every=2)
@@ -218,10 +218,10 @@ def test_cli_ridge_run_end_to_end_and_resume(tmp_path):
 
 @pytest.mark.parametrize("extra,key", [
     (["model.arch=lstm", "train.algorithm=ridge"], "train.algorithm"),
-    (["model.arch=esn", "model.layers=2"], "model.layers"),
+    (["model.arch=esn", "model.layers=17"], "model.layers"),
     (["model.arch=esn", "model.leak=0"], "model.leak"),
     (["model.arch=esn", "model.leak=1.5"], "model.leak"),
-    (["model.arch=esn", "model.hidden=1", "model.sparsity=0.99"], "model.sparsity"),
+    (["model.arch=esn", "model.hidden=1", "model.rc_connectivity=0.01"], "model.rc_connectivity"),
     (["model.arch=esn", "model.dropout=0.1"], "model.dropout"),
     (["model.arch=esn", "model.washout=5", "train.algorithm=ridge"], "model.washout"),
 ], ids=["ridge-lstm", "layers", "leak-0", "leak-big", "empty-reservoir", "dropout", "washout-all"])

@@ -98,6 +98,25 @@ def test_a_range_draws_lengths_within_it_reproducibly():
     assert {parity.train_batch(2, first)[0].shape[1] for _ in range(40)} == {3, 4, 5}
 
 
+def test_a_resumed_run_draws_the_lengths_the_uninterrupted_one_draws(tmp_path):
+    from rnnlab.train.loop import resume_trainer
+
+    def config_for(steps):
+        return load("copy", "task.length=2", "task.train_lengths=[1, 8]", "model.arch=lstm", "model.hidden=8",
+                    "model.embed=4", "model.layers=1", f"train.steps={steps}", "train.batch_size=4",
+                    "train.eval_every=0", "train.checkpoint_every=3", "probes.every=0")
+
+    def curve(run):  # one loss per step: the same batches (lengths included) give the same losses
+        return [e["loss"] for e in run.read_events() if e["kind"] == "train"]
+
+    whole = store.create_run(tmp_path, "whole", config_text=config_for(6).to_toml())
+    Trainer(prepare(config_for(6)), whole).train()
+    parts = store.create_run(tmp_path, "parts", config_text=config_for(3).to_toml())
+    Trainer(prepare(config_for(3)), parts).train()
+    assert resume_trainer(parts, ["train.steps=6"]).train().state == "finished"
+    assert len(curve(whole)) == 6 and curve(parts) == pytest.approx(curve(whole), rel=1e-6)
+
+
 def test_without_a_range_the_stream_is_the_fixed_length_one():
     copy = task("copy", "task.length=4", "task.copy_len=3")
     x, _, _ = copy.train_batch(5, gen(3))
@@ -132,6 +151,8 @@ def test_the_copy_baseline_over_a_range_is_what_a_memoryless_model_scores():
     (["task.eval_lengths=[0]"], "out of range"), (["task.name=temporal_order", "task.eval_lengths=[20, 8]"], ">= 12"),
     (["task.name=delayed_recall", "task.delay=5", "task.train_lengths=[3, 9]"], ">= 6"),
     (["task.name=reverse", "task.eval_lengths=[0]"], "out of range"),
+    (["task.name=dates", "task.eval_lengths=[5]"], "unknown key"),  # no length to vary
+    (["task.name=reverse", "task.train_lengths=[1, 5]"], "unknown key"),  # min_len..max_len is its range
 ])
 def test_bad_lengths_are_one_line_config_errors(sets, problem):
     with pytest.raises(ConfigError, match=problem):
@@ -217,3 +238,62 @@ def test_the_eval_events_of_a_run_carry_by_length(tmp_path):
         assert set(event["by_length"]) == {"6", "9"} and event["trained_lengths"] == [1, 3]
         for row in event["by_length"].values():
             assert 0.0 <= row["error_rate"] <= 1.0 and math.isfinite(row["loss"])
+
+
+# -- `rnnlab runs show` ----------------------------------------------------------------------------
+
+def test_runs_show_prints_the_length_plots(tmp_path):
+    from typer.testing import CliRunner
+
+    from rnnlab.cli import app
+    from tui_fixtures import LENGTHS_ID, length_run
+
+    length_run(tmp_path / "runs")
+    result = CliRunner().invoke(app, ["runs", "show", LENGTHS_ID, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    title = next(i for i, line in enumerate(lines) if "error_rate by length at step 1000" in line)
+    plot = lines[title:title + 18]
+    assert any("trained 1-10" in line for line in plot) and sum("░" in line for line in plot) >= 5  # shaded
+    assert any(line.split() == ["10", "20", "30", "40"] for line in plot)  # x: the lengths, to the longest
+    assert "length" in "".join(plot) and "error_rate at each length over training" in result.output
+    assert "by_length" not in result.output.split("validation at step")[1].splitlines()[0]  # not a number
+    assert "error_rate by length (trained 1-10): 15 0.05  20 0.0667  30 0.1  40 0.133" in result.output
+
+
+def test_runs_show_prints_a_hostile_metric_name_literally(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from rnnlab.cli import app
+    from tui_fixtures import LENGTHS_ID, length_run
+
+    run = length_run(tmp_path / "runs")
+    events = [json.loads(line) for line in run.events_path.read_text().splitlines()]
+    for event in events:
+        if event["kind"] == "eval":
+            event["length_metric"] = "err\x1b[2J\x1b]0;pwned\x07"
+            for row in event["by_length"].values():
+                row["err\x1b[2J\x1b]0;pwned\x07"] = row["error_rate"]
+    run.events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    result = CliRunner().invoke(app, ["runs", "show", LENGTHS_ID, "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "err\\x1b[2J\\x1b]0;pwned\\x07 by length at step 1000" in result.output
+
+
+def test_seq2seq_scores_exact_match_by_source_length_and_tasks_without_a_length_score_none():
+    from rnnlab.tasks.lengths import eval_lengths
+
+    cfg = load("reverse", "model.arch=seq2seq", "model.hidden=8", "model.embed=4", "task.max_len=4",
+               "task.eval_lengths=[6, 9]", "task.length_batches=1", "train.batch_size=4", "train.eval_batches=1")
+    prepared = prepare(cfg)
+    metrics = validation_metrics(prepared.model, prepared.task, cfg.train, torch.device("cpu"),
+                                 contextlib.nullcontext())
+    assert metrics["trained_lengths"] == [3, 4] and metrics["length_metric"] == "exact"
+    for n in ("6", "9"):
+        row = metrics["by_length"][n]
+        assert 0.0 <= row["exact"] <= 1.0 and 0.0 <= row["token_acc"] <= 1.0 and math.isfinite(row["loss"])
+        assert not any(key.startswith("exact@") for key in row)  # no trained bucket holds these sources
+    assert eval_lengths(task("markov_source")) == [] and eval_lengths(task("dates")) == []

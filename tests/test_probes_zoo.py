@@ -12,13 +12,16 @@ from rnnlab.train import Trainer, prepare
 from tiny import tiny_config
 
 
-@pytest.mark.parametrize("arch,names", [
-    ("delay", {"layer0.d1", "layer0.d2", "layer0.d4", "layer0.d8"}),
-    ("clockwork", {"layer0"}),
-    ("jordan", {"loop"}),
+@pytest.mark.parametrize("arch,names,extra", [
+    ("delay", {"layer0.d1", "layer0.d2", "layer0.d4", "layer0.d8"}, {}),
+    ("clockwork", {"layer0"}, {}),
+    ("jordan", {"loop"}, {}),
+    # an echo state network traces itself (models/esn.py): every reservoir's W, deep or parallel
+    ("esn", {"layer0", "layer1", "layer2"}, {"model__layers": 3, "model__layout": "parallel",
+                                             "model__rc_connectivity": 0.5}),
 ])
-def test_spectrum_events_for_every_recurrent_matrix(tmp_path, arch, names):
-    cfg = tiny_config(tmp_path, model__arch=arch, train__steps=4, probes__every=2)
+def test_spectrum_events_for_every_recurrent_matrix(tmp_path, arch, names, extra):
+    cfg = tiny_config(tmp_path, model__arch=arch, train__steps=4, probes__every=2, **extra)
     run = store.create_run(tmp_path / "runs", arch)
     prepared = prepare(cfg)
     assert Trainer(prepared, run).train().state == "finished"

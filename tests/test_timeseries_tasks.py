@@ -35,7 +35,7 @@ def test_mackey_glass_is_deterministic_and_in_its_usual_range():
 
 @pytest.mark.parametrize("name", ["mackey_glass", "sines", "narma10"])
 def test_windows_targets_and_metrics(name):
-    series = task(name, length=2000, seq_len=50)
+    series = task(name, length=2000, seq_len=50, protocol="windows")
     x, y, _ = series.train_batch(4, torch.Generator().manual_seed(2))
     assert x.shape == (4, 50, 1) and y.shape == (4, 50)
     if name != "narma10":  # the target is the next input
@@ -43,7 +43,15 @@ def test_windows_targets_and_metrics(name):
     metrics = series.metrics(series.variance)
     assert metrics["r2"] == pytest.approx(0.0, abs=1e-6) and metrics["nrmse"] == pytest.approx(1.0)
     batches = list(series.eval_batches(4, 100))
-    assert sum(b[0].shape[0] for b in batches) == len(series.val_y) // 50
+    assert len(series.val_y) == 200 and sum(b[0].shape[0] for b in batches) == 200 // 50
+
+
+def test_training_windows_reach_both_ends_of_the_training_part():
+    series = task("sines", length=1000, eval_steps=900, seq_len=100)  # a training part of exactly one window
+    x, _, _ = series.train_batch(3, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(x, series.train_x[None].expand(3, -1, -1))
+    starts = task("sines", length=1000, eval_steps=500, seq_len=499).train_batch(200, torch.Generator())[0][:, 0, 0]
+    assert len(set(starts.tolist())) == 2  # the windows at 0 and at 1, the last that fits
 
 
 def test_a_gru_beats_predicting_the_mean_on_sines(tmp_path):
@@ -54,7 +62,7 @@ def test_a_gru_beats_predicting_the_mean_on_sines(tmp_path):
     run = store.create_run(tmp_path, "sines")
     assert Trainer(prepare(cfg), run).train().state == "finished"
     last = [e for e in run.read_events() if e["kind"] == "eval"][-1]
-    assert last["r2"] > 0.5 and last["nrmse"] < 0.7
+    assert last["r2_continuous"] > 0.5 and last["nrmse_continuous"] < 0.7
 
 
 class Persistence(torch.nn.Module):
@@ -66,7 +74,7 @@ class Persistence(torch.nn.Module):
 
 def test_free_running_prediction_feeds_back_the_models_own_outputs():
     horizon = 7
-    t = task("sines", seq_len=20, horizon=horizon)
+    t = task("sines", seq_len=20, horizon=horizon, protocol="windows")
     x, y, mask = next(iter(t.eval_batches(4, 1)))
     stats = t.free_running_stats(Persistence(), x, y, mask)
     warm = 20 - horizon
@@ -84,8 +92,9 @@ def test_free_running_needs_an_autonomous_series_and_room_to_read(tmp_path):
     with pytest.raises(ConfigError, match="task.horizon"):
         task("narma10", horizon=5)
     with pytest.raises(ConfigError, match="task.horizon"):
-        config.load(None, ["task.name=sines", "task.seq_len=10", "task.horizon=10"])
+        config.load(None, ["task.name=sines", "task.seq_len=10", "task.horizon=10", "task.protocol=windows"])
     cfg = config.load(None, ["task.name=sines", "task.length=2000", "task.seq_len=30", "task.horizon=10",
+                             "task.protocol=windows",
                              "model.arch=gru", "model.hidden=8", "model.layers=1", "train.steps=4",
                              "train.batch_size=4", "train.eval_every=2", "train.eval_batches=2", "device=cpu"])
     run = store.create_run(tmp_path, "free")

@@ -20,8 +20,10 @@ from rnnlab.store import RunDir
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.live import LiveScreen
 from rnnlab.tui.widgets.header import RunHeader
-from rnnlab.tui.widgets.plots import EigenPlot, GradFlowPlot, GradNormPlot, LossPlot, RadiusPlot, RunPlot
-from tui_fixtures import constant_lr_run, copy_fixture_runs, make_fixture_runs, start_endless_trainer, toasts, wait_for
+from rnnlab.tui.widgets.plots import (EigenPlot, GradFlowPlot, GradNormPlot, LengthHistoryPlot, LengthPlot, LossPlot,
+                                      RadiusPlot, RunPlot)
+from tui_fixtures import (constant_lr_run, copy_fixture_runs, length_run, make_fixture_runs, start_endless_trainer,
+                          toasts, wait_for)
 
 LSTM = "20261118-100000-tiny-lstm-aaaa"
 ELMAN = "20261118-120000-tiny-elman-cccc"
@@ -301,5 +303,64 @@ def test_snapshot_constant_lr(tmp_path, snap_compare, size, monkeypatch):
 
     async def run_before(pilot):
         await open_constant_lr(pilot, run)
+
+    assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=size, run_before=run_before)
+
+
+async def open_lengths_page(pilot, run: RunDir) -> LiveScreen:
+    screen = await open_live(pilot, run)
+    await wait_for(pilot, lambda: screen.curves.end is not None and not screen.dirty, what="the data")
+    await pilot.press("tab", "tab")
+    await wait_for(pilot, lambda: screen.page == "lengths" and not screen.dirty, what="the lengths page")
+    await pilot.pause(0.1)
+    return screen
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)])
+def test_a_run_scored_by_length_has_a_lengths_page(tmp_path, size):
+    run = length_run(tmp_path / "runs")
+
+    async def main():
+        app = make_app(runs_dir=tmp_path / "runs")
+        async with app.run_test(size=size) as pilot:
+            screen = await open_lengths_page(pilot, run)
+            assert "lengths" in header_text(app) or size == (80, 24)  # 80 columns: only the page shown
+            assert " lengths " in header_text(app)
+            by_length, history = screen.query_one(LengthPlot), screen.query_one(LengthHistoryPlot)
+            assert by_length.series == {"trained 1-10": 2, "over it": 2, "step 1000": 4}
+            assert history.series == {"trained": 5, "15": 5, "20": 5, "30": 5, "40": 5}
+            for plot in (by_length, history):
+                assert plot.region.width >= 38 and plot.region.height >= 8, plot.region
+            text = by_length.render().plain
+            assert "░" in text and "error_rate by length, step 1000" in text
+            x_labels = next(line for line in reversed(text.splitlines()) if line.split() and
+                            all(word.isdigit() for word in line.split())).split()
+            assert int(x_labels[-1]) >= 40 and int(x_labels[0]) <= 10  # the trained range and the longest length
+            await pilot.press("tab")
+            assert screen.page == "training"  # the cycle: training, dynamics, lengths
+
+    asyncio.run(main())
+
+
+def test_a_run_without_length_scores_has_no_lengths_page(fixture_runs):
+    async def main():
+        app = make_app(runs_dir=fixture_runs)
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_live(pilot, RunDir(fixture_runs / LSTM))
+            await wait_for(pilot, lambda: screen.curves.end is not None, what="the data")
+            await pilot.press("tab", "tab")
+            assert screen.page == "training" and "lengths" not in header_text(app)
+            assert screen.query_one(LengthPlot).series == {}
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+def test_snapshot_lengths(tmp_path, snap_compare, size, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = length_run(Path("runs"))
+
+    async def run_before(pilot):
+        await open_lengths_page(pilot, run)
 
     assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=size, run_before=run_before)

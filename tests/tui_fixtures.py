@@ -186,3 +186,33 @@ def synthetic_sweep(runs_dir: Path) -> store.SweepDir:
                           "metric": "loss", "goal": "min"},
                  "metric": "loss", "goal": "min", "trials": trials})
     return sweep
+
+
+LENGTHS_ID = "20261118-170000-ntm-copy-lengths-eeee"
+
+
+def length_run(runs_dir: Path) -> store.RunDir:
+    """A finished copy run trained on copy lengths 1-10 and scored at 15-40 (by_length in its evals): written
+    event by event, so its plots are the same on every machine."""
+    run = store.RunDir(runs_dir / LENGTHS_ID)
+    run.path.mkdir(parents=True)
+    run.write_status({"id": run.id, "name": "ntm-copy-lengths", "arch": "ntm", "task": "copy", "state": "finished",
+                      "step": 1000, "total_steps": 1000, "best_val": 0.02, "started": FIXED_START + 7200,
+                      "elapsed": 60.0, "device": "cpu", "host": "fixture-host", "pid": 1})
+    events = [{"kind": "start", "step": 0, "t": 0.0, "device": "cpu", "params": 25000, "total_steps": 1000,
+               "loss_unit": "nats/token", "baseline": 0.35, "baseline_label": "no memory"}]
+    for step in range(10, 1001, 10):
+        events.append({"kind": "train", "step": step, "t": step * 0.06, "loss": 0.4 * (1 - step / 1100)
+                       + 0.02 * ((step * 7919) % 13) / 13, "lr": 0.001, "grad_norm": 1.0 + (step % 7) / 7,
+                       "clipped": False, "tokens_per_s": 1000.0})
+        if step % 200 == 0:
+            learnt = step / 1000  # 0.2 .. 1.0: the error falls in the trained range first, then beyond it
+            by_length = {str(n): {"loss": 2.0 * (1 - learnt) + n / 100, "error_rate": round(
+                min(1.0, (1 - learnt) * 0.8 + n / 60 * (1.2 - learnt)), 4), "success": False} for n in (15, 20, 30, 40)}
+            events.append({"kind": "eval", "step": step, "t": step * 0.06, "loss": 0.3 * (1 - learnt) + 0.01,
+                           "baseline": 0.35, "error_rate": round(0.7 * (1 - learnt) ** 2, 4), "success": False,
+                           "by_length": by_length, "trained_lengths": [1, 10], "length_metric": "error_rate",
+                           "best": True})
+    events.append({"kind": "end", "step": 1000, "t": 60.0, "state": "finished"})
+    run.events_path.write_text("".join(json.dumps(event) + "\n" for event in events))
+    return run

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 # Activation name -> the int code a step function dispatches on (TorchScript takes no callables).
-ACTIVATION_CODES = {"tanh": 0, "relu": 1, "relu6": 2, "elu": 3, "softplus": 4, "softsign": 5, "linear": 6}
+ACTIVATION_CODES = {"tanh": 0, "relu": 1, "relu6": 2, "elu": 3, "softplus": 4, "softsign": 5, "linear": 6,
+                    "sigmoid": 7}
 
 
 def activate(v: Tensor, code: int) -> Tensor:
@@ -37,6 +38,8 @@ def activate(v: Tensor, code: int) -> Tensor:
         return F.softplus(v)
     if code == 5:
         return v / (1.0 + v.abs())  # softsign
+    if code == 7:
+        return torch.sigmoid(v)
     return v
 
 

@@ -113,10 +113,16 @@ class Trace:
     hidden: list[list[torch.Tensor]] = field(default_factory=list)  # [layer][t] -> (B, H)
     cells: list[list[torch.Tensor]] = field(default_factory=list)  # LSTM only: [layer][t] -> (B, H)
     gates: list[dict[str, torch.Tensor]] = field(default_factory=list)  # [layer][name] -> (B, T, H)
+    # [layer] -> (B, T, I_l): what each layer's step read, where that is not the layer below (echo state
+    # networks: parallel reservoirs, a fed-back output); empty: layer 0 reads `inputs`, layer l the states of l-1
+    layer_inputs: list[torch.Tensor] = field(default_factory=list)
 
 
 def unrolled_forward(model, x: torch.Tensor) -> Trace:
     """The model's forward pass from a zero state, in eval mode semantics (no dropout)."""
+    own = getattr(model, "unrolled_trace", None)  # a model whose layers are not a plain stack traces itself
+    if own is not None:
+        return own(x)
     options = model.options
     inputs = model.embed(x) if model.embed is not None else x  # (B, T, E)
     batch, steps = inputs.shape[:2]

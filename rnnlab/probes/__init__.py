@@ -37,7 +37,7 @@ class Prober:
         self.heads = cfg.every > 0 and records_heads(model)
         # any other model (delay, clockwork, ntm, jordan, seq2seq, ...): the spectra of its recurrent matrices
         self.spectra_only = cfg.every > 0 and cfg.spectrum and not self.enabled and bool(square_blocks(model))
-        x, y, mask = next(iter(task.eval_batches(cfg.batch, 1)))
+        x, y, mask = task.probe_batch(cfg.batch)
         self.x, self.y = x.to(device), y.to(device)  # the same batch at every probe
         self.mask = mask.to(device) if mask is not None else None  # (B, T): steps that are judged
         self.task = task

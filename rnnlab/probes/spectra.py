@@ -99,6 +99,8 @@ def jacobian_spectra(model, trace, layer: int, steps: int, top: int, example: in
         return torch.cat([h, trace.cells[layer][t][example].detach()]) if paired else h
 
     def input_at(t):  # (1, I) the layer's input at step t
+        if trace.layer_inputs:
+            return trace.layer_inputs[layer][example:example + 1, t].detach()
         if inputs is not None:
             return inputs[t][example:example + 1].detach()
         return trace.inputs[example:example + 1, t].detach()

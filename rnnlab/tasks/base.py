@@ -40,6 +40,11 @@ class Task:
     def eval_batches(self, batch_size: int, count: int):
         raise NotImplementedError  # pragma: no cover - interface
 
+    def probe_batch(self, batch_size: int):
+        """The probes' fixed batch: the first evaluation batch, unless evaluation's batches are unlike
+        training's (a series scored as one long stretch gives its held-out windows of the training length)."""
+        return next(iter(self.eval_batches(batch_size, 1)))
+
     def loss(self, output: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - interface
 

@@ -1,7 +1,7 @@
 """Length generalisation: train on a range of lengths, score at lengths beyond it.
 
-A task with a length says only how to make a batch at length n (`batch_at`) and
-which of its dimensions n is (`varies`, in the help of its keys):
+A task with a length says only how to make a batch at length n (`batch_at`);
+the help of its keys names which of its dimensions n is:
 
 copy            copy_len, the symbols to copy (Graves et al. 2014; the blanks T stay fixed)
 adding, latch,  T, the sequence length (the distance that must be bridged)
@@ -64,8 +64,8 @@ def check_lengths(options, section: str, floor: int = 1, train: bool = True) -> 
 class VariableLength:
     """Mixin for a GeneratedTask whose sequences have a length n.
 
-    Subclasses define `batch_at(batch_size, generator, n)` and `fixed_length()` (the length without a
-    training range); `length_metric` is the eval metric plotted against length.
+    Subclasses define `batch_at(batch_size, generator, n)`, and `fixed_length()` (the length without a
+    training range) where it is not `options.length`; `length_metric` is the eval metric plotted against length.
     """
 
     length_metric = "error_rate"
@@ -74,7 +74,7 @@ class VariableLength:
         raise NotImplementedError  # pragma: no cover - each task
 
     def fixed_length(self) -> int:
-        raise NotImplementedError  # pragma: no cover - each task
+        return self.options.length  # T, for all but copy
 
     def trained_lengths(self) -> tuple[int, int]:
         lengths = self.options.train_lengths

@@ -26,7 +26,7 @@ from .base import GeneratedTask, TaskOptions, error_rate_summary
 from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt, train_lengths_opt
 
 
-class ClassifyAtEnd(VariableLength, GeneratedTask):
+class ClassifyAtEnd(GeneratedTask):
     """Token sequences (B, T) -> one class per sequence (B,), judged on the last output."""
     main_metric = "error_rate"
 
@@ -37,9 +37,6 @@ class ClassifyAtEnd(VariableLength, GeneratedTask):
     def __init__(self, options, seed: int = 0):
         self.options = options
         self.spec = TaskSpec(input_size=self.vocab, output_size=self.classes, vocab_size=self.vocab)
-
-    def fixed_length(self) -> int:
-        return self.options.length
 
     def loss(self, output, y, mask):
         return F.cross_entropy(output[:, -1, :self.classes], y)
@@ -72,7 +69,7 @@ class LatchOptions(TaskOptions):
 
 
 @TASKS.register("latch", "Latch: remember the first of T symbols (Bengio et al. 1994)")
-class LatchTask(ClassifyAtEnd):
+class LatchTask(VariableLength, ClassifyAtEnd):
     Options = LatchOptions
     vocab, classes = 6, 2  # ids 0, 1: the two symbols to latch; 2..5: noise
 
@@ -95,7 +92,7 @@ class ParityOptions(TaskOptions):
 
 
 @TASKS.register("parity", "Parity: the XOR of T bits, answered at the end")
-class ParityTask(ClassifyAtEnd):
+class ParityTask(VariableLength, ClassifyAtEnd):
     Options = ParityOptions
     vocab, classes = 2, 2
 
@@ -117,7 +114,7 @@ class TemporalOrderOptions(TaskOptions):
 
 
 @TASKS.register("temporal_order", "Temporal order: XX, XY, YX or YY among distractors (Hochreiter 1997)")
-class TemporalOrderTask(ClassifyAtEnd):
+class TemporalOrderTask(VariableLength, ClassifyAtEnd):
     """Tokens: 0 start marker B, 1 end marker E, 2 X, 3 Y, 4..7 distractors a-d.
 
     The two relevant symbols fall in [10%, 20%] and [50%, 60%] of the sequence,
@@ -167,9 +164,6 @@ class DelayedRecallTask(VariableLength, GeneratedTask):
     def __init__(self, options, seed: int = 0):
         self.options = options
         self.spec = TaskSpec(input_size=options.symbols, output_size=options.symbols, vocab_size=options.symbols)
-
-    def fixed_length(self) -> int:
-        return self.options.length
 
     def batch_at(self, batch_size, generator, n):
         o = self.options

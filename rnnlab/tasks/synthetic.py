@@ -116,9 +116,6 @@ class AddingTask(VariableLength, GeneratedTask):
         # Predicting the target's mean: the target's variance (sum of two uniforms on [0,1] or [-1,1]/4).
         self.baseline = 1 / 6 if options.variant == "standard" else 2 * (1 / 3) / 16
 
-    def fixed_length(self) -> int:
-        return self.options.length
-
     def batch_at(self, batch_size: int, generator: torch.Generator, length: int):
         values = torch.rand(batch_size, length, generator=generator)  # (B, T)
         if self.options.variant == "lstm":

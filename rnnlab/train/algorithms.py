@@ -37,6 +37,8 @@ def check_algorithm(cfg, model, task) -> None:
         if not getattr(model, "carries_state", True):
             raise ConfigError("train.algorithm", "tbptt", f"model.arch = {arch!r} cannot carry a state from one "
                               "chunk to the next", "bptt")
+    if hasattr(model, "check_task"):  # what only the model knows it needs of a task (an ESN's output feedback)
+        model.check_task(task, cfg.task.name)
     if tc.algorithm == "ridge":
         check_ridge(model, task, arch)
     if tc.algorithm in ("rtrl", "ekf"):

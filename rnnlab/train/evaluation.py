@@ -43,6 +43,7 @@ def judge(model, task, batches, device: torch.device, autocast) -> tuple[float, 
     return total / max(count, 1), totals
 
 
+@torch.no_grad()
 def length_metrics(model, task, tc, device: torch.device, autocast) -> dict:
     """{'by_length': {"n": {'loss', ...eval_summary}}, 'trained_lengths': [min, max], 'length_metric'} for a
     task with eval_lengths, else {}. Cost: len(eval_lengths) x task.length_batches batches of

@@ -67,7 +67,8 @@ class RidgeReadout:
 
     def design(self, model, x, y, mask) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Features (B, T, F), the rows X (N, F+1) and targets Y (N, O) of one batch."""
-        features = model.readout_features(x)  # (B, T, F)
+        # (B, T, F); a model that reads its targets (an ESN's output feedback) is fitted teacher-forced
+        features = model.readout_features(x, y) if getattr(model, "takes_targets", False) else model.readout_features(x)
         batch, steps = features.shape[:2]
         outputs = model.head.out_features
         judged = judged_positions(self.task, y, mask, (batch, steps, outputs))  # (B, T)

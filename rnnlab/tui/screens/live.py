@@ -34,9 +34,9 @@ from ..literal import notify
 from ..messages import RunUpdate
 from ..watch import watch_run
 from ..widgets.header import RunHeader, num
-from ..widgets.plots import DYNAMICS, TRAINING, RunPlot
+from ..widgets.plots import DYNAMICS, LENGTHS, TRAINING, RunPlot
 
-PAGES = ("training", "dynamics")
+PAGES = ("training", "dynamics", "lengths")  # lengths: only for runs whose evals score by length
 REPAINT_SECONDS = 0.5  # the header and log: at most 2 repaints a second, however fast events arrive
 PLOT_SECONDS = 1.0  # plots cost far more to rebuild (and every CPU cycle here is one the trainer lacks)
 RESUMABLE = ("stopped", "crashed", "failed")  # failed: e.g. a full disk; `rnnlab run --resume` takes it too
@@ -59,7 +59,7 @@ class LiveScreen(Screen):
         Binding("s", "stop", "Stop", tooltip="SIGINT: the trainer finishes its step, checkpoints, stops"),
         Binding("c", "resume", "Continue", tooltip="Resume a stopped, crashed or failed run from its last checkpoint"),
         Binding("tab,p", "page", "Plots page", priority=True,  # priority: tab would move focus
-                tooltip="Switch between the training and the dynamics plots"),
+                tooltip="Switch between the training and the dynamics plots (and, scored by length, the lengths)"),
         Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint (seq2seq runs: "
                 "decode inputs and see their attention)"),
         Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
@@ -74,6 +74,9 @@ class LiveScreen(Screen):
     LiveScreen .page { layout: grid; grid-size: 3 1; grid-gutter: 0 1; height: 1fr; }
     LiveScreen.-tall .page { grid-size: 2 2; }
     LiveScreen.-tall .page > .first { column-span: 2; }
+    LiveScreen #lengths { grid-size: 2 1; }
+    LiveScreen.-tall #lengths { grid-size: 1 2; }
+    LiveScreen.-tall #lengths > .first { column-span: 1; }
     LiveScreen #log { height: 5; border-top: hkey $foreground 20%; background: $surface; }
     LiveScreen.-tall #log { height: 6; }
     """
@@ -101,7 +104,7 @@ class LiveScreen(Screen):
     def compose(self) -> ComposeResult:
         yield RunHeader(self.run.id, id="header")
         with ContentSwitcher(initial=PAGES[0]):
-            for page, plots in zip(PAGES, (TRAINING, DYNAMICS)):
+            for page, plots in zip(PAGES, (TRAINING, DYNAMICS, LENGTHS)):
                 with Container(id=page, classes="page"):
                     for i, plot in enumerate(plots):
                         yield plot(classes="first" if i == 0 else "")
@@ -172,6 +175,7 @@ class LiveScreen(Screen):
         self.dirty = not plots_due  # the plots still owe this update: draw them at the next due tick
         self.repaints += 1
         with self.app.batch_update():
+            self.query_one(RunHeader).pages = self.pages()
             self.query_one(RunHeader).show(self.status, self.curves, self.problem_line(), self.page, notice)
             if plots_due:
                 self.plots_drawn_at = now
@@ -264,8 +268,13 @@ class LiveScreen(Screen):
         self.resuming_since, self.resumes_before, self.dirty = time.monotonic(), self.resumes_seen, True
         self.repaint()  # the "resuming" line at once: the trainer takes seconds to start
 
+    def pages(self) -> tuple[str, ...]:
+        """The pages tab cycles through: the lengths page once an eval has scored by length."""
+        return PAGES if self.curves.lengths is not None or self.page == "lengths" else PAGES[:2]
+
     def action_page(self) -> None:
-        self.page = PAGES[(PAGES.index(self.page) + 1) % len(PAGES)]
+        pages = self.pages()
+        self.page = pages[(pages.index(self.page) + 1) % len(pages)]
         self.query_one(ContentSwitcher).current = self.page
         self.dirty = True
 

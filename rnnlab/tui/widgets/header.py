@@ -53,6 +53,7 @@ class RunHeader(Widget):
         self.problem: str | None = None
         self.notice: str | None = None  # e.g. "resuming: starting the trainer ... 3s"
         self.page = "training"
+        self.pages: tuple[str, ...] = ("training", "dynamics")  # the live screen's, shown at the right
 
     def show(self, status: dict | None, curves: RunCurves, problem: str | None, page: str,
              notice: str | None = None) -> None:
@@ -74,7 +75,7 @@ class RunHeader(Widget):
         status, curves = self.status or {}, self.curves
         start = curves.start or {}
         width = max(self.content_size.width, 40)
-        pages = [(f" {name} ", "reverse" if name == self.page else "dim") for name in ("training", "dynamics")]
+        pages = [(f" {name} ", "reverse" if name == self.page else "dim") for name in self.pages]
         # Content.assemble takes strings as plain text (no markup); visible() shows their control characters.
         arch, task = (visible(status.get(key) or start.get(key) or "?") for key in ("arch", "task"))
         first = Content.assemble(

@@ -18,7 +18,7 @@ from textual_plotext import PlotextPlot
 
 from ...curves import RunCurves, reference_levels
 from ...literal import visible
-from ...termplot import downsample, round_axes
+from ...termplot import SHADE, downsample, round_axes
 
 CIRCLE = [2 * math.pi * k / 120 for k in range(121)]  # the unit circle, for the eigenvalue plot
 # Series colours, named so that plotext's ANSI output and the legend line's rich styles are the same colour.
@@ -131,6 +131,17 @@ class RunPlot(PlotextPlot):
         self.drawn_y.append(y)
 
 
+    def shade(self, label: str, low: float, high: float, values: list) -> None:
+        """Shade x from low to high, from 0 to the top of `values`: call it before the curves (plotext draws
+        in call order: a shade drawn last would cover them)."""
+        top = max(_points(values, values)[1] + [0.0]) or 1.0
+        self.plt.plot([low, high], [top, top], color="gray", marker=SHADE, fillx=True)
+        self.legend.append((label, "grey50"))
+        self.series[label] = 2
+        self.drawn_x += [low, high]
+        self.drawn_y += [0.0, top]
+
+
 class LossPlot(RunPlot):
     """Train loss every step (downsampled), val loss at evals, the task's no-memory baseline."""
 
@@ -221,5 +232,40 @@ class RadiusPlot(RunPlot):
         return self.heading if xs else None
 
 
+class LengthPlot(RunPlot):
+    """The latest eval's metric against length (task.eval_lengths), the trained range shaded, and over it
+    the plain validation pass's score (which is over that range): Graves's length generalisation."""
+
+    heading = "by length"
+
+    def plot(self, curves):
+        scores = curves.lengths
+        if scores is None:
+            return None
+        if scores.trained is not None:
+            low, high = scores.trained
+            self.shade(f"trained {low}-{high}" if high > low else f"trained at {low}", low, high,
+                       scores.values + [scores.in_range])
+            if scores.in_range is not None:
+                self.line("over it", [low, high], [scores.in_range] * 2)
+        self.line(f"step {scores.step}", scores.lengths, scores.values)
+        return f"{scores.metric} by length, step {scores.step}"
+
+
+class LengthHistoryPlot(RunPlot):
+    """The metric at each eval length (and over the trained range) at every eval: when it generalises."""
+
+    heading = "by length over steps"
+
+    def plot(self, curves):
+        if curves.lengths is None:
+            return None
+        self.line("trained", curves.in_range.xs, curves.in_range.ys)
+        for n, series in sorted(curves.by_length.items()):
+            self.line(str(n), series.xs, series.ys)
+        return f"{curves.lengths.metric} per length by step"
+
+
 TRAINING = (LossPlot, GradNormPlot, LrPlot)  # the "training" page, in reading order
 DYNAMICS = (GradFlowPlot, EigenPlot, RadiusPlot)  # the "dynamics" page
+LENGTHS = (LengthPlot, LengthHistoryPlot)  # the "lengths" page: only for runs scored by length
