@@ -18,7 +18,7 @@ from rnnlab import config, store
 from rnnlab.store import RunDir
 from rnnlab.train import Trainer, prepare
 from rnnlab.tui import make_app
-from rnnlab.tui.screens.heads import HeadsScreen
+from rnnlab.tui.screens.heads import HeadsScreen, used_slots
 from rnnlab.tui.screens.live import LiveScreen
 from tui_fixtures import FIXED_START, _freeze, copy_fixture_runs, make_fixture_runs, toasts, wait_for
 
@@ -78,16 +78,18 @@ def test_h_opens_the_heads_of_the_latest_probe_and_brackets_browse(fixture_runs)
         async with app.run_test(size=(120, 40)) as pilot:
             screen = await open_heads(pilot, fixture_runs)
             title = str(screen.query_one("#title").render())
-            assert title.startswith("step 12 (probe 3 of 3, following the run): the first probe example, 9 steps × 8")
+            assert title.startswith("step 12 (probe 3 of 3, following the run): the first probe example, 9 steps × ")
             latest = events[-1]
+            columns = used_slots(latest)  # the slots some head weights by 10% or more (tested below)
+            assert 0 < len(columns) <= 8
             for kind in ("write", "read"):
                 (table,) = screen.query_one(f"#{kind}").content.renderables  # one head of each kind: one map
-                assert [str(c.header) for c in table.columns] == ["%", *map(str, range(8))]  # columns: slots
+                assert [str(c.header) for c in table.columns] == ["%", *map(str, columns)]  # columns: slots
                 labels = [str(cell).split() for cell in table.columns[0].cells]
                 assert [int(cells[0]) for cells in labels] == list(range(9))  # rows: time
                 for step in (0, 8):  # each cell: the event's weight in percent
                     shown = [int(str(list(column.cells)[step])) for column in table.columns[1:]]
-                    assert shown == [min(99, v) for v in latest[kind][0][step]]
+                    assert shown == [min(99, latest[kind][0][step][i]) for i in columns]
                 tokens = latest["input"] if kind == "write" else latest["output"]
                 assert [cells[1] for cells in labels] == [str(t) for t in tokens]  # input, or the model's output
                 wrong = [t for t in range(9) if latest["output"][t] != latest["target"][t]]
@@ -171,12 +173,25 @@ def test_only_the_slots_the_heads_use_are_drawn(fixture_runs, tmp_path):
             await wait_for(pilot, lambda: isinstance(app.screen, HeadsScreen) and len(app.screen.probes) == 4,
                            what="the probes")
             screen = app.screen
-            assert "9 steps × slots 3-5 of 64 (the others hold < 1% at every step)" in \
+            assert "9 steps × slots 3-5 of 64 (the others hold < 10% at every step)" in \
                 str(screen.query_one("#title").render())
             (table,) = screen.query_one("#read").content.renderables
             assert [str(c.header) for c in table.columns] == ["%", "3", "4", "5"]
             assert [str(list(c.cells)[4]) for c in table.columns[1:]] == [" 0", "99", " 0"]  # step 4: slot 3 + 1
-            await pilot.press("left_square_bracket")  # the tiny run's own probe: every slot in use
-            assert "9 steps × 8 slots;" in str(screen.query_one("#title").render())
+            await pilot.press("left_square_bracket")  # the tiny run's own probe
+            assert str(screen.query_one("#title").render()).startswith("step 12 (probe 3 of 4, l: latest)")
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("hot, expected", [
+    ([3, 4, 5], [3, 4, 5]),
+    ([0, 63, 62], [62, 63, 0]),  # a head that walks -1 from slot 0 wraps round to 63
+    ([7], [7]),
+    ([], list(range(64))),  # nothing above 1%: every slot
+    ([0, 32], list(range(33))),  # two equal gaps: either run is as short
+])
+def test_the_slots_drawn_are_the_shortest_circular_run_holding_every_weight(hot, expected):
+    head = [[50 if slot == s else 0 for slot in range(64)] for s in hot] or [[1 / 64] * 64]
+    event = {"read": [head], "write": [[[0] * 64 for _ in head]]}
+    assert used_slots(event) == expected

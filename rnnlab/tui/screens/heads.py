@@ -29,6 +29,7 @@ from ..messages import RunUpdate
 from ..watch import watch_run
 
 KEEP = 1000  # probes held for browsing (~3 KB each for the presets)
+FOCUS = 10  # percent: slots no head weights this much at any step are left out of the maps
 WAITING = "No heads probe in this run yet: the trainer records the NTM's heads every probes.every steps."
 
 
@@ -92,10 +93,12 @@ class HeadsScreen(Screen):
             return
         position = len(self.probes) if self.index is None else self.index + 1
         kept, steps, slots = len(event["read"][0]), event.get("steps"), event.get("slots")
-        width, (low, high) = len(event["read"][0][0]), used_slots(event)  # the event's slots (<= N), those used
+        width, columns = len(event["read"][0][0]), used_slots(event)  # the event's slots (<= N), those drawn
         what = f"{kept} steps" if kept == steps else f"the first {kept} of {steps} steps"
-        if (low, high) != (0, width - 1):
-            where = f"slots {low}-{high} of {slots} (the others hold < 1% at every step)"
+        if len(columns) < width:
+            run = span(columns[0], columns[-1]) if columns[-1] >= columns[0] else \
+                f"{span(columns[0], width - 1)}, {span(0, columns[-1])}"  # wrapping round
+            where = f"slots {run} of {slots} (the others hold < {FOCUS}% at every step)"
         else:
             where = f"{width} slots" if width == slots else f"the first {width} of {slots} slots"
         follow = "following the run" if self.index is None else "l: latest"
@@ -103,7 +106,6 @@ class HeadsScreen(Screen):
             f"step {event['step']} (probe {position} of {len(self.probes)}, {follow}): the first probe example, "
             f"{what} × {where}; rows: time, columns: memory slots, cells: weight in %"))
         inputs, outputs, targets = event.get("input"), event.get("output"), event.get("target")
-        columns = range(low, high + 1)
         self.query_one("#write", Static).update(maps(event["write"], rows(kept, inputs), columns, "write"))
         self.query_one("#read", Static).update(maps(event["read"], rows(kept, outputs, targets), columns, "read"))
 
@@ -151,21 +153,33 @@ def rows(count: int, tokens, targets=None) -> list[str]:
     return labels
 
 
-def used_slots(event: dict, floor: int = 1) -> tuple[int, int]:
-    """The first and last slot any head weights by `floor` percent or more at any step (all slots when none does):
-    a copy of 10 symbols uses ~11 of 64 slots, and 11 columns fit with their percentages where 64 do not."""
+def span(first: int, last: int) -> str:
+    return str(first) if first == last else f"{first}-{last}"
+
+
+def used_slots(event: dict, floor: int = FOCUS) -> list[int]:
+    """The slots to draw, in order: the shortest circular run of slots holding every weight of `floor` percent or
+    more (all slots when none does). A copy of 10 symbols uses ~11 of 64 slots, and 11 columns fit with their
+    percentages where 64 do not; the run may wrap round (a head that walks -1 from slot 0 goes on at N - 1).
+    The floor is well above 1%: a head with nothing to do spreads ~1.5% over all 64 slots."""
     width = len(event["read"][0][0])
     used = [i for i in range(width)
             if any(row[i] >= floor for kind in ("read", "write") for head in event[kind] for row in head)]
-    return (used[0], used[-1]) if used else (0, width - 1)
+    if not used:
+        return list(range(width))
+    # the widest circular gap between consecutive used slots is what is left out
+    gaps = [((used[(k + 1) % len(used)] - used[k] - 1) % width, k) for k in range(len(used))]
+    gap, k = max(gaps)
+    start = used[(k + 1) % len(used)]
+    return [(start + i) % width for i in range(width - gap)]
 
 
-def maps(heads: list, labels: list[str], columns: range, kind: str):
-    """One heatmap per head over the slots in `columns`, titled when there are several."""
+def maps(heads: list, labels: list[str], columns: list[int], kind: str):
+    """One heatmap per head over the slots in `columns` (in that order), titled when there are several."""
     parts = []
     for number, weights in enumerate(heads, 1):
         if len(heads) > 1:
             parts.append(Text(f"{kind} head {number}", style="bold"))
-        cropped = [[v / 100 for v in row[columns.start:columns.stop]] for row in weights]  # (T', slots shown)
+        cropped = [[row[i] / 100 for i in columns] for row in weights]  # (T', slots shown)
         parts.append(attention_heatmap([str(i) for i in columns], labels, cropped))
     return Group(*parts)
