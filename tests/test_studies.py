@@ -14,7 +14,7 @@ from rnnlab.cli import app
 from rnnlab.errors import ConfigError
 from rnnlab.studies import report, runner, spec
 
-from tiny import corpus
+from study_fixtures import FAILING, PASSING, study_text
 
 runner_cli = CliRunner()
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,59 +22,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def invoke(*args):
     return runner_cli.invoke(app, [str(a) for a in args])
-
-
-def study_text(tmp_path: Path, checks: str, head: str = "", extra: str = "") -> str:
-    return f"""name = "tiny-study"
-device = "cpu"
-threads = 1
-[study]
-number = 1
-claim = "A wider tiny net fits the tiny corpus no worse."
-watch = "Two widths, one seed: the loss column."
-anchor = "none: a test"
-{head}
-[model]
-hidden = 16
-layers = 1
-embed = 8
-[task]
-corpus = "{corpus(tmp_path)}"
-seq_len = 16
-[train]
-steps = 40
-batch_size = 4
-eval_every = 4
-eval_batches = 2
-checkpoint_every = 4
-[probes]
-every = 0
-[sweep]
-"model.hidden" = [8, 16]
-seeds = [0]
-[quick]
-set = ["train.steps=4"]
-[full]
-set = ["train.steps=40"]
-{extra}
-{checks}
-"""
-
-
-PASSING = """[[check]]
-kind = "threshold"
-metric = "loss"
-op = "<"
-value = 100.0
-"""
-FAILING = """[[check]]
-kind = "threshold"
-where = { "model.hidden" = 16 }
-metric = "loss"
-op = "<"
-value = 0.001
-label = "tiny loss"
-"""
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:
