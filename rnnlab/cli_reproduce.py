@@ -69,8 +69,12 @@ def reproduce(
 
     check_backend(backend)
     chosen = spec.load_all(studies) if all_ else [spec.find(n, studies) for n in names]
-    codes = [run_study(study, size, runs_dir, workers, backend) for study in chosen]
-    raise typer.Exit(130 if 130 in codes else max(codes, key=lambda c: (c == 1, c)))
+    codes = []
+    for study in chosen:
+        codes.append(run_study(study, size, runs_dir, workers, backend))
+        if codes[-1] == 130:  # Ctrl-C stops the whole command, not just this study's sweep
+            raise typer.Exit(130)
+    raise typer.Exit(1 if 1 in codes else max(codes))
 
 
 def run_study(study, size: str, runs_dir: Path, workers: int | None, backend: str) -> int:
@@ -106,6 +110,8 @@ def run_study(study, size: str, runs_dir: Path, workers: int | None, backend: st
                   markup=False)
         return 130
     result = runner.evaluate(study, size, plan.sweep, workers=count)
+    if result["metrics"]:
+        out.print(metrics_table(result))
     out.print(checks_table(result))
     verdict = result["verdict"]
     line = Text.assemble(Text("verdict: ", "bold"), Text(verdict, VERDICT_STYLES[verdict]),
@@ -119,6 +125,20 @@ def run_study(study, size: str, runs_dir: Path, workers: int | None, backend: st
 
 def fmt_value(value) -> str:
     return "-" if value is None else fmt_metric(value)
+
+
+def metrics_table(result: dict) -> Table:
+    """The metrics the checks read that the sweep's table does not show (mean ± std over seeds)."""
+    table = Table(title="what the checks read", title_justify="left")
+    for key in result["keys"]:
+        table.add_column(literal(key))
+    for name in result["metrics"]:
+        table.add_column(literal(name), justify="right")
+    for row in result["by_metric"]:
+        cells = [row["metrics"].get(name) for name in result["metrics"]]
+        table.add_row(*(literal(row["point"].get(k)) for k in result["keys"]),
+                      *("-" if c is None else f"{fmt_metric(c['mean'])} ± {fmt_metric(c['std'])}" for c in cells))
+    return table
 
 
 def checks_table(result: dict) -> Table:

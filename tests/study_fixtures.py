@@ -54,7 +54,7 @@ value = 100.0
 FAILING = """[[check]]
 kind = "threshold"
 where = { "model.hidden" = 16 }
-metric = "loss"
+metric = "bpc"
 op = "<"
 value = 0.001
 label = "tiny loss"
@@ -69,10 +69,13 @@ def saved_result(runs_dir: Path, name: str, size: str = "quick", verdict: str = 
         "sweep_state": "finished", "metric": "loss", "goal": "min", "keys": ["model.hidden"],
         "points": [{"point": {"model.hidden": 8}, "mean": 3.1, "std": 0.0, "n": 1, "states": {"finished": 1}},
                    {"point": {"model.hidden": 16}, "mean": 2.9, "std": 0.0, "n": 1, "states": {"finished": 1}}],
+        "metrics": ["bpc"],
+        "by_metric": [{"point": {"model.hidden": 8}, "metrics": {"bpc": {"mean": 4.47, "std": 0.0, "n": 1}}},
+                      {"point": {"model.hidden": 16}, "metrics": {"bpc": {"mean": 4.18, "std": 0.0, "n": 1}}}],
         "checks": [{"label": "loss at every point", "kind": "threshold", "metric": "loss", "expected": "each < 100",
                     "outcome": "pass", "measured": 3.1, "per_seed": {"0": 3.1}, "reason": ""},
-                   {"label": "tiny loss", "kind": "threshold", "metric": "loss", "expected": "each < 0.001",
-                    "outcome": "fail", "measured": 2.9, "per_seed": {"0": 2.9}, "reason": ""}],
+                   {"label": "tiny loss", "kind": "threshold", "metric": "bpc", "expected": "each < 0.001",
+                    "outcome": "fail", "measured": 4.18, "per_seed": {"0": 4.18}, "reason": ""}],
         "verdict": verdict, "trial_seconds": 4.0, "seconds": 9.0,
         "machine": {"host": "fixture-host", "cpus": 2, "platform": "Linux", "python": "3", "torch": "test",
                     "workers": 1, "threads": "1"}, "evaluated": 1_795_000_000.0,

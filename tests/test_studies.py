@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -87,6 +88,11 @@ def test_reproduce_runs_resumes_reports_and_lists(tmp_path):
     record, saved = home.read_record(), home.read_result()
     assert saved["verdict"] == "not reproduced" and saved["sweep"] == record["sweep"]
     assert [c["outcome"] for c in saved["checks"]] == ["pass", "fail"]
+    assert saved["metrics"] == ["bpc"] and "what the checks read" in result.output
+    bpc = {r["point"]["model.hidden"]: r["metrics"]["bpc"]["mean"] for r in saved["by_metric"]}
+    loss = {p["point"]["model.hidden"]: p["mean"] for p in saved["points"]}
+    assert bpc[16] == pytest.approx(loss[16] / math.log(2), rel=1e-3)  # bits per char: the loss in nats / ln 2
+    assert saved["checks"][1]["measured"] == pytest.approx(bpc[16])
     assert len(saved["points"]) == 2 and all(p["n"] == 1 for p in saved["points"])
     trial_steps = {json.dumps(t["overrides"]) for t in store.find_sweep(runs, record["sweep"]).read()["trials"]}
     assert all("train.steps=4" in t for t in trial_steps)  # the quick size's --set reached every trial
@@ -133,3 +139,19 @@ def test_results_md_has_a_section_per_study_in_order():
         assert f"**Claim.** {study.claim}" in body
         for size in spec.SIZES:
             assert f"### {size}\n\nCommand: `{study.command(size)}`" in body
+
+
+def test_the_report_shows_saved_results_literally_and_says_what_never_ran(tmp_path):
+    from study_fixtures import saved_result
+
+    study = spec.load(write(tmp_path, "tiny", study_text(tmp_path, PASSING)))
+    runs = tmp_path / "runs"
+    result = saved_result(runs, "tiny", "quick")
+    result["checks"][0]["label"] = "a|b\x1b[2J"
+    store.StudyDir(runs, "tiny", "quick").write_result(result)
+    text = report.render([study], runs)
+    assert "| 1 | [tiny](#1-tiny) |" in text and "| not reproduced | not run |" in text
+    assert "| model.hidden | loss (min) | bpc | n | states |" in text
+    assert "| 16 | 2.9 ± 0 | 4.18 ± 0 | 1 | finished 1 |" in text
+    assert "a\\|b\\x1b[2J" in text and "\x1b" not in text
+    assert "on fixture-host (2 CPUs" in text and "### full\n\nCommand: `rnnlab reproduce tiny --full`\n\nNot run yet." in text

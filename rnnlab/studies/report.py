@@ -78,11 +78,17 @@ def section(result: dict) -> list[str]:
              f"{cell(machine.get('workers'))} worker(s)), {when}; sweep `{cell(result.get('sweep'))}` "
              f"({cell(result.get('sweep_state'))}).", ""]
     keys, metric = result.get("keys") or [], result.get("metric")
+    extra = result.get("metrics") or []  # what the checks read besides the sweep's metric
+    by_point = {repr(sorted(r["point"].items())): r["metrics"] for r in result.get("by_metric") or []}
+
+    def stat(entry) -> str:
+        return "-" if not entry else f"{fmt(entry.get('mean'))} ± {fmt(entry.get('std'))}"
     rows = [[cell(p["point"].get(k)) for k in keys]
-            + [f"{fmt(p.get('mean'))} ± {fmt(p.get('std'))}", fmt(p.get("n")),
-               cell(" ".join(f"{s} {c}" for s, c in sorted((p.get("states") or {}).items())))]
+            + [stat(p)] + [stat(by_point.get(repr(sorted(p["point"].items())), {}).get(m)) for m in extra]
+            + [fmt(p.get("n")), cell(" ".join(f"{s} {c}" for s, c in sorted((p.get("states") or {}).items())))]
             for p in result.get("points") or []]
-    lines += table([cell(k) for k in keys] + [cell(f"{metric} ({result.get('goal')})"), "n", "states"], rows)
+    lines += table([cell(k) for k in keys] + [cell(f"{metric} ({result.get('goal')})")] + [cell(m) for m in extra]
+                   + ["n", "states"], rows)
     lines += [""]
     rows = [[cell(c.get("label")), cell(c.get("expected")), fmt(c.get("measured")),
              cell(" ".join(f"{s}: {fmt(v)}" for s, v in (c.get("per_seed") or {}).items())),

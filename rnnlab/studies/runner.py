@@ -71,6 +71,8 @@ def evaluate(study: Study, size: str, sweep: store.SweepDir, workers: int | None
         "sweep": sweep.id, "sweep_state": record.get("state"), "metric": record["metric"], "goal": record["goal"],
         "keys": results.swept_keys(record),
         "points": [{"point": p.point, "mean": p.mean, "std": p.std, "n": p.n, "states": p.states} for p in points],
+        "metrics": [m for m in names if m != record["metric"]],  # what the checks read besides the sweep's
+        "by_metric": metric_table(observations, [m for m in names if m != record["metric"]]),
         "checks": outcomes, "verdict": checks_mod.verdict([o["outcome"] for o in outcomes]),
         "trial_seconds": sum(t.seconds or 0.0 for t in trials),
         "seconds": float((home.read_record() or {}).get("seconds") or 0.0),
@@ -78,6 +80,24 @@ def evaluate(study: Study, size: str, sweep: store.SweepDir, workers: int | None
     }
     home.write_result(saved)
     return saved
+
+
+def metric_table(observations, names: list[str]) -> list[dict]:
+    """Per point, each metric's mean and std over the seeds that have it (the table's extra columns)."""
+    import statistics
+
+    rows: dict[str, dict] = {}
+    for o in observations:
+        row = rows.setdefault(json.dumps(o.point, sort_keys=True), {"point": o.point, "values": {}})
+        for name in names:
+            if o.values.get(name) is not None:
+                row["values"].setdefault(name, []).append(o.values[name])
+    out = []
+    for row in rows.values():
+        stats = {name: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "n": len(v)}
+                 for name, v in row["values"].items()}
+        out.append({"point": row["point"], "metrics": stats})
+    return out
 
 
 def machine(workers: int | None) -> dict:
