@@ -155,3 +155,11 @@ def test_the_report_shows_saved_results_literally_and_says_what_never_ran(tmp_pa
     assert "| 16 | 2.9 ± 0 | 4.18 ± 0 | 1 | finished 1 |" in text
     assert "a\\|b\\x1b[2J" in text and "\x1b" not in text
     assert "on fixture-host (2 CPUs" in text and "### full\n\nCommand: `rnnlab reproduce tiny --full`\n\nNot run yet." in text
+
+
+@pytest.mark.parametrize("args, key", [((), "NAME"), (("x", "--quick", "--full"), "--full"),
+                                       (("no-such-study",), "study"), (("x", "--backend", "slurm"), "--backend")])
+def test_bad_reproduce_command_lines_are_one_line_errors(tmp_path, args, key):
+    write(tmp_path, "x", study_text(tmp_path, PASSING))
+    result = invoke("reproduce", *args, "--studies", tmp_path / "studies", "--runs-dir", tmp_path / "runs")
+    assert result.exit_code == 2 and result.output.startswith(f"error: {key}") and result.output.count("\n") == 1
