@@ -39,6 +39,7 @@ async def to_studies(pilot) -> StudiesScreen:
     await pilot.press("t")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, StudiesScreen) and pilot.app.screen.studies,
                    timeout=10, what="the studies listed")
+    await pilot.pause()  # the rows painted before a snapshot is taken
     return pilot.app.screen
 
 
