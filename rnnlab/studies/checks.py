@@ -32,6 +32,7 @@ from ..sweeps.spec import HIGHER_IS_BETTER
 KINDS = ("threshold", "compare", "argbest", "trend")
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 MATCH = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "ne": operator.ne}
+SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "ne": "!="}
 OVER = ("each", "mean", "min", "max")
 COMMON = {"kind", "metric", "label", "min_seeds"}
 KEYS = {"threshold": COMMON | {"where", "op", "value", "over"},
@@ -102,8 +103,8 @@ def parse(table: dict, name: str, swept: set, metric: str, goal) -> Check:
     if min_seeds is not None and (isinstance(min_seeds, bool) or not isinstance(min_seeds, int) or min_seeds < 1):
         raise ConfigError(f"{name}.min_seeds", min_seeds, "expected an integer >= 1")
     check.min_seeds = min_seeds
-    for part in ("where", "a", "b"):
-        if part in table or (kind == "compare" and part in "ab"):
+    for part in ("a", "b") if kind == "compare" else ("where",):  # compare needs both; where is optional
+        if part in table or kind == "compare":
             setattr(check, part, _where(table.get(part, "(missing)"), f"{name}.{part}", swept))
     if kind in ("threshold", "compare"):
         check.op = table.get("op", "(missing)")
@@ -175,7 +176,7 @@ def default_label(check: Check) -> str:
 
 def _cond(cond) -> str:
     if isinstance(cond, dict):
-        return " ".join(f"{ {'ge': '>=', 'gt': '>', 'le': '<=', 'lt': '<', 'ne': '!='}[op]}{b}" for op, b in cond.items())
+        return " ".join(f"{SYMBOLS[op]}{bound}" for op, bound in cond.items())
     if isinstance(cond, list):
         return "in " + "/".join(map(str, cond))
     return f"={cond}"
