@@ -156,3 +156,23 @@ def test_metrics_read_the_last_eval_its_by_length_and_the_gradient_flow():
     assert value(events, "grad_h0") == 0.001
     assert value(events, "grad_ratio") == pytest.approx(0.01)
     assert value(events[:1], "grad_h0") is None
+
+
+def test_observations_read_a_sweeps_trials_and_count_divergence(tmp_path):
+    from rnnlab import store
+    from rnnlab.studies.metrics import observe
+    from tui_fixtures import synthetic_sweep
+
+    sweep = synthetic_sweep(tmp_path / "runs")
+    record = sweep.read()
+    store.RunDir(sweep.runs_dir / record["trials"][1]["run"]).update_status(state="diverged")
+    observations = observe(sweep, record, ["loss", "diverged"])
+    by_state = {o.state: o.values for o in observations}
+    assert observations[0].values == {"loss": 2.0, "diverged": 0.0}  # gru, lr 0.001, seed 0
+    assert by_state["diverged"] == {"loss": None, "diverged": 1.0}
+    assert by_state["failed"] == {"loss": None, "diverged": None}  # neither finished nor diverged: no value
+    assert by_state["running"] == {"loss": None, "diverged": None}
+    result = checks.evaluate(checks.parse({"kind": "threshold", "metric": "diverged", "where": {"model.arch": "gru"},
+                                           "op": "<=", "value": 0.0, "over": "max"}, "check[0]",
+                                          {"model.arch", "train.lr"}, "loss", None), observations)
+    assert result.per_seed == {0: 0.0, 1: 1.0} and result.outcome == "inconclusive"

@@ -7,7 +7,10 @@
     grad_ratio  that norm over ||dL_T/dh_T||: how much of the gradient survives the way back (< 1 vanishes,
                 > 1 explodes)
 
-A trial that did not finish has no values (None), like a sweep's table.
+    diverged    1 for a trial that diverged (a NaN/inf or blown-up loss, or an inf gradient norm), 0 for
+                one that finished: explosions counted (a diverged trial has no other value)
+
+A trial that did not finish (diverged aside, for `diverged`) has no values (None), like a sweep's table.
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ from ..sweeps import results
 from .checks import Observation
 
 GRADIENT = ("grad_h0", "grad_ratio")
+DIVERGED = "diverged"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$")
 
 
 def check_metric_name(name: str, key: str) -> None:
     if not NAME.match(name):
         raise ConfigError(key, name, "not a metric name", "an eval key (error_rate), NAME@LENGTH (error_rate@40), "
-                          + ", ".join(GRADIENT))
+                          + ", ".join((*GRADIENT, DIVERGED)))
 
 
 def value(events: list[dict], name: str) -> float | None:
@@ -64,5 +68,7 @@ def observe(sweep: store.SweepDir, record: dict, names: list[str]) -> list[Obser
         if trial.state == "finished" and trial.run is not None:
             events = store.RunDir(sweep.runs_dir / trial.run).read_events()
             values = {name: value(events, name) for name in names}
+        if DIVERGED in values and trial.state in ("finished", "diverged"):
+            values[DIVERGED] = float(trial.state == "diverged")
         out.append(Observation(trial.point, trial.seed, values, trial.state))
     return out
