@@ -23,6 +23,7 @@ from . import store
 from .cli_common import (Commands, RunsDir, Sets, err, fail, notes, out, reports_errors, run_with_checkpoint,
                          runs_dir_of, set_top_runs_dir)
 from .cli_runs import list_app, runs_app
+from .cli_reproduce import reproduce
 from .cli_sweep import sweep_app
 from .errors import ConfigError
 from .literal import visible
@@ -33,6 +34,7 @@ app = typer.Typer(help="rnnlab: a terminal lab for recurrent neural networks. Wi
 app.add_typer(runs_app, name="runs")
 app.add_typer(list_app, name="list")
 app.add_typer(sweep_app, name="sweep")
+app.command("reproduce")(reproduce)
 
 TEXT_KEEPS = "\n\t"  # generated text keeps its lines and tabs; every other control character is made visible
 # what a resume may change: how long and how often, and what evaluation scores (never the training stream:

@@ -8,6 +8,7 @@
                        through `atomic_write`)
     runs/sweeps/<sweep-id>/sweep.json   a sweep's record: its spec and trials
                        (no status.json or config.toml there: never a run dir)
+    runs/studies/<study>-<size>/        study.json (its sweep's id), experiment.toml, result.json
 
 A run id is `YYYYMMDD-HHMMSS-<name>-<4 hex>`, created with an exclusive
 mkdir so concurrent starts never share a directory. See docs/run-directory.md.
@@ -497,6 +498,51 @@ def find_sweep(runs_dir: Path, ref: str) -> SweepDir:
         raise SweepNotFound(f"no sweep matches {shown} in {visible(Path(runs_dir) / SWEEPS)} (try `rnnlab sweep ls`)")
     ids = ", ".join(visible(p.name) for p in matches[:5]) + (", ..." if len(matches) > 5 else "")
     raise SweepNotFound(f"{shown} matches {len(matches)} sweeps ({ids}); give more of the id")
+
+
+# -- studies ------------------------------------------------------------------------
+STUDIES, STUDY_RECORD, STUDY_RESULT, STUDY_FILE = "studies", "study.json", "result.json", "experiment.toml"
+
+
+class StudyDir:
+    """runs/studies/<study>-<size>/: which sweep a study's size runs (study.json: its id and the
+    fingerprint of what it runs), the experiment file that sweep was made from, and the last verdict
+    (result.json), owned by rnnlab/studies/. No status.json or config.toml: never a run dir."""
+
+    def __init__(self, runs_dir: Path, name: str, size: str):
+        self.path = Path(runs_dir) / STUDIES / f"{safe_name(name)}-{size}"
+        self.runs_dir = Path(runs_dir)
+
+    experiment_path = property(lambda self: self.path / STUDY_FILE)
+
+    def _read(self, name: str) -> dict | None:
+        try:
+            data = json.loads((self.path / name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            raise CorruptRun(f"{visible(self.path / name)}: unreadable ({visible(str(error))[:200]})") from None
+        return data if isinstance(data, dict) else None
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.path / name, data)
+
+    def read_record(self) -> dict | None:
+        return self._read(STUDY_RECORD)
+
+    def write_record(self, record: dict) -> None:
+        self._write(STUDY_RECORD, (json.dumps(record, indent=1) + "\n").encode())
+
+    def read_result(self) -> dict | None:
+        return self._read(STUDY_RESULT)
+
+    def write_result(self, result: dict) -> None:
+        self._write(STUDY_RESULT, (json.dumps(result, indent=1) + "\n").encode())
+
+    def write_experiment(self, text: str) -> Path:
+        self._write(STUDY_FILE, text.encode())
+        return self.experiment_path
 
 
 # -- shipping a run directory between machines (the Ray backend, where nodes share no filesystem) --------

@@ -51,6 +51,17 @@ def start_sweep(runs_dir: Path, config: Path, sweeps: list[str] = (), overrides:
     return _spawn(sweep_command(config, sweeps, overrides), runs_dir, log)
 
 
+def reproduce_command(name: str, size: str = "quick", studies: Path | None = None) -> list[str]:
+    command = [sys.executable, "-m", "rnnlab", "reproduce", name, f"--{size}"]
+    return command + (["--studies", str(studies)] if studies is not None else [])
+
+
+def start_reproduce(runs_dir: Path, name: str, size: str = "quick", studies: Path | None = None,
+                    log: Path | None = None) -> subprocess.Popen:
+    """Start `rnnlab reproduce NAME` (its sweep driver and workers) in its own process group, like a sweep."""
+    return _spawn(reproduce_command(name, size, studies), runs_dir, log)
+
+
 def _spawn(command: list[str], runs_dir: Path, log: Path | None) -> subprocess.Popen:
     runs_dir = Path(runs_dir)
     runs_dir.mkdir(parents=True, exist_ok=True)

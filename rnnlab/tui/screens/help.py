@@ -52,12 +52,13 @@ def help_text() -> str:
     from .live import LiveScreen
     from .runs import RunsScreen
     from .sample import SampleScreen
+    from .studies import StudiesScreen, StudyScreen
     from .sweep import SweepScreen
 
     parts = [INTRO]
     for title, screen in (("Runs", RunsScreen), ("Sweep", SweepScreen), ("Live run", LiveScreen),
                           ("New run", LaunchScreen), ("Sample", SampleScreen), ("Attention", AttentionScreen),
-                          ("Heads", HeadsScreen)):
+                          ("Heads", HeadsScreen), ("Studies", StudiesScreen), ("Study", StudyScreen)):
         parts.append(_bindings_table(title, screen.BINDINGS))
     return "\n".join(parts)
 

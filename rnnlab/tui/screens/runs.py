@@ -174,6 +174,7 @@ class RunsScreen(Screen):
         # A sweep's trials (on a trial: fold them back). Not in the footer, which 80 columns fill: the
         # status line says it when the cursor is on a sweep or a trial.
         Binding("e", "expand", "Expand / fold a sweep", show=False),
+        Binding("t", "studies", "Studies (the lectures' claims)", show=False),
     ]
     DEFAULT_CSS = """
     RunsScreen #filter { margin: 0 1; }
@@ -461,6 +462,11 @@ class RunsScreen(Screen):
 
     def action_new(self) -> None:
         self.app.open_launch()
+
+    def action_studies(self) -> None:
+        from .studies import StudiesScreen
+
+        self.app.push_screen(StudiesScreen(self.app.experiments_dir / "studies", self.runs_dir))
 
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
