@@ -280,3 +280,13 @@ def test_heads_event_stays_a_few_kilobytes_for_a_large_machine():
     assert len(event["read"]) == len(event["write"]) == 4 and len(event["read"][0][0]) == 128
     assert cells <= MAX_CELLS and len(json.dumps(event)) < 16_000
     assert event["steps"] == 300 and event["slots"] == 200 and "input" not in event and "target" not in event
+
+
+def test_lstm_controller_starts_with_the_forget_bias():
+    """As the LSTM arch and Collier & Beel's controller: the forget gate's biases sum to forget_bias at build."""
+    for value in (1.0, 0.0):
+        model = build(hidden=5, layers=2, forget_bias=value)
+        for cell in model.controller:
+            torch.testing.assert_close(cell.bias_ih[5:10] + cell.bias_hh[5:10],
+                                       torch.full((5,), value, dtype=torch.float64), atol=0, rtol=0)
+            assert not torch.equal(cell.bias_ih[:5], torch.zeros(5, dtype=torch.float64))  # other gates: torch's init

@@ -80,6 +80,8 @@ class NTMOptions(RecurrentOptions):
                              "learned (tanh of a learned bias per head)", choices=["constant", "learned"])
     initial_weights: str = opt("first", "head weightings before the first step: first (one-hot on slot 0) or "
                                "learned (softmax of a learned bias per head)", choices=["first", "learned"])
+    forget_bias: float = opt(1.0, "controller = lstm: initial forget-gate bias (1, as the LSTM arch and Collier & "
+                             "Beel 2018's controller)")
 
     def check(self, section: str) -> None:
         if 2 * self.shift_range + 1 > self.memory_slots:
@@ -106,6 +108,9 @@ class NTMModel(SequenceModel):
             self.controller = nn.ModuleList(nn.LSTMCell(widths[i], o.hidden) for i in range(o.layers))
             for cell in self.controller:
                 init_recurrent(cell.weight_hh, 4, o.init, o.init_radius, o.init_gain)
+                with torch.no_grad():  # gate blocks (input, forget, cell, output); the two biases add up
+                    cell.bias_ih[o.hidden:2 * o.hidden].fill_(o.forget_bias)
+                    cell.bias_hh[o.hidden:2 * o.hidden].zero_()
         else:
             self.controller = nn.ModuleList(nn.Linear(widths[i], o.hidden) for i in range(o.layers))
         # One linear layer emits every head's parameters: (key, beta, g, shift, gamma) for the R read
