@@ -290,3 +290,18 @@ def test_lstm_controller_starts_with_the_forget_bias():
             torch.testing.assert_close(cell.bias_ih[5:10] + cell.bias_hh[5:10],
                                        torch.full((5,), value, dtype=torch.float64), atol=0, rtol=0)
             assert not torch.equal(cell.bias_ih[:5], torch.zeros(5, dtype=torch.float64))  # other gates: torch's init
+
+
+def test_trained_constant_memory_starts_at_the_constant_and_breaks_the_slots_symmetry():
+    """Frozen constant memory gives every slot the same content, so only the weightings tell slots apart;
+    trained, each slot's start gets its own gradient (the one-hot start weights slot 0 first)."""
+    model = build(memory_init_trained="true", memory_init_value=0.25)
+    memory = model.init_state(2)[0]  # (B, N, M)
+    torch.testing.assert_close(memory, torch.full((2, 4, 3), 0.25, dtype=torch.float64), atol=0, rtol=0)
+    output, _ = model(torch.randn(2, 5, 3, dtype=torch.float64))
+    output.square().sum().backward()
+    grads = model.memory_start.grad  # (N, M)
+    assert bool(grads.isfinite().all()) and not torch.allclose(grads[0], grads[1])
+    assert "memory_start" not in dict(build().named_parameters())  # off by default: old checkpoints load
+    with pytest.raises(ConfigError, match="memory_init_trained"):
+        build(memory_init="random", memory_init_trained="true")
