@@ -176,6 +176,7 @@ def test_recurrent_matrices_are_the_controllers():
     (["model.read_heads=0"], "model.read_heads"),
     (["model.memory_init_value=nan"], "model.memory_init_value"),
     (["model.memory_init=zeros"], "model.memory_init"),
+    (["model.controller=feedforward", "model.forget_bias=0.5"], "model.forget_bias"),
 ])
 def test_bad_options_are_config_errors(sets, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):

@@ -97,6 +97,9 @@ class NTMOptions(RecurrentOptions):
             raise ConfigError(f"{section}.memory_init_trained", self.memory_init_trained,
                               f"only memory_init = constant has a fixed start to train (learned is trained "
                               f"already, random stays drawn)", "false, or memory_init = constant")
+        if self.controller == "feedforward" and self.forget_bias != 1.0:
+            raise ConfigError(f"{section}.forget_bias", self.forget_bias, "a feedforward controller has no forget gate",
+                              "1.0, or controller = lstm")
         if self.controller == "feedforward" and self.init != "default":
             raise ConfigError(f"{section}.init", self.init, "a feedforward controller has no recurrent matrix",
                               "default, or controller = lstm")
