@@ -11,7 +11,7 @@ import torch
 from rnnlab import config, store
 from rnnlab.errors import ConfigError
 from rnnlab.models import TaskSpec, build_model, detach_state
-from rnnlab.models.ntm_memory import circular_shift, content_weights, read, sharpen, write
+from rnnlab.models.ntm_memory import address, circular_shift, content_weights, read, sharpen, write
 from rnnlab.probes.heads import MAX_CELLS, heads_event
 from rnnlab.train import Trainer, prepare
 
@@ -104,6 +104,26 @@ def test_sharpening_renormalises_powers_and_tends_to_argmax():
                                atol=1e-10, rtol=0)
     tiny = torch.tensor([[[0.0, 1e-300, 1.0, 0.0]]], dtype=torch.float64)  # underflowing entries stay finite
     assert bool(sharpen(tiny, torch.tensor([[50.0]], dtype=torch.float64)).isfinite().all())
+
+
+def test_one_whole_addressing_step_against_plain_arithmetic():
+    """Eqs. (5)-(9) in order, in plain Python on 4 slots: content, interpolation, shift by +1 mostly, sharpening."""
+    memory = [[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0], [0.5, 0.5]]
+    key, beta, g, shifts, gamma = [1.0, 1.0], 3.0, 0.7, [0.1, 0.2, 0.7], 2.0  # shifts: s(-1), s(0), s(+1)
+    previous = [0.1, 0.6, 0.2, 0.1]
+    cos = [sum(k * m for k, m in zip(key, row)) / (math.hypot(*key) * math.hypot(*row)) for row in memory]
+    exps = [math.exp(beta * c) for c in cos]
+    gated = [g * e / sum(exps) + (1 - g) * p for e, p in zip(exps, previous)]
+    shifted = [sum(gated[(i - k) % 4] * shifts[k + 1] for k in (-1, 0, 1)) for i in range(4)]
+    powered = [w ** gamma for w in shifted]
+    expected = torch.tensor([[[w / sum(powered) for w in powered]]], dtype=torch.float64)
+    def batched(values, dims):  # one batch, one head: (1, 1, ...) or (1, N, M) for the memory
+        tensor = torch.tensor(values, dtype=torch.float64)
+        return tensor.reshape((1,) * (dims - tensor.dim()) + tuple(tensor.shape))
+
+    got = address(batched(memory, 3), batched(previous, 3), batched(key, 3), batched(beta, 2), batched(g, 2),
+                  batched(shifts, 3), batched(gamma, 2))
+    torch.testing.assert_close(got, expected, atol=1e-7, rtol=0)  # the cosine's eps: ~1e-8 relative
 
 
 def test_erase_clears_the_addressed_slot_and_add_writes_there():
