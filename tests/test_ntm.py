@@ -11,7 +11,7 @@ import torch
 from rnnlab import config, store
 from rnnlab.errors import ConfigError
 from rnnlab.models import TaskSpec, build_model, detach_state
-from rnnlab.models.ntm_memory import circular_shift, content_weights, read, sharpen, write
+from rnnlab.models.ntm_memory import address, circular_shift, content_weights, read, sharpen, write
 from rnnlab.probes.heads import MAX_CELLS, heads_event
 from rnnlab.train import Trainer, prepare
 
@@ -106,6 +106,26 @@ def test_sharpening_renormalises_powers_and_tends_to_argmax():
     assert bool(sharpen(tiny, torch.tensor([[50.0]], dtype=torch.float64)).isfinite().all())
 
 
+def test_one_whole_addressing_step_against_plain_arithmetic():
+    """Eqs. (5)-(9) in order, in plain Python on 4 slots: content, interpolation, shift by +1 mostly, sharpening."""
+    memory = [[1.0, 0.0], [0.0, 2.0], [-1.0, 1.0], [0.5, 0.5]]
+    key, beta, g, shifts, gamma = [1.0, 1.0], 3.0, 0.7, [0.1, 0.2, 0.7], 2.0  # shifts: s(-1), s(0), s(+1)
+    previous = [0.1, 0.6, 0.2, 0.1]
+    cos = [sum(k * m for k, m in zip(key, row)) / (math.hypot(*key) * math.hypot(*row)) for row in memory]
+    exps = [math.exp(beta * c) for c in cos]
+    gated = [g * e / sum(exps) + (1 - g) * p for e, p in zip(exps, previous)]
+    shifted = [sum(gated[(i - k) % 4] * shifts[k + 1] for k in (-1, 0, 1)) for i in range(4)]
+    powered = [w ** gamma for w in shifted]
+    expected = torch.tensor([[[w / sum(powered) for w in powered]]], dtype=torch.float64)
+    def batched(values, dims):  # one batch, one head: (1, 1, ...) or (1, N, M) for the memory
+        tensor = torch.tensor(values, dtype=torch.float64)
+        return tensor.reshape((1,) * (dims - tensor.dim()) + tuple(tensor.shape))
+
+    got = address(batched(memory, 3), batched(previous, 3), batched(key, 3), batched(beta, 2), batched(g, 2),
+                  batched(shifts, 3), batched(gamma, 2))
+    torch.testing.assert_close(got, expected, atol=1e-7, rtol=0)  # the cosine's eps: ~1e-8 relative
+
+
 def test_erase_clears_the_addressed_slot_and_add_writes_there():
     generator = torch.Generator().manual_seed(2)
     memory = torch.randn(1, 4, 3, dtype=torch.float64, generator=generator)
@@ -176,6 +196,7 @@ def test_recurrent_matrices_are_the_controllers():
     (["model.read_heads=0"], "model.read_heads"),
     (["model.memory_init_value=nan"], "model.memory_init_value"),
     (["model.memory_init=zeros"], "model.memory_init"),
+    (["model.controller=feedforward", "model.forget_bias=0.5"], "model.forget_bias"),
 ])
 def test_bad_options_are_config_errors(sets, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
@@ -280,3 +301,28 @@ def test_heads_event_stays_a_few_kilobytes_for_a_large_machine():
     assert len(event["read"]) == len(event["write"]) == 4 and len(event["read"][0][0]) == 128
     assert cells <= MAX_CELLS and len(json.dumps(event)) < 16_000
     assert event["steps"] == 300 and event["slots"] == 200 and "input" not in event and "target" not in event
+
+
+def test_lstm_controller_starts_with_the_forget_bias():
+    """As the LSTM arch and Collier & Beel's controller: the forget gate's biases sum to forget_bias at build."""
+    for value in (1.0, 0.0):
+        model = build(hidden=5, layers=2, forget_bias=value)
+        for cell in model.controller:
+            torch.testing.assert_close(cell.bias_ih[5:10] + cell.bias_hh[5:10],
+                                       torch.full((5,), value, dtype=torch.float64), atol=0, rtol=0)
+            assert not torch.equal(cell.bias_ih[:5], torch.zeros(5, dtype=torch.float64))  # other gates: torch's init
+
+
+def test_trained_constant_memory_starts_at_the_constant_and_breaks_the_slots_symmetry():
+    """Frozen constant memory gives every slot the same content, so only the weightings tell slots apart;
+    trained, each slot's start gets its own gradient (the one-hot start weights slot 0 first)."""
+    model = build(memory_init_trained="true", memory_init_value=0.25)
+    memory = model.init_state(2)[0]  # (B, N, M)
+    torch.testing.assert_close(memory, torch.full((2, 4, 3), 0.25, dtype=torch.float64), atol=0, rtol=0)
+    output, _ = model(torch.randn(2, 5, 3, dtype=torch.float64))
+    output.square().sum().backward()
+    grads = model.memory_start.grad  # (N, M)
+    assert bool(grads.isfinite().all()) and not torch.allclose(grads[0], grads[1])
+    assert "memory_start" not in dict(build().named_parameters())  # off by default: old checkpoints load
+    with pytest.raises(ConfigError, match="memory_init_trained"):
+        build(memory_init="random", memory_init_trained="true")

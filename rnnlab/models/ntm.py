@@ -16,6 +16,8 @@ paper leaves the order open): all heads then address the same memory.
 Initial state (Collier & Beel 2018, section 3, compared these schemes):
   memory_init = constant  every slot filled with memory_init_value, 1e-6 by default (their most
                           reliable scheme: about twice as fast to converge as learned or random);
+                          memory_init_trained = true makes that start a parameter, as their code does
+                          (its init_M is a trainable variable, so their "constant" is learned from 1e-6)
                 learned   tanh(a learned (N, M) bias), the bias started near 0 (Glorot-uniform for a
                           dense layer from a constant 1, as theirs);
                 random    tanh(N(0, 0.5^2)) drawn once at build from the seeded init: a buffer saved
@@ -76,16 +78,28 @@ class NTMOptions(RecurrentOptions):
                            "drawn once at build)", choices=list(MEMORY_INITS))
     memory_init_value: float = opt(1e-6, "memory_init = constant: the value of every memory cell (and of the "
                                    "initial reads with initial_reads = constant)")
+    memory_init_trained: bool = opt(False, "memory_init = constant: train the starting memory from "
+                                    "memory_init_value (a parameter, as Collier & Beel's code, whose constant "
+                                    "init_M is a trainable variable) rather than keep it fixed")
     initial_reads: str = opt("constant", "read vectors before the first step: constant (memory_init_value) or "
                              "learned (tanh of a learned bias per head)", choices=["constant", "learned"])
     initial_weights: str = opt("first", "head weightings before the first step: first (one-hot on slot 0) or "
                                "learned (softmax of a learned bias per head)", choices=["first", "learned"])
+    forget_bias: float = opt(1.0, "controller = lstm: initial forget-gate bias (1, as the LSTM arch and Collier & "
+                             "Beel 2018's controller)")
 
     def check(self, section: str) -> None:
         if 2 * self.shift_range + 1 > self.memory_slots:
             raise ConfigError(f"{section}.shift_range", self.shift_range,
                               f"2 S + 1 shifts exceed memory_slots = {self.memory_slots} (they would alias)",
                               f"<= {(self.memory_slots - 1) // 2}")
+        if self.memory_init_trained and self.memory_init != "constant":
+            raise ConfigError(f"{section}.memory_init_trained", self.memory_init_trained,
+                              f"only memory_init = constant has a fixed start to train (learned is trained "
+                              f"already, random stays drawn)", "false, or memory_init = constant")
+        if self.controller == "feedforward" and self.forget_bias != 1.0:
+            raise ConfigError(f"{section}.forget_bias", self.forget_bias, "a feedforward controller has no forget gate",
+                              "1.0, or controller = lstm")
         if self.controller == "feedforward" and self.init != "default":
             raise ConfigError(f"{section}.init", self.init, "a feedforward controller has no recurrent matrix",
                               "default, or controller = lstm")
@@ -106,6 +120,9 @@ class NTMModel(SequenceModel):
             self.controller = nn.ModuleList(nn.LSTMCell(widths[i], o.hidden) for i in range(o.layers))
             for cell in self.controller:
                 init_recurrent(cell.weight_hh, 4, o.init, o.init_radius, o.init_gain)
+                with torch.no_grad():  # gate blocks (input, forget, cell, output); the two biases add up
+                    cell.bias_ih[o.hidden:2 * o.hidden].fill_(o.forget_bias)
+                    cell.bias_hh[o.hidden:2 * o.hidden].zero_()
         else:
             self.controller = nn.ModuleList(nn.Linear(widths[i], o.hidden) for i in range(o.layers))
         # One linear layer emits every head's parameters: (key, beta, g, shift, gamma) for the R read
@@ -127,6 +144,8 @@ class NTMModel(SequenceModel):
             bound = (6.0 / (1 + math.prod(shape))) ** 0.5
             return nn.Parameter(torch.empty(shape).uniform_(-bound, bound))
 
+        if o.memory_init_trained:  # (N, M), used as it is: no tanh, so it starts exactly at the constant
+            self.memory_start = nn.Parameter(torch.full((slots, width), o.memory_init_value))
         if o.memory_init == "learned":
             self.memory_bias = bias(slots, width)  # (N, M)
         elif o.memory_init == "random":
@@ -144,7 +163,9 @@ class NTMModel(SequenceModel):
         o, dtype = self.options, self.head.weight.dtype
         device = self.head.weight.device if device is None else device
         slots, width, heads = o.memory_slots, o.memory_width, o.read_heads + o.write_heads
-        if o.memory_init == "constant":
+        if o.memory_init_trained:
+            memory = self.memory_start.to(device, dtype).expand(batch, slots, width)  # (B, N, M)
+        elif o.memory_init == "constant":
             memory = torch.full((batch, slots, width), o.memory_init_value, device=device, dtype=dtype)
         else:
             start = torch.tanh(self.memory_bias) if o.memory_init == "learned" else self.random_memory
