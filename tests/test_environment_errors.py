@@ -30,7 +30,7 @@ def test_a_new_run_whose_config_cannot_be_written_leaves_no_directory(tmp_path, 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store, "atomic_write", full)
+    monkeypatch.setattr(store.runs, "atomic_write", full)  # create_run's own name for it
     with pytest.raises(OSError):
         store.create_run(tmp_path, "full", config_text="x = 1\n")
     assert list(tmp_path.iterdir()) == []  # no empty folder to be listed as a broken run
@@ -40,7 +40,7 @@ def test_a_command_on_a_full_disk_says_so_in_one_line(tmp_path, monkeypatch):
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(store, "atomic_write", full)
+    monkeypatch.setattr(store.runs, "atomic_write", full)  # create_run's own name for it
     sets = [arg for text in overrides(tmp_path) for arg in ("--set", text)]
     result = runner.invoke(app, ["run", *sets, "--runs-dir", str(tmp_path / "runs"), "--quiet"])
     assert result.exit_code == 1

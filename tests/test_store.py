@@ -128,7 +128,7 @@ def test_concurrent_create_run_gives_distinct_directories(tmp_path):
 
 def test_create_run_retries_when_an_id_is_taken(tmp_path, monkeypatch):
     draws = iter(["aaaa", "aaaa", "aaaa", "bbbb"])
-    monkeypatch.setattr(store.secrets, "token_hex", lambda n: next(draws))
+    monkeypatch.setattr(store.runs.secrets, "token_hex", lambda n: next(draws))
     first = store.create_run(tmp_path, "x", now=T0)
     second = store.create_run(tmp_path, "x", now=T0)
     assert first.id.endswith("-aaaa") and second.id.endswith("-bbbb")
@@ -136,7 +136,7 @@ def test_create_run_retries_when_an_id_is_taken(tmp_path, monkeypatch):
 
 
 def test_create_run_gives_up_rather_than_sharing(tmp_path, monkeypatch):
-    monkeypatch.setattr(store.secrets, "token_hex", lambda n: "aaaa")
+    monkeypatch.setattr(store.runs.secrets, "token_hex", lambda n: "aaaa")
     store.create_run(tmp_path, "x", now=T0)
     with pytest.raises(RuntimeError, match="unique run directory"):
         store.create_run(tmp_path, "x", now=T0)
