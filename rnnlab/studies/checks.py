@@ -1,6 +1,6 @@
 """A study's checks: what its sweep's results must show for the claim to count as reproduced.
 
-Four kinds, each evaluated once per seed (the seed's trials alone) and once on the mean over seeds (the
+The kinds, each evaluated once per seed (the seed's trials alone) and once on the mean over seeds (the
 value shown):
 
     threshold  the points matching `where`, reduced over points (`over`: each, mean, min, max),
