@@ -7,6 +7,14 @@ of RTRL (carrying the (S x P) sensitivity, rnnlab/train/rtrl.py) and of BPTT
 log-log slope of RTRL's time against n: the theory says 4 (n^2 weights times
 an n x n Jacobian product per step); BPTT's is 2.
 
+The measured slope is lower at small n because the n^4 product is only one of
+three costs per time step: a fixed one (torch.func's Jacobians, Python and
+dispatch: milliseconds, whatever n), the n^3 of building ds_t/dtheta (S x P_s),
+and the n^4 product itself. The `product` column times that product alone
+(one bmm of the same shapes) and `share` its part of RTRL's step: the slope
+nears 4 only where the share nears 1. experiments/studies/rtrl-cost.toml
+measures the same in training runs.
+
     python benchmarks/rtrl_cost.py [--sizes 4,8,16,32,64] [--steps 20]
 """
 
@@ -41,7 +49,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; seconds per time step, best of {args.repeats}")
-    print(f"{'n':>4} {'params':>7} {'rtrl s/step':>12} {'bptt s/step':>12} {'rtrl/bptt':>10}")
+    print(f"{'n':>4} {'params':>7} {'rtrl s/step':>12} {'bptt s/step':>12} {'rtrl/bptt':>10} {'product':>9} "
+          f"{'share':>6}")
     rows = []
     for n in (int(v) for v in args.sizes.split(",")):
         cfg = config.load(None, ["model.arch=elman", f"model.hidden={n}", "model.layers=1",
@@ -60,13 +69,20 @@ def main() -> None:
 
         rtrl_s = seconds(lambda: algorithm.step_loss(model), args.repeats) / args.steps
         bptt_s = seconds(bptt, args.repeats) / args.steps
+        size = algorithm.step_model.state_size
+        jacobian = torch.randn(1, size, size, dtype=torch.float64)  # (B, S, S)
+        sensitivity = torch.randn(1, size, algorithm.state_count, dtype=torch.float64)  # (B, S, P_s)
+        product_s = seconds(lambda: torch.bmm(jacobian, sensitivity), args.repeats)
         params = sum(p.numel() for p in model.parameters())
-        rows.append((n, rtrl_s, bptt_s))
-        print(f"{n:4d} {params:7d} {rtrl_s:12.2e} {bptt_s:12.2e} {rtrl_s / bptt_s:10.1f}")
-    if len(rows) >= 2:
-        (n0, r0, b0), (n1, r1, b1) = rows[-2], rows[-1]
-        print(f"log-log slope between n = {n0} and {n1}: rtrl {math.log(r1 / r0) / math.log(n1 / n0):.2f}, "
-              f"bptt {math.log(b1 / b0) / math.log(n1 / n0):.2f}")
+        rows.append((n, rtrl_s, bptt_s, product_s))
+        print(f"{n:4d} {params:7d} {rtrl_s:12.2e} {bptt_s:12.2e} {rtrl_s / bptt_s:10.1f} {product_s:9.2e} "
+              f"{product_s / rtrl_s:6.1%}")
+    for (n0, r0, b0, p0), (n1, r1, b1, p1) in zip(rows, rows[1:]):
+        ratio = math.log(n1 / n0)
+        print(f"log-log slope, n = {n0} to {n1}: rtrl {math.log(r1 / r0) / ratio:.2f}, "
+              f"bptt {math.log(b1 / b0) / ratio:.2f}, the n^4 product alone {math.log(p1 / p0) / ratio:.2f}")
+    print("theory: 4 for RTRL once the n^4 product dominates its step (share near 100%), 2 for BPTT once its "
+          "matrix products outweigh the per-step overheads; below that, fixed costs flatten both")
 
 
 if __name__ == "__main__":
