@@ -1,7 +1,8 @@
 """Benchmark: RTRL's cost per time step against BPTT's as the number of units n grows.
 
 One Elman layer (n units, 8 input features, float64) on the adding problem's
-inputs, one sequence of T steps per update, batch 1: the seconds per time step
+inputs, one sequence of T steps per update, batch 1 (--batch B: B sequences,
+RTRL's batch mode; --dtype float32 as training runs): the seconds per time step
 of RTRL (carrying the (S x P) sensitivity, rnnlab/train/rtrl.py) and of BPTT
 (forward + backward through the unrolled sequence), their ratio, and the
 log-log slope of RTRL's time against n: the theory says 4 (n^2 weights times
@@ -15,7 +16,7 @@ and the n^4 product itself. The `product` column times that product alone
 nears 4 only where the share nears 1. experiments/studies/rtrl-cost.toml
 measures the same in training runs.
 
-    python benchmarks/rtrl_cost.py [--sizes 4,8,16,32,64] [--steps 20]
+    python benchmarks/rtrl_cost.py [--sizes 4,8,16,32,64] [--steps 20] [--batch 1] [--dtype float64]
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="4,8,16,32,64")
     parser.add_argument("--steps", type=int, default=20, help="T: time steps per sequence")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1, help="sequences per update (above 1: batch mode)")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; seconds per time step, best of {args.repeats}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.dtype}, batch {args.batch}; "
+          f"seconds per time step, best of {args.repeats}")
     print(f"{'n':>4} {'params':>7} {'rtrl s/step':>12} {'bptt s/step':>12} {'rtrl/bptt':>10} {'product':>9} "
           f"{'share':>6}")
     rows = []
@@ -57,10 +61,12 @@ def main() -> None:
                                  "task.name=adding", f"task.length={args.steps}"])
         task = build_task(cfg.task, 0)
         torch.manual_seed(0)
-        model = build_model(cfg.model, task.spec).double()
-        x, y, mask = task.train_batch(1, torch.Generator().manual_seed(1))
-        batch = (x.double(), y.double(), mask)
-        algorithm = RTRL(task, model, 1, "pattern", torch.Generator(), torch.device("cpu"))
+        dtype = getattr(torch, args.dtype)
+        model = build_model(cfg.model, task.spec).to(dtype)
+        x, y, mask = task.train_batch(args.batch, torch.Generator().manual_seed(1))
+        batch = (x.to(dtype), y.to(dtype), mask)
+        mode = "pattern" if args.batch == 1 else "batch"
+        algorithm = RTRL(task, model, args.batch, mode, torch.Generator(), torch.device("cpu"))
         algorithm._batch = lambda: batch
 
         def bptt():
@@ -70,8 +76,8 @@ def main() -> None:
         rtrl_s = seconds(lambda: algorithm.step_loss(model), args.repeats) / args.steps
         bptt_s = seconds(bptt, args.repeats) / args.steps
         size = algorithm.step_model.state_size
-        jacobian = torch.randn(1, size, size, dtype=torch.float64)  # (B, S, S)
-        sensitivity = torch.randn(1, size, algorithm.state_count, dtype=torch.float64)  # (B, S, P_s)
+        jacobian = torch.randn(args.batch, size, size, dtype=dtype)  # (B, S, S)
+        sensitivity = torch.randn(args.batch, size, algorithm.state_count, dtype=dtype)  # (B, S, P_s)
         product_s = seconds(lambda: torch.bmm(jacobian, sensitivity), args.repeats)
         params = sum(p.numel() for p in model.parameters())
         rows.append((n, rtrl_s, bptt_s, product_s))
