@@ -8,13 +8,13 @@ of RTRL (carrying the (S x P) sensitivity, rnnlab/train/rtrl.py) and of BPTT
 log-log slope of RTRL's time against n: the theory says 4 (n^2 weights times
 an n x n Jacobian product per step); BPTT's is 2.
 
-The measured slope is lower at small n because the n^4 product is only one of
-three costs per time step: a fixed one (torch.func's Jacobians, Python and
-dispatch: milliseconds, whatever n), the n^3 of building ds_t/dtheta (S x P_s),
-and the n^4 product itself. The `product` column times that product alone
-(one bmm of the same shapes) and `share` its part of RTRL's step: the slope
-nears 4 only where the share nears 1. experiments/studies/rtrl-cost.toml
-measures the same in training runs.
+The measured slope is lower because the n^4 product is only one of three
+costs per time step: a fixed one (torch.func's Jacobians, Python and
+dispatch: milliseconds, whatever n), the n^3 of building ds_t/dtheta (S x P_s:
+memory bound, a large constant), and the n^4 product itself. The `product`
+column times that product alone (one bmm of the same shapes, random values)
+and `share` its part of RTRL's step: the slope nears 4 only where the share
+nears 1. experiments/studies/rtrl-cost.toml measures the same in training runs.
 
     python benchmarks/rtrl_cost.py [--sizes 4,8,16,32,64] [--steps 20] [--batch 1] [--dtype float64]
 """
@@ -87,8 +87,11 @@ def main() -> None:
         ratio = math.log(n1 / n0)
         print(f"log-log slope, n = {n0} to {n1}: rtrl {math.log(r1 / r0) / ratio:.2f}, "
               f"bptt {math.log(b1 / b0) / ratio:.2f}, the n^4 product alone {math.log(p1 / p0) / ratio:.2f}")
-    print("theory: 4 for RTRL once the n^4 product dominates its step (share near 100%), 2 for BPTT once its "
-          "matrix products outweigh the per-step overheads; below that, fixed costs flatten both")
+    # a step costs a + b n^3 + c n^4: its local slope is 0, 3 and 4 weighted by the three costs' shares
+    print("theory: 4 for RTRL once the n^4 product dominates its step. The rest of the step is a fixed cost "
+          "(slope 0) and the n^3 work of building ds_t/dtheta (slope 3, memory bound), so the measured slope is "
+          "about 3 x (n^3 share) + 4 x (the share above): below 4 until that share nears 100%. BPTT's 2 needs its "
+          "matrix products to outweigh its per-step overheads.")
 
 
 if __name__ == "__main__":
