@@ -53,6 +53,9 @@ class TrainConfig:
                              "(X^T X + alpha I) W = X^T Y summed over every judged position", above=0)
     rtrl_mode: str = opt("batch", "rtrl: batch (update after batch_size sequences), pattern (after each "
                          "sequence), online (after every time step)", choices=["batch", "pattern", "online"])
+    rtrl_check_every: int = opt(0, "rtrl (batch, pattern): at the first step and every this many after, also "
+                                "take BPTT's gradient of the same batch by autograd and record rtrl_gap = "
+                                "||g_rtrl - g_bptt|| / ||g_bptt|| in that train event (0: never)", min=0)
     ekf_noise: float = opt(1.0, "ekf: measurement noise R (larger: smaller, safer steps)", above=0)
     ekf_process: float = opt(1e-4, "ekf: process noise Q added to the covariance every update", min=0)
     ekf_prior: float = opt(10.0, "ekf: initial covariance P = prior * I", above=0)
@@ -102,6 +105,9 @@ class TrainConfig:
         if self.scheduled_sampling == "exponential" and self.ss_k >= 1:
             raise ConfigError(f"{section}.ss_k", self.ss_k, "an exponential schedule needs a decay below 1",
                               "a number in (0, 1), e.g. 0.999")
+        if self.rtrl_check_every and self.algorithm == "rtrl" and self.rtrl_mode == "online":
+            raise ConfigError(f"{section}.rtrl_check_every", self.rtrl_check_every, "online RTRL's gradient is one "
+                              "time step's under changing weights: there is no BPTT gradient to equal", "0")
         if self.pascanu_weight and self.algorithm != "bptt":
             raise ConfigError(f"{section}.pascanu_weight", self.pascanu_weight,
                               f"the regulariser runs with train.algorithm = bptt, not {self.algorithm}", "0")

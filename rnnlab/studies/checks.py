@@ -1,6 +1,6 @@
 """A study's checks: what its sweep's results must show for the claim to count as reproduced.
 
-Four kinds, each evaluated once per seed (the seed's trials alone) and once on the mean over seeds (the
+The kinds, each evaluated once per seed (the seed's trials alone) and once on the mean over seeds (the
 value shown):
 
     threshold  the points matching `where`, reduced over points (`over`: each, mean, min, max),
@@ -11,6 +11,8 @@ value shown):
                `where`'s points): inside `within = [low, high]`        "ESN best at a radius in [0.9, 1.25]"
     trend      the metric against `key` is monotone (`direction`: increasing / decreasing), each step
                allowed to go against the trend by `slack` (a fraction of the step's start)
+    slope      the least-squares slope of log(metric) against log(`key`) (the metric averaged over the
+               other keys of `where`'s points) inside `within = [low, high]`   "RTRL's time grows as n^4"
 
 Outcome: pass (every seed passes), fail (every seed fails: the seeds agree), inconclusive (seeds disagree,
 or fewer than `min_seeds` seeds have a value at every point the check reads: too few finished trials).
@@ -29,7 +31,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 from ..sweeps.spec import HIGHER_IS_BETTER
 
-KINDS = ("threshold", "compare", "argbest", "trend")
+KINDS = ("threshold", "compare", "argbest", "trend", "slope")
 OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 MATCH = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt, "ne": operator.ne}
 SYMBOLS = {"ge": ">=", "gt": ">", "le": "<=", "lt": "<", "ne": "!="}
@@ -38,7 +40,8 @@ COMMON = {"kind", "metric", "label", "min_seeds"}
 KEYS = {"threshold": COMMON | {"where", "op", "value", "over"},
         "compare": COMMON | {"a", "b", "mode", "op", "value"},
         "argbest": COMMON | {"where", "key", "within", "goal"},
-        "trend": COMMON | {"where", "key", "direction", "slack"}}
+        "trend": COMMON | {"where", "key", "direction", "slack"},
+        "slope": COMMON | {"where", "key", "within"}}
 
 
 @dataclass
@@ -68,6 +71,8 @@ class Check:
             return f"{'a / b' if self.mode == 'ratio' else 'a - b'} {self.op} {self.value:g}"
         if self.kind == "argbest":
             return f"{self.goal} at {self.key} in [{self.within[0]:g}, {self.within[1]:g}]"
+        if self.kind == "slope":
+            return f"log-log slope over {self.key} in [{self.within[0]:g}, {self.within[1]:g}]"
         return f"{self.direction} in {self.key}" + (f" (slack {self.slack:g})" if self.slack else "")
 
 
@@ -119,17 +124,18 @@ def parse(table: dict, name: str, swept: set, metric: str, goal) -> Check:
         check.mode = table.get("mode", "ratio")
         if check.mode not in ("ratio", "difference"):
             raise ConfigError(f"{name}.mode", check.mode, "not a comparison mode", "ratio, difference")
-    if kind in ("argbest", "trend"):
+    if kind in ("argbest", "trend", "slope"):
         check.key = table.get("key", "(missing)")
         if check.key not in swept:
             raise ConfigError(f"{name}.key", check.key, "not a swept key of the study", ", ".join(sorted(swept)))
-    if kind == "argbest":
+    if kind in ("argbest", "slope"):
         within = table.get("within", "(missing)")
         if not (isinstance(within, list) and len(within) == 2):
             raise ConfigError(f"{name}.within", within, "expected [low, high]", "e.g. [0.9, 1.25]")
         check.within = (_number(within[0], f"{name}.within"), _number(within[1], f"{name}.within"))
         if check.within[0] > check.within[1]:
             raise ConfigError(f"{name}.within", within, "expected [low, high] with low <= high")
+    if kind == "argbest":
         default = goal if goal in ("min", "max") else ("max" if check.metric.split("@")[0] in HIGHER_IS_BETTER else "min")
         check.goal = table.get("goal", default)
         if check.goal not in ("min", "max"):
@@ -169,7 +175,7 @@ def default_label(check: Check) -> str:
         return ", ".join(f"{k.rsplit('.', 1)[-1]} {_cond(v)}" for k, v in where.items()) or "every point"
     if check.kind == "compare":
         return f"{check.metric}: ({shown(check.a)}) vs ({shown(check.b)})"
-    if check.kind in ("argbest", "trend"):
+    if check.kind in ("argbest", "trend", "slope"):
         return f"{check.metric} {check.kind} over {check.key}" + (f" ({shown(check.where)})" if check.where else "")
     return f"{check.metric} at {shown(check.where)}"
 
@@ -269,14 +275,29 @@ def _measure(check: Check, observations: list[Observation]) -> float | None:
     if check.kind == "argbest":
         pick = min if check.goal == "min" else max
         return float(xs[ys.index(pick(ys))])
+    if check.kind == "slope":
+        return log_log_slope(xs, ys)
     sign = 1 if check.direction == "increasing" else -1  # trend: the steps that go against it
     return float(sum(sign * (b - a) < -check.slack * abs(a) for a, b in zip(ys, ys[1:])))
+
+
+def log_log_slope(xs: list, ys: list[float]) -> float | None:
+    """k of y ~ c x^k: the least-squares line through (log x, log y); None without two positive points."""
+    try:
+        points = [(math.log(x), math.log(y)) for x, y in zip(xs, ys)]
+    except (ValueError, TypeError):  # a value <= 0, or a key that is not a number: no power law to fit
+        return None
+    if len({u for u, _ in points}) < 2:
+        return None
+    mean_u, mean_v = statistics.fmean(u for u, _ in points), statistics.fmean(v for _, v in points)
+    spread = sum((u - mean_u) ** 2 for u, _ in points)
+    return sum((u - mean_u) * (v - mean_v) for u, v in points) / spread
 
 
 def _passes(check: Check, measured: float) -> bool:
     if check.kind in ("threshold", "compare"):
         return OPS[check.op](measured, check.value)
-    if check.kind == "argbest":
+    if check.kind in ("argbest", "slope"):
         return check.within[0] <= measured <= check.within[1]
     return measured == 0
 

@@ -7,6 +7,12 @@
     grad_ratio  that norm over ||dL_T/dh_T||: how much of the gradient survives the way back (< 1 vanishes,
                 > 1 explodes)
 
+    step_seconds  one training step's seconds: the mean gap between consecutive train events' t, leaving
+                out gaps over twice the median plus 2 ms (t's rounding): the evaluations, probes and
+                checkpoints between some steps
+    rtrl_gap    the largest rtrl_gap of the train events (train.rtrl_check_every): how far RTRL's gradient
+                is from BPTT's on the same batch, relative to BPTT's norm
+
     diverged    1 for a trial that diverged (a NaN/inf or blown-up loss, or an inf gradient norm), 0 for
                 one that finished: explosions counted (a diverged trial has no other value)
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 
 from .. import store
 from ..errors import ConfigError
@@ -24,6 +31,8 @@ from ..sweeps import results
 from .checks import Observation
 
 GRADIENT = ("grad_h0", "grad_ratio")
+TRAIN = ("step_seconds", "rtrl_gap")
+ROUNDING = 0.002  # seconds: two units of t's rounding (events write t to the millisecond)
 DIVERGED = "diverged"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$")
 
@@ -31,12 +40,14 @@ NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$")
 def check_metric_name(name: str, key: str) -> None:
     if not NAME.match(name):
         raise ConfigError(key, name, "not a metric name", "an eval key (error_rate), NAME@LENGTH (error_rate@40), "
-                          + ", ".join((*GRADIENT, DIVERGED)))
+                          + ", ".join((*GRADIENT, *TRAIN, DIVERGED)))
 
 
 def value(events: list[dict], name: str) -> float | None:
     """One metric from a run's events, or None (absent, not a finite number)."""
-    if name in GRADIENT:
+    if name in TRAIN:
+        found = train_value(events, name)
+    elif name in GRADIENT:
         flows = [e for e in events if e.get("kind") == "gradflow"]
         try:
             last = flows[-1]["layers"]["layer0"]["last"]
@@ -58,6 +69,23 @@ def value(events: list[dict], name: str) -> float | None:
     if isinstance(found, bool) or not isinstance(found, (int, float)) or not math.isfinite(found):
         return None
     return float(found)
+
+
+def train_value(events: list[dict], name: str) -> float | None:
+    """step_seconds or rtrl_gap from the train events (None: fewer than two steps, or no rtrl_gap)."""
+    train = [e for e in events if e.get("kind") == "train"]
+    try:
+        if name == "step_seconds":
+            times = [float(e["t"]) for e in train]
+            if len(times) < 2:
+                return None
+            gaps = [b - a for a, b in zip(times, times[1:])]
+            bar = 2 * statistics.median(gaps) + ROUNDING
+            return statistics.fmean(g for g in gaps if g <= bar)
+        gaps = [e["rtrl_gap"] for e in train if "rtrl_gap" in e]
+        return max(gaps) if gaps else None
+    except (KeyError, TypeError, ValueError, statistics.StatisticsError):
+        return None
 
 
 def observe(sweep: store.SweepDir, record: dict, names: list[str]) -> list[Observation]:

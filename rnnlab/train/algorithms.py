@@ -85,7 +85,7 @@ def make_algorithm(cfg, task, model, generator: torch.Generator, device: torch.d
     if tc.algorithm == "ridge":
         return RidgeReadout(task, tc.batch_size, generator, device, tc.ridge_alpha)
     if tc.algorithm == "rtrl":
-        return RTRL(task, model, tc.batch_size, tc.rtrl_mode, generator, device)
+        return RTRL(task, model, tc.batch_size, tc.rtrl_mode, generator, device, tc.rtrl_check_every)
     if tc.algorithm == "ekf":
         return ExtendedKalmanFilter(task, model, tc.batch_size, generator, device, tc.ekf_noise, tc.ekf_process,
                                     tc.ekf_prior)

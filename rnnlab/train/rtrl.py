@@ -14,6 +14,8 @@ units (P ~ n^2). Update modes:
   pattern  the same with one sequence per update
   online   an update after every time step with the gradient of that step's loss,
            the sensitivities carried on under the changing weights (an approximation)
+With train.rtrl_check_every (batch, pattern), a step also takes BPTT's gradient of its
+batch by autograd and reports how far apart the two are (rtrl_gap in its train event).
 The one-step function is the models' unrolled form (models/unrolled.py): the
 fused kernels cannot be differentiated per sequence.
 """
@@ -90,8 +92,11 @@ class RTRL:
     sets_gradients = True
     should_stop = staticmethod(lambda: False)  # the Trainer sets its stop flag here; checked every time step
 
-    def __init__(self, task, model, batch_size: int, mode: str, generator: torch.Generator, device: torch.device):
+    def __init__(self, task, model, batch_size: int, mode: str, generator: torch.Generator, device: torch.device,
+                 check_every: int = 0):
         self.task, self.mode, self.generator, self.device = task, mode, generator, device
+        self.check_every, self.steps_taken = check_every, 0  # steps_taken: which steps compare with BPTT
+        self.extras: dict = {}  # the Trainer adds these to the step's train event
         self.batch_size = 1 if mode == "pattern" else batch_size
         self.step_model = OneStep(model)
         self.names = [name for name, p in self.step_model.named_parameters() if p.requires_grad]
@@ -167,6 +172,7 @@ class RTRL:
     # -- what the Trainer calls ---------------------------------------------------------
     def step_loss(self, model) -> tuple[Tensor, int]:
         params = {n: p.detach() for n, p in self.step_model.named_parameters() if n in self.names}
+        self.extras = {}
         if self.mode == "online":
             return self._online_step(params)
         undrawn = self.generator.get_state()
@@ -179,7 +185,23 @@ class RTRL:
             value, g, flat, sensitivity = self._advance(params, x, y, mask, t, flat, sensitivity)
             total, gradient = total + value, gradient + g
         self._set_gradients(gradient)
+        if self.check_every and self.steps_taken % self.check_every == 0:
+            self.extras = {"rtrl_gap": self.bptt_gap(model, (x, y, mask), gradient)}
+        self.steps_taken += 1
         return torch.tensor(total, dtype=torch.float64), int(mask.sum()) if mask is not None else y.numel()
+
+    def bptt_gap(self, model, batch, gradient: Tensor) -> float:
+        """||g_rtrl - g_bptt|| / ||g_bptt||: the same loss differentiated backwards through the whole
+        sequence (the model's own forward, fused kernels included), from the zero state RTRL starts in."""
+        x, y, mask = batch
+        params = dict(self.step_model.named_parameters())
+        with torch.enable_grad():
+            output, _ = model(x)  # (B, T, O)
+            loss = self.task.loss(output, y, mask)
+            found = torch.autograd.grad(loss, [params[n] for n in self.names], allow_unused=True)
+        expected = torch.cat([(g if g is not None else torch.zeros_like(params[n])).flatten()
+                              for g, n in zip(found, self.names)])  # (P,)
+        return float((gradient - expected).norm() / expected.norm().clamp_min(torch.finfo(expected.dtype).tiny))
 
     def _stop_if_asked(self, undrawn, put_back=None) -> None:
         """A long step (seconds per sequence on a big net) gives way to SIGINT/SIGTERM between time steps;
@@ -204,7 +226,8 @@ class RTRL:
         return torch.tensor((value - zero_loss) * steps + zero_loss, dtype=torch.float64), x.shape[0]
 
     def state_dict(self) -> dict:
-        return {}  # online mode restarts its sequence on resume
+        return {"steps_taken": self.steps_taken}  # online mode restarts its sequence on resume
 
     def load_state_dict(self, state: dict) -> None:
         self.sequence = None
+        self.steps_taken = int(state.get("steps_taken", 0))  # absent in checkpoints older than rtrl_check_every
