@@ -4,6 +4,8 @@ result.json beside the record (what `--list`, the report and the TUI read)."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import platform
@@ -22,6 +24,14 @@ from .spec import Study
 def fingerprint(study: Study, size: str) -> str:
     """What a size runs: a study file edited in its config, sweep or sets starts a new sweep."""
     return json.dumps({"experiment": study.experiment(size), "set": study.sets(size)}, sort_keys=True)
+
+
+def result_fingerprint(study: Study, size: str) -> str:
+    """What a saved result answers: the size's sweep and sets and the checks read on it (sha256). A result
+    whose fingerprint differs from the study file's is stale: its study changed since it ran."""
+    checks = [dataclasses.asdict(check) for check in study.checks]
+    text = json.dumps({"run": fingerprint(study, size), "checks": checks}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def plan(study: Study, size: str, runs_dir) -> tuple[driver.Plan, str]:
@@ -76,7 +86,7 @@ def evaluate(study: Study, size: str, sweep: store.SweepDir, workers: int | None
         "checks": outcomes, "verdict": checks_mod.verdict([o["outcome"] for o in outcomes]),
         "trial_seconds": sum(t.seconds or 0.0 for t in trials),
         "seconds": float((home.read_record() or {}).get("seconds") or 0.0),
-        "machine": machine(workers), "evaluated": time.time(),
+        "machine": machine(workers), "evaluated": time.time(), "fingerprint": result_fingerprint(study, size),
     }
     home.write_result(saved)
     return saved
