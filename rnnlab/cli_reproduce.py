@@ -113,6 +113,8 @@ def run_study(study, size: str, runs_dir: Path, workers: int | None, backend: st
     if result["metrics"]:
         out.print(metrics_table(result))
     out.print(checks_table(result))
+    for sample in result.get("samples") or []:
+        out.print(sample_text(sample))
     verdict = result["verdict"]
     line = Text.assemble(Text("verdict: ", "bold"), Text(verdict, VERDICT_STYLES[verdict]),
                          f"  ({fmt_duration(result['seconds'])} wall, {fmt_duration(result['trial_seconds'])} "
@@ -139,6 +141,16 @@ def metrics_table(result: dict) -> Table:
         table.add_row(*(literal(row["point"].get(k)) for k in result["keys"]),
                       *("-" if c is None else f"{fmt_metric(c['mean'])} ± {fmt_metric(c['std'])}" for c in cells))
     return table
+
+
+def sample_text(sample: dict) -> Text:
+    """A saved sample (studies/samples.py): where it came from, then its text literally, lines kept."""
+    where = " ".join(f"{k}={v}" for k, v in (sample.get("point") or {}).items())
+    head = Text.assemble(Text("sample", "bold"), literal(f" ({where + ', ' if where else ''}seed {sample.get('seed')}"))
+    if sample.get("error"):
+        return Text.assemble(head, literal(f"): {sample['error']}"))
+    return Text.assemble(head, literal(f", step {sample.get('step')}, temperature {sample.get('temperature')}):"),
+                         "\n", literal(str(sample.get("text", "")), keep="\n\t"))
 
 
 def checks_table(result: dict) -> Table:
