@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_common import RunsDir, err, out, reports_errors, runs_dir_of
-from .console import fmt_duration, fmt_metric, literal
+from .console import fmt_duration, fmt_metric, literal, sample_text
 from .errors import ConfigError
 from .literal import visible
 
@@ -141,16 +141,6 @@ def metrics_table(result: dict) -> Table:
         table.add_row(*(literal(row["point"].get(k)) for k in result["keys"]),
                       *("-" if c is None else f"{fmt_metric(c['mean'])} ± {fmt_metric(c['std'])}" for c in cells))
     return table
-
-
-def sample_text(sample: dict) -> Text:
-    """A saved sample (studies/samples.py): where it came from, then its text literally, lines kept."""
-    where = " ".join(f"{k}={v}" for k, v in (sample.get("point") or {}).items())
-    head = Text.assemble(Text("sample", "bold"), literal(f" ({where + ', ' if where else ''}seed {sample.get('seed')}"))
-    if sample.get("error"):
-        return Text.assemble(head, literal(f"): {sample['error']}"))
-    return Text.assemble(head, literal(f", step {sample.get('step')}, temperature {sample.get('temperature')}):"),
-                         "\n", literal(str(sample.get("text", "")), keep="\n\t"))
 
 
 def checks_table(result: dict) -> Table:

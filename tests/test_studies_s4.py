@@ -100,7 +100,7 @@ def test_samples_come_from_each_points_lowest_finished_seed_as_sampling_gives_th
     import torch
 
     from rnnlab import sampling, store
-    from rnnlab.cli_reproduce import sample_text
+    from rnnlab.console import sample_text
     from rnnlab.studies.report import section
     from rnnlab.studies.samples import collect
 

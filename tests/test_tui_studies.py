@@ -73,6 +73,26 @@ def test_the_list_shows_each_study_with_its_saved_verdicts_and_opens_one(lab):
     run(scenario, *lab)
 
 
+def test_a_study_with_samples_shows_them_literally(lab):
+    experiments, runs = lab
+    result = saved_result(runs, "tiny-widths")
+    result["samples"] = [{"point": {"model.hidden": 8}, "seed": 0, "run": "r", "step": 40, "temperature": 1.0,
+                          "text": "def f():\n\treturn [red]1[/red]\x1b[2J"}]
+    store.StudyDir(runs, "tiny-widths", "quick").write_result(result)
+
+    async def scenario(app, pilot, screen):
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), what="the study")
+        box = app.screen.query_one("#samples", Static)
+        assert box.display
+        shown = str(box.render())
+        assert "sample (model.hidden=8, seed 0, step 40, temperature 1.0):\ndef f():\n" in shown
+        assert "return [red]1[/red]\\x1b[2J" in shown  # markup not obeyed, the escape shown
+        await pilot.press("tab")  # the full size: never run, no samples
+        assert not app.screen.query_one("#samples", Static).display
+    run(scenario, experiments, runs)
+
+
 def test_launching_starts_reproduce_opens_its_sweep_and_ends_with_the_verdict(lab, monkeypatch):
     experiments, runs = lab
     started, children = [], []
