@@ -42,8 +42,8 @@ def literal(value, style: str = "", keep: str = "", **text_options) -> Text:
 def sample_text(sample: dict) -> Text:
     """A study's saved sample (rnnlab/studies/samples.py): where it came from, then its text literally,
     lines and tabs kept (the CLI's `reproduce` and the TUI's study screen)."""
-    where = " ".join(f"{k}={v}" for k, v in (sample.get("point") or {}).items())
-    head = Text.assemble(Text("sample", "bold"), literal(f" ({where + ', ' if where else ''}seed {sample.get('seed')}"))
+    where = "".join(f"{k}={v}, " for k, v in (sample.get("point") or {}).items())
+    head = Text.assemble(Text("sample", "bold"), literal(f" ({where}seed {sample.get('seed')}"))
     if sample.get("error"):
         return Text.assemble(head, literal(f"): {sample['error']}"))
     return Text.assemble(head, literal(f", step {sample.get('step')}, temperature {sample.get('temperature')}):"),
