@@ -147,3 +147,15 @@ def test_a_bad_sample_length_is_one_config_error(tmp_path, value):
     with pytest.raises(ConfigError) as error:
         spec.load(path)
     assert "study.sample" in str(error.value)
+
+
+def test_a_difference_as_the_sweeps_own_metric_is_one_config_error(tmp_path):
+    from rnnlab.studies import spec
+    from study_fixtures import PASSING, study_text
+
+    text = study_text(tmp_path, PASSING).replace("seeds = [0]", 'seeds = [0]\nmetric = "bpc - ngram_bpc"')
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        spec.load(path)
+    assert "sweep.metric" in str(error.value) and "goes in a check's metric" in str(error.value)

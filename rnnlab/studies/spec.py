@@ -18,7 +18,7 @@ from .. import config as config_mod
 from ..errors import ConfigError
 from ..sweeps import spec as sweep_spec
 from . import checks as checks_mod
-from .metrics import check_metric_name
+from .metrics import check_metric_name, difference
 from .samples import MAX_CHARS as MAX_SAMPLE
 
 SIZES = ("quick", "full")
@@ -101,6 +101,9 @@ def load(path: Path) -> Study:
         sweep_spec.check_trials(config, sizes[size]["set"], spec.expand())
         keys |= set(spec.keys)
     metric = sweep.get("metric", "loss")
+    if isinstance(metric, str) and difference(metric):  # sweeps/results reads one eval key per trial
+        raise ConfigError("sweep.metric", metric, "a sweep's metric is one eval key",
+                          "e.g. loss; a difference A - B goes in a check's metric")
     checks = _checks(check_tables, keys, metric, sweep.get("goal"))
     return Study(name, path, head["claim"].strip(), head["watch"].strip(), head["anchor"].strip(),
                  str(head.get("anchor_value", "")).strip(), head.get("number"), config, sweep, sizes, checks,
