@@ -20,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_common import RunsDir, err, out, reports_errors, runs_dir_of
-from .console import fmt_duration, fmt_metric, literal
+from .console import fmt_duration, fmt_metric, literal, sample_text
 from .errors import ConfigError
 from .literal import visible
 
@@ -113,6 +113,8 @@ def run_study(study, size: str, runs_dir: Path, workers: int | None, backend: st
     if result["metrics"]:
         out.print(metrics_table(result))
     out.print(checks_table(result))
+    for sample in result.get("samples") or []:
+        out.print(sample_text(sample))
     verdict = result["verdict"]
     line = Text.assemble(Text("verdict: ", "bold"), Text(verdict, VERDICT_STYLES[verdict]),
                          f"  ({fmt_duration(result['seconds'])} wall, {fmt_duration(result['trial_seconds'])} "

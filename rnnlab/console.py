@@ -39,6 +39,17 @@ def literal(value, style: str = "", keep: str = "", **text_options) -> Text:
     return Text(visible(value, keep), style=style, **text_options)
 
 
+def sample_text(sample: dict) -> Text:
+    """A study's saved sample (rnnlab/studies/samples.py): where it came from, then its text literally,
+    lines and tabs kept (the CLI's `reproduce` and the TUI's study screen)."""
+    where = "".join(f"{k}={v}, " for k, v in (sample.get("point") or {}).items())
+    head = Text.assemble(Text("sample", "bold"), literal(f" ({where}seed {sample.get('seed')}"))
+    if sample.get("error"):
+        return Text.assemble(head, literal(f"): {sample['error']}"))
+    return Text.assemble(head, literal(f", step {sample.get('step')}, temperature {sample.get('temperature')}):"),
+                         "\n", literal(str(sample.get("text", "")), keep="\n\t"))
+
+
 def fmt_num(value, digits: int = 4) -> str:
     """`digits` decimals for ordinary magnitudes; 3 significant digits in e-notation for huge or tiny ones."""
     if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):

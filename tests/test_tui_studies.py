@@ -65,15 +65,37 @@ def test_the_list_shows_each_study_with_its_saved_verdicts_and_opens_one(lab):
         assert checks.row_count == 2 and str(checks.get_row_at(1)[4]) == "fail"
         await pilot.press("tab")  # the full size: never run
         assert "not run yet" in str(app.screen.query_one("#verdict", Static).render())
-        assert checks.row_count == 0
+        # never run: the study file's own checks, with their bounds, none measured
+        assert checks.row_count == 1
+        assert [str(c) for c in checks.get_row_at(0)] == ["loss at every point", "each < 100", "-", "", "not run"]
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is screen, what="back on the list")
     run(scenario, *lab)
 
 
+def test_a_study_with_samples_shows_them_literally(lab):
+    experiments, runs = lab
+    result = saved_result(runs, "tiny-widths")
+    result["samples"] = [{"point": {"model.hidden": 8}, "seed": 0, "run": "r", "step": 40, "temperature": 1.0,
+                          "text": "def f():\n\treturn [red]1[/red]\x1b[2J"}]
+    store.StudyDir(runs, "tiny-widths", "quick").write_result(result)
+
+    async def scenario(app, pilot, screen):
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), what="the study")
+        box = app.screen.query_one("#samples", Static)
+        assert box.display
+        shown = str(box.render())
+        assert "sample (model.hidden=8, seed 0, step 40, temperature 1.0):\ndef f():\n" in shown
+        assert "return [red]1[/red]\\x1b[2J" in shown  # markup not obeyed, the escape shown
+        await pilot.press("tab")  # the full size: never run, no samples
+        assert not app.screen.query_one("#samples", Static).display
+    run(scenario, experiments, runs)
+
+
 def test_launching_starts_reproduce_opens_its_sweep_and_ends_with_the_verdict(lab, monkeypatch):
     experiments, runs = lab
-    started = []
+    started, children = [], []
 
     def fake_start(runs_dir, name, size="quick", studies=None, log=None):
         """What `rnnlab reproduce` does first (its sweep and the record naming it), then a short child."""
@@ -81,7 +103,9 @@ def test_launching_starts_reproduce_opens_its_sweep_and_ends_with_the_verdict(la
         sweep = synthetic_sweep(runs_dir)
         store.StudyDir(runs_dir, "tiny-other", size).write_record({"sweep": sweep.id, "fingerprint": "x"})
         saved_result(runs_dir, "tiny-other", size, verdict="reproduced")
-        return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"], start_new_session=True)
+        children.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(0.5)"],
+                                         start_new_session=True))
+        return children[-1]
 
     monkeypatch.setattr(worker, "start_reproduce", fake_start)
 
@@ -92,7 +116,7 @@ def test_launching_starts_reproduce_opens_its_sweep_and_ends_with_the_verdict(la
         await pilot.press("r")
         await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), what="its sweep screen")
         assert started == [(str(experiments / "studies" / "tiny-other.toml"), "quick")]
-        assert study_screen.process in app.children_started
+        assert app.children_started == children  # the quit prompt offers to stop it (it may have ended by now)
         await wait_for(pilot, lambda: "tiny-other (quick): reproduced" in screen_text(app), timeout=5,
                        what="the verdict's notice")
         await pilot.press("escape")

@@ -16,6 +16,10 @@
     diverged    1 for a trial that diverged (a NaN/inf or blown-up loss, or an inf gradient norm), 0 for
                 one that finished: explosions counted (a diverged trial has no other value)
 
+    A - B       the difference of two of the above in the same trial (loss_free_running - loss: the
+                exposure-bias gap; bpc - ngram_bpc: a model against its own eval's baseline). The spaces
+                around the minus are required: eval keys themselves may hold a hyphen (exact@1-10)
+
 A trial that did not finish (diverged aside, for `diverged`) has no values (None), like a sweep's table.
 """
 
@@ -35,16 +39,30 @@ TRAIN = ("step_seconds", "rtrl_gap")
 ROUNDING = 0.002  # seconds: two units of t's rounding (events write t to the millisecond)
 DIVERGED = "diverged"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$")
+DIFFERENCE = re.compile(r"^(\S+) - (\S+)$")  # "A - B": one space each side, so a hyphen in a key stays a key's
 
 
 def check_metric_name(name: str, key: str) -> None:
+    parts = difference(name)
+    if parts is not None and all(NAME.match(part) and part != DIVERGED for part in parts):
+        return
     if not NAME.match(name):
         raise ConfigError(key, name, "not a metric name", "an eval key (error_rate), NAME@LENGTH (error_rate@40), "
-                          + ", ".join((*GRADIENT, *TRAIN, DIVERGED)))
+                          + ", ".join((*GRADIENT, *TRAIN, DIVERGED)) + ", or A - B (the difference of two of them)")
+
+
+def difference(name: str) -> tuple[str, str] | None:
+    """("A", "B") for a metric "A - B" (the two values of the same trial, subtracted); None otherwise."""
+    found = DIFFERENCE.match(name)
+    return (found.group(1), found.group(2)) if found else None
 
 
 def value(events: list[dict], name: str) -> float | None:
     """One metric from a run's events, or None (absent, not a finite number)."""
+    parts = difference(name)
+    if parts is not None:  # A - B: None when either side is missing
+        a, b = (value(events, part) for part in parts)
+        return None if a is None or b is None else a - b
     if name in TRAIN:
         found = train_value(events, name)
     elif name in GRADIENT:

@@ -95,7 +95,22 @@ def section(result: dict) -> list[str]:
              cell(c.get("outcome") + (f" ({c['reason']})" if c.get("reason") else ""))]
             for c in result.get("checks") or []]
     lines += table(["check", "expected", "measured (mean over seeds)", "per seed", "outcome"], rows)
+    for sample in result.get("samples") or []:
+        lines += sample_lines(sample)
     return lines
+
+
+def sample_lines(sample: dict) -> list[str]:
+    """A saved sample (studies/samples.py) as a code block: its text literal, lines and tabs kept."""
+    from .samples import fence
+
+    point = ", ".join(f"{k} = {v}" for k, v in (sample.get("point") or {}).items())
+    where = f"{point}, seed {sample.get('seed')}" if point else f"seed {sample.get('seed')}"
+    if sample.get("error"):
+        return ["", f"No sample ({cell(where)}): {cell(sample['error'])}"]
+    text = visible(str(sample.get("text", "")), keep="\n\t")
+    return ["", f"Sample ({cell(where)}, the best checkpoint at step {cell(sample.get('step'))}, temperature "
+            f"{cell(sample.get('temperature'))}):", "", fence(text), text, fence(text)]
 
 
 def fmt_seconds(seconds) -> str:

@@ -88,6 +88,10 @@ def evaluate(study: Study, size: str, sweep: store.SweepDir, workers: int | None
         "seconds": float((home.read_record() or {}).get("seconds") or 0.0),
         "machine": machine(workers), "evaluated": time.time(), "fingerprint": result_fingerprint(study, size),
     }
+    if study.sample:  # text from the checkpoints: what a metric cannot show
+        from .samples import collect
+
+        saved["samples"] = collect(sweep, record, study.sample)
     home.write_result(saved)
     return saved
 

@@ -1,7 +1,8 @@
 """A study file (experiments/studies/NAME.toml): one claim of the lectures, the sweep that tests it, and
 the checks that decide it. See docs/studies.md for the format; every bad key is one ConfigError line.
 
-    [study]   claim, watch, anchor (and anchor_value, number, base: an experiment file to start from)
+    [study]   claim, watch, anchor (and anchor_value, number, base: an experiment file to start from,
+              sample: characters of text to generate from each point's first seed, samples.py)
     [model] [task] [train] [probes] ...   the config (merged over `base`, key by key)
     [sweep]   the sweep, as in any experiment file
     [quick] [full]   the two sizes: `set` (--set strings) and `sweep` (keys that replace the sweep's)
@@ -17,10 +18,12 @@ from .. import config as config_mod
 from ..errors import ConfigError
 from ..sweeps import spec as sweep_spec
 from . import checks as checks_mod
-from .metrics import check_metric_name
+from .metrics import check_metric_name, difference
+from .samples import MAX_CHARS as MAX_SAMPLE
 
 SIZES = ("quick", "full")
-STUDY_KEYS = {"claim": str, "watch": str, "anchor": str, "anchor_value": str, "number": int, "base": str}
+STUDY_KEYS = {"claim": str, "watch": str, "anchor": str, "anchor_value": str, "number": int, "base": str,
+              "sample": int}
 REQUIRED = ("claim", "watch", "anchor")
 SIZE_KEYS = ("set", "sweep")
 
@@ -43,6 +46,7 @@ class Study:
     sweep: dict  # the [sweep] table
     sizes: dict  # "quick"/"full" -> {"set": [...], "sweep": {...}}
     checks: list = field(default_factory=list)  # checks_mod.Check
+    sample: int = 0  # characters sampled from each point's first seed into the result (0: none; samples.py)
 
     def sweep_table(self, size: str) -> dict:
         return {**self.sweep, **self.sizes[size]["sweep"]}
@@ -71,6 +75,9 @@ def load(path: Path) -> Study:
             raise ConfigError(f"study.{key}", value, "unknown key", ", ".join(STUDY_KEYS))
         if not isinstance(value, STUDY_KEYS[key]) or isinstance(value, bool):
             raise ConfigError(f"study.{key}", value, f"expected {STUDY_KEYS[key].__name__}")
+    if "sample" in head and not 1 <= head["sample"] <= MAX_SAMPLE:
+        raise ConfigError("study.sample", head["sample"], "characters to sample from each point's first seed",
+                          f"an integer in 1..{MAX_SAMPLE}")
     for key in REQUIRED:
         if not str(head.get(key, "")).strip():
             raise ConfigError(f"study.{key}", head.get(key, "(missing)"), "required, a sentence or paragraph")
@@ -94,9 +101,13 @@ def load(path: Path) -> Study:
         sweep_spec.check_trials(config, sizes[size]["set"], spec.expand())
         keys |= set(spec.keys)
     metric = sweep.get("metric", "loss")
+    if isinstance(metric, str) and difference(metric):  # sweeps/results reads one eval key per trial
+        raise ConfigError("sweep.metric", metric, "a sweep's metric is one eval key",
+                          "e.g. loss; a difference A - B goes in a check's metric")
     checks = _checks(check_tables, keys, metric, sweep.get("goal"))
     return Study(name, path, head["claim"].strip(), head["watch"].strip(), head["anchor"].strip(),
-                 str(head.get("anchor_value", "")).strip(), head.get("number"), config, sweep, sizes, checks)
+                 str(head.get("anchor_value", "")).strip(), head.get("number"), config, sweep, sizes, checks,
+                 head.get("sample", 0))
 
 
 def _size(table, size: str) -> dict:

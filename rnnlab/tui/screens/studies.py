@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from textual.worker import get_current_worker
 
 from ... import store, worker
-from ...console import fmt_duration, fmt_metric
+from ...console import fmt_duration, fmt_metric, sample_text
 from ...errors import RnnlabError
 from ..literal import notify, plain
 
@@ -120,6 +120,7 @@ class StudyScreen(Screen):
     StudyScreen #about { height: auto; padding: 1 1 0 1; }
     StudyScreen #verdict { height: auto; padding: 0 1; }
     StudyScreen DataTable { height: auto; max-height: 12; }
+    StudyScreen #samples { height: auto; padding: 0 1; }
     """
 
     def __init__(self, study, runs_dir: Path):
@@ -134,6 +135,7 @@ class StudyScreen(Screen):
         with VerticalScroll():
             yield Static(id="verdict")  # first: at 80x24 the paragraph below would push it off the screen
             yield DataTable(id="checks", cursor_type="none", zebra_stripes=True)
+            yield Static(id="samples")  # a language model's samples (studies/samples.py), when the study has them
             yield Static(id="about")
         yield Footer(compact=True)
 
@@ -179,9 +181,18 @@ class StudyScreen(Screen):
             line.append(f"  {fmt_duration(result.get('seconds'))} wall, sweep ")
             line.append_text(plain(result.get("sweep")))
         self.query_one("#verdict", Static).update(line)
+        samples = [sample_text(sample) for sample in (result or {}).get("samples") or []]
+        box = self.query_one("#samples", Static)
+        box.update(Text("\n\n").join(samples))
+        box.display = bool(samples)  # no blank line where a study has none
         table = self.query_one(DataTable)
         table.clear()
-        for check in (result or {}).get("checks") or []:
+        if result is None:  # never run at this size: the study file's own checks, what they will test
+            for check in self.study.checks:
+                table.add_row(plain(check.label), plain(check.expected()), Text("-", justify="right"), Text(""),
+                              Text("running" if self.process is not None else "not run", "dim"))
+            return
+        for check in result.get("checks") or []:
             seeds = " ".join(f"{s}:{fmt_metric(v) if isinstance(v, (int, float)) else '-'}"
                              for s, v in (check.get("per_seed") or {}).items())
             measured = check.get("measured")
