@@ -157,6 +157,31 @@ def test_the_report_shows_saved_results_literally_and_says_what_never_ran(tmp_pa
     assert "on fixture-host (2 CPUs" in text and "### full\n\nCommand: `rnnlab reproduce tiny --full`\n\nNot run yet." in text
 
 
+def test_the_report_keeps_what_it_shows_beside_itself_until_its_study_changes(tmp_path):
+    from study_fixtures import saved_result
+
+    path = write(tmp_path, "tiny", study_text(tmp_path, PASSING))
+    study = spec.load(path)
+    runs, docs = tmp_path / "runs", tmp_path / "docs"
+    result = saved_result(runs, "tiny", "quick", verdict="reproduced")
+    store.StudyDir(runs, "tiny", "quick").write_result({**result, "fingerprint": runner.result_fingerprint(study, "quick")})
+    report.write_report(docs / "RESULTS.md", [study], runs)
+    kept = json.loads((docs / "results" / "tiny-quick.json").read_text())
+    assert kept["verdict"] == "reproduced" and not (docs / "results" / "tiny-full.json").exists()
+    # another machine, no runs of its own: the report still shows the kept result
+    report.write_report(docs / "RESULTS.md", [study], tmp_path / "elsewhere")
+    assert "| reproduced | not run |" in (docs / "RESULTS.md").read_text()
+    # the study's check changes: the kept result no longer answers it, nor does this machine's own
+    path.write_text(path.read_text().replace("value = 100.0", "value = 50.0"), encoding="utf-8")
+    changed = spec.load(path)
+    for runs_dir in (tmp_path / "elsewhere", runs):
+        text = report.render([changed], runs_dir, docs / "results")
+        assert "| not run | not run |" in text and "### quick\n\nCommand: `rnnlab reproduce tiny --quick`\n\nNot run yet." in text
+    # a kept result without a fingerprint (it cannot be checked) is never shown
+    (docs / "results" / "tiny-quick.json").write_text(json.dumps(result))
+    assert "| not run | not run |" in report.render([study], tmp_path / "elsewhere", docs / "results")
+
+
 @pytest.mark.parametrize("args, key", [((), "NAME"), (("x", "--quick", "--full"), "--full"),
                                        (("no-such-study",), "study"), (("x", "--backend", "slurm"), "--backend")])
 def test_bad_reproduce_command_lines_are_one_line_errors(tmp_path, args, key):
