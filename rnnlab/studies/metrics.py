@@ -10,6 +10,10 @@
     diverged    1 for a trial that diverged (a NaN/inf or blown-up loss, or an inf gradient norm), 0 for
                 one that finished: explosions counted (a diverged trial has no other value)
 
+    A - B       the difference of two of the above in the same trial, e.g. "exact@3 - exact@12": how
+                much exact match falls from 3 to 12 symbols (a change within each run, which a check can
+                then compare across the sweep's points; one value absent: absent)
+
 A trial that did not finish (diverged aside, for `diverged`) has no values (None), like a sweep's table.
 """
 
@@ -26,16 +30,20 @@ from .checks import Observation
 GRADIENT = ("grad_h0", "grad_ratio")
 DIVERGED = "diverged"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(@[0-9]+)?$")
+MINUS = " - "  # spaces required: a name like exact@3-6 (a seq2seq length bucket) is not a difference
 
 
 def check_metric_name(name: str, key: str) -> None:
-    if not NAME.match(name):
+    parts = name.split(MINUS, 1)
+    if not all(NAME.match(part) for part in parts) or (len(parts) == 2 and DIVERGED in parts):  # a trial's state
         raise ConfigError(key, name, "not a metric name", "an eval key (error_rate), NAME@LENGTH (error_rate@40), "
-                          + ", ".join((*GRADIENT, DIVERGED)))
+                          + ", ".join((*GRADIENT, DIVERGED)) + ", or A - B (exact@3 - exact@12)")
 
 
 def value(events: list[dict], name: str) -> float | None:
     """One metric from a run's events, or None (absent, not a finite number)."""
+    if MINUS in name:
+        return difference(events, name)
     if name in GRADIENT:
         flows = [e for e in events if e.get("kind") == "gradflow"]
         try:
@@ -58,6 +66,14 @@ def value(events: list[dict], name: str) -> float | None:
     if isinstance(found, bool) or not isinstance(found, (int, float)) or not math.isfinite(found):
         return None
     return float(found)
+
+
+def difference(events: list[dict], name: str) -> float | None:
+    """value(A) - value(B) for the name "A - B" (None when either is absent)."""
+    first, second = (value(events, part) for part in name.split(MINUS, 1))
+    if first is None or second is None:
+        return None
+    return first - second
 
 
 def observe(sweep: store.SweepDir, record: dict, names: list[str]) -> list[Observation]:
