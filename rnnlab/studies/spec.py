@@ -6,7 +6,7 @@ the checks that decide it. See docs/studies.md for the format; every bad key is 
     [model] [task] [train] [probes] ...   the config (merged over `base`, key by key)
     [sweep]   the sweep, as in any experiment file
     [quick] [full]   the two sizes: `set` (--set strings) and `sweep` (keys that replace the sweep's)
-    [[check]] what the results must show (rnnlab/studies/checks.py: threshold, compare, argbest, trend)
+    [[check]] what the results must show (rnnlab/studies/checks.py: threshold, compare, argbest, trend, slope)
 """
 
 from __future__ import annotations
