@@ -1,44 +1,21 @@
-"""Studies that read metrics by length (claims 7 and 10): the difference metric "A - B", checks on it, and
-every NAME@N a shipped study's check reads being a length its trials actually score."""
+"""Studies that read metrics by length (claims 7 and 10): checks on a drop between lengths ("exact@3 -
+exact@12", the difference metric itself: test_studies_difference_samples.py), and every NAME@N a shipped
+study's check reads being a length its trials actually score."""
 
 from __future__ import annotations
 
 import pytest
 
 from rnnlab import config as config_mod
-from rnnlab.errors import ConfigError
 from rnnlab.studies import checks, spec
 from rnnlab.studies.checks import Observation
-from rnnlab.studies.metrics import check_metric_name, value
+from rnnlab.studies.metrics import value
 from rnnlab.sweeps import spec as sweep_spec
 
 
 def eval_event(step: int, exact: float, by_length: dict) -> dict:
     return {"kind": "eval", "step": step, "exact": exact,
             "by_length": {str(n): {"exact": e, "bleu": 100 * e} for n, e in by_length.items()}}
-
-
-def test_a_difference_reads_both_metrics_of_the_last_eval():
-    events = [eval_event(300, 0.1, {3: 0.2, 12: 0.1}), eval_event(600, 0.5, {3: 0.96, 12: 0.04})]
-    assert value(events, "exact@3 - exact@12") == pytest.approx(0.92)
-    assert value(events, "bleu@12 - bleu@3") == pytest.approx(-92.0)
-    assert value(events, "exact - exact@12") == pytest.approx(0.46)  # a plain eval key and a length mix
-    assert value(events, "exact@3 - exact@40") is None  # a length the run never scored
-    assert value([], "exact@3 - exact@12") is None
-    assert value([{**events[-1], "exact": float("nan")}], "exact - exact@3") is None  # not finite: absent
-
-
-@pytest.mark.parametrize("name", ["exact@3 - exact@12", "loss - loss_free_running", "grad_h0 - grad_ratio"])
-def test_difference_names_are_accepted(name):
-    check_metric_name(name, "check[0].metric")
-
-
-@pytest.mark.parametrize("name", ["exact@3-exact@12", "exact@3 -exact@12", "exact@3 - ", " - exact@3",
-                                  "diverged - loss", "exact@3 - exact@12 - exact@6"])
-def test_bad_difference_names_are_one_line_errors(name):
-    with pytest.raises(ConfigError) as error:
-        check_metric_name(name, "check[0].metric")
-    assert error.value.key == "check[0].metric" and "\n" not in str(error.value)
 
 
 def claim7_observations(drops: dict) -> list[Observation]:

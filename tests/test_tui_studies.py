@@ -39,7 +39,12 @@ async def to_studies(pilot) -> StudiesScreen:
     await pilot.press("t")
     await wait_for(pilot, lambda: isinstance(pilot.app.screen, StudiesScreen) and pilot.app.screen.studies,
                    timeout=10, what="the studies listed")
-    await pilot.pause()  # the rows painted before a snapshot is taken
+    # A DataTable sizes its columns to new rows on its next idle, which a loaded machine can delay past a
+    # snapshot: wait until the names fit, then for the repaint
+    table = pilot.app.screen.query_one(DataTable)
+    longest = max(len(study.name) for study in pilot.app.screen.studies)
+    await wait_for(pilot, lambda: table.columns["study"].content_width >= longest, what="the columns sized")
+    await pilot.pause()
     return pilot.app.screen
 
 
