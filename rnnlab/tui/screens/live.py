@@ -2,10 +2,10 @@
 
 Everything shown comes from the run directory: a thread worker tails it
 (`watch_run`, new bytes only) and posts `RunUpdate`s; the screen feeds their
-events to a `RunCurves` and marks itself dirty; a 4 Hz timer repaints when
+events to a `RunCurves` and marks itself dirty; a 2 Hz timer (REPAINT_SECONDS) repaints when
 dirty, all widgets in one `batch_update()`. So a finished run, a run this app
 launched and a run started headless in another terminal look the same, and a
-trainer writing 1000 steps/s costs at most 4 repaints a second.
+trainer writing 1000 steps/s costs at most 2 repaints a second.
 
 Nothing here raises on bad data: a deleted directory, a corrupt line or a
 malformed event becomes the header's problem line or a log line.
