@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rnnlab import store
-from tiny import corpus
+from tiny import experiment_tables
 
 
 def study_text(tmp_path: Path, checks: str, head: str = "", extra: str = "") -> str:
@@ -18,22 +18,7 @@ claim = "A wider tiny net fits the tiny corpus no worse."
 watch = "Two widths, one seed: the loss column."
 anchor = "none: a test"
 {head}
-[model]
-hidden = 16
-layers = 1
-embed = 8
-[task]
-corpus = "{corpus(tmp_path)}"
-seq_len = 16
-[train]
-steps = 40
-batch_size = 4
-eval_every = 4
-eval_batches = 2
-checkpoint_every = 4
-[probes]
-every = 0
-[sweep]
+{experiment_tables(tmp_path, steps=40, every=4)}[sweep]
 "model.hidden" = [8, 16]
 seeds = [0]
 [quick]

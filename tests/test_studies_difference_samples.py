@@ -125,7 +125,7 @@ def test_samples_come_from_each_points_lowest_finished_seed_as_sampling_gives_th
 
 def test_a_saved_sample_is_shown_literally_and_cannot_close_its_fence():
     from rnnlab.studies.report import sample_lines
-    from rnnlab.studies.samples import fence
+    from rnnlab.studies.report import fence
 
     hostile = "def f():\n\treturn 1\n````\n\x1b[2J# done"
     lines = sample_lines({"point": {"model.hidden": 8}, "seed": 2, "step": 40, "temperature": 1.0, "text": hostile})

@@ -19,7 +19,8 @@ from textual.widgets import DataTable, Input, Static
 from rnnlab import store
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.compare import CompareScreen, differing_keys, flatten, load
-from rnnlab.tui.screens.runs import MARK, ConfirmScreen, RunsScreen
+from rnnlab.tui.screens.confirm import ConfirmScreen
+from rnnlab.tui.screens.runs import MARK, RunsScreen
 
 from tui_fixtures import copy_fixture_runs, make_fixture_runs, utc  # noqa: F401  utc: autouse
 

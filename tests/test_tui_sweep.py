@@ -19,7 +19,8 @@ from rnnlab.console import fmt_metric
 from rnnlab.sweeps import results
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.compare import CompareScreen
-from rnnlab.tui.screens.runs import MARK, RunsScreen, SweepGroup
+from rnnlab.tui.run_rows import SweepGroup
+from rnnlab.tui.screens.runs import MARK, RunsScreen
 from rnnlab.tui.screens.sweep import SweepPlot, SweepReader, SweepScreen
 
 from tiny import sweep_file

@@ -34,13 +34,9 @@ def tiny_config(tmp_path: Path, **extra) -> config.Config:
     return config.load(None, overrides(tmp_path, **extra))
 
 
-def sweep_file(tmp_path: Path, sweep: str, steps: int = 12, every: int = 4, name: str = "swp") -> Path:
-    """A tiny charlm experiment file (only keys every arch has) with `sweep` as its [sweep] table's body."""
-    path = tmp_path / f"{name}.toml"
-    path.write_text(f"""name = "{name}"
-device = "cpu"
-threads = 1
-[model]
+def experiment_tables(tmp_path: Path, steps: int, every: int) -> str:
+    """The [model] .. [probes] tables of a tiny charlm experiment (only keys every arch has), as TOML."""
+    return f"""[model]
 hidden = 16
 layers = 1
 embed = 8
@@ -55,7 +51,16 @@ eval_batches = 2
 checkpoint_every = {every}
 [probes]
 every = 0
-[sweep]
+"""
+
+
+def sweep_file(tmp_path: Path, sweep: str, steps: int = 12, every: int = 4, name: str = "swp") -> Path:
+    """A tiny charlm experiment file (only keys every arch has) with `sweep` as its [sweep] table's body."""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f"""name = "{name}"
+device = "cpu"
+threads = 1
+{experiment_tables(tmp_path, steps, every)}[sweep]
 {sweep}
 """, encoding="utf-8")
     return path

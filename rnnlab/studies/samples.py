@@ -41,11 +41,3 @@ def collect(sweep: store.SweepDir, record: dict, chars: int) -> list[dict]:
         out.append({**entry, "step": loaded.step, "prompt": prompt, "text": text})
     return out
 
-
-def fence(text: str) -> str:
-    """A markdown code fence longer than any run of backticks in the text, so the text cannot close it."""
-    longest, run = 0, 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
-    return "`" * max(3, longest + 1)

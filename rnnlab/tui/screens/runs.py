@@ -8,155 +8,25 @@ A sweep's trials are grouped under one row per sweep, collapsed until `e` expand
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Button, DataTable, Footer, Header, Input, Static
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...console import fmt_duration, fmt_num
-from ...errors import CorruptRun
 from ...store import RunDir, RunSummary, SweepDir, list_runs, list_sweeps, remove_run
 from ..literal import notify, plain
+from ..run_rows import (COLUMNS, RIGHT, SORT_KEYS, SweepGroup, SweepInfo, as_number, make_group, matches,
+                        read_sweep_info, row_key, sort_runs, state_styles)
+from .confirm import ConfirmScreen
 
 REFRESH_SECONDS = 2.0  # a run started in another terminal shows up within 2 s
 MARK = "●"
 OPEN, CLOSED = "▾", "▸"  # before a sweep's id: its trials shown, or not
-
-
-def _num(value) -> float | None:
-    # status.json may be hand-edited: a non-number must sort (and show) as missing, not raise.
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-# (column key, header, sort key); the marker column before them is not sortable. The order puts
-# what tells runs apart first: at 80 columns the table scrolls sideways after "best val".
-COLUMNS = (
-    ("id", "id", lambda s: s.id),
-    ("arch", "arch", lambda s: s.arch),
-    ("task", "task", lambda s: s.task),
-    ("state", "state", lambda s: s.state),
-    ("steps", "steps", lambda s: _num(s.step)),
-    ("best", "best val", lambda s: _num(s.best_val)),
-    ("duration", "duration", lambda s: _num(s.duration)),
-    ("started", "started", lambda s: _num(s.started)),
-)
-SORT_KEYS = {key: sort_key for key, _, sort_key in COLUMNS}
-RIGHT = {"steps", "best", "duration"}  # numbers line up on the right
-
-
-def state_styles(variables: dict[str, str]) -> dict[str, str]:
-    """Colours from the app's theme variables, so every theme (and theme switch) stays readable."""
-    error = variables["error"]
-    return {"running": variables["accent"], "finished": variables["success"], "stopped": variables["warning"],
-            "diverged": error, "failed": error, "crashed": f"bold {error}", "corrupt": f"reverse {error}"}
-
-
-@dataclass
-class SweepInfo:
-    """What the browser shows of a sweep record (runs/sweeps/<id>/sweep.json), read through store."""
-
-    id: str
-    path: Path
-    state: str = "corrupt"
-    trials: int = 0  # the record's trials, started or not
-    metric: str = "?"
-    created: float | None = None
-    ended: float | None = None
-    problem: str | None = None
-
-
-def read_sweep_info(sweep: SweepDir) -> SweepInfo:
-    info = SweepInfo(sweep.id, sweep.path)
-    try:
-        record = sweep.read()
-    except CorruptRun as error:
-        info.problem = str(error)
-        return info
-    info.state, info.trials, info.metric = str(record.get("state")), len(record["trials"]), str(record.get("metric"))
-    info.created, info.ended = _num(record.get("created")), _num(record.get("ended"))
-    return info
-
-
-@dataclass
-class SweepGroup(RunSummary):
-    """A sweep's row: a RunSummary whose fields are its trials' (so the same columns sort it)."""
-
-    info: SweepInfo | None = None
-    trials: list[RunSummary] = field(default_factory=list)
-
-
-def row_key(row: RunSummary) -> str:
-    # A run id is a directory name, so it never holds "/": a sweep's key cannot be a run's.
-    return f"sweeps/{row.id}" if isinstance(row, SweepGroup) else row.id
-
-
-def states_summary(info: SweepInfo, trials: list[RunSummary]) -> str:
-    """`3/8 done, 2 running, 1 failed`: done is finished or diverged (the trial ran to its end)."""
-    counts: dict[str, int] = {}
-    for trial in trials:
-        counts[trial.state] = counts.get(trial.state, 0) + 1
-    done = counts.pop("finished", 0) + counts.pop("diverged", 0)
-    queued = max(info.trials - len(trials), 0)  # trials whose run directory does not exist yet
-    parts = [f"{done}/{max(info.trials, len(trials))} done"] + [f"{c} {s}" for s, c in sorted(counts.items())]
-    return ", ".join(parts + [f"{queued} queued"] * bool(queued and info.state == "running"))
-
-
-def make_group(info: SweepInfo, trials: list[RunSummary]) -> SweepGroup:
-    def common(values: set[str]) -> str:
-        return values.pop() if len(values) == 1 else "mixed" if values else "-"
-
-    bests = [b for b in (_num(t.best_val) for t in trials) if b is not None]
-    end = info.ended or (time.time() if info.state == "running" else None)
-    return SweepGroup(
-        id=info.id, path=info.path, arch=common({t.arch for t in trials}), task=common({t.task for t in trials}),
-        state=info.problem and "corrupt" or states_summary(info, trials), step=max(info.trials, len(trials)),
-        best_val=min(bests) if bests else None, started=info.created,
-        duration=end - info.created if end and info.created else None, problem=info.problem,
-        info=info, trials=trials)
-
-
-def matches(summary: RunSummary, terms: list[str]) -> bool:
-    """Every term of the filter must occur in the id, arch, task or state (a sweep's: "sweep" and its id)."""
-    words = (summary.id, summary.arch, summary.task, summary.state)
-    if isinstance(summary, SweepGroup):
-        words = ("sweep", summary.id, summary.info.state if summary.info else "")
-    haystack = " ".join(words).lower()
-    return all(term in haystack for term in terms)
-
-
-def sort_runs(rows: list[RunSummary], column: str, reverse: bool) -> list[RunSummary]:
-    """Sort by one column; runs without a value go last in both directions (they are rarely wanted)."""
-    key = SORT_KEYS[column]
-    present = [row for row in rows if key(row) is not None]
-    missing = [row for row in rows if key(row) is None]
-    return sorted(present, key=key, reverse=reverse) + missing
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    """Yes or no; dismisses with True only on an explicit yes (escape and `n` say no)."""
-
-    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
-    AUTO_FOCUS = "#no"  # deleting cannot be undone: a stray enter must mean no
-    def __init__(self, question: str, details: str = ""):
-        super().__init__(classes="dialog")  # app.tcss
-        self.question, self.details = question, details
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static(self.question, classes="title")
-            yield Static(plain(self.details, keep="\n"), classes="hint")  # run ids, one a line
-            with Horizontal(id="buttons"):
-                yield Button("Yes (y)", variant="error", id="yes", action="screen.answer(True)")
-                yield Button("No (n)", variant="primary", id="no", action="screen.answer(False)")
-
-    def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
 
 
 class RunsScreen(Screen):
@@ -255,14 +125,14 @@ class RunsScreen(Screen):
         self.update_status()
 
     def row_cells(self, summary: RunSummary, styles: dict[str, str]) -> list[Text]:
-        started = _num(summary.started)
+        started = as_number(summary.started)
         group = isinstance(summary, SweepGroup)
         shown_id = (f"{OPEN if summary.id in self.expanded else CLOSED} sweep {summary.id}" if group
                     else f"  {summary.id}" if summary.sweep in self.grouped else summary.id)
         texts = {"id": shown_id, "arch": summary.arch, "task": summary.task, "state": summary.state,
                  "steps": f"{summary.step} trials" if group else
                  f"{summary.step}/{summary.total_steps}" if summary.total_steps else "-",
-                 "best": fmt_num(_num(summary.best_val)), "duration": fmt_duration(_num(summary.duration)),
+                 "best": fmt_num(as_number(summary.best_val)), "duration": fmt_duration(as_number(summary.duration)),
                  "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "-"}
         # Text, not str: a str cell is parsed as markup (slower, and "[x]" in a hand-edited status vanishes);
         # plain(): an ESC in a renamed directory or a hand-edited status shows as \x1b, never obeyed.

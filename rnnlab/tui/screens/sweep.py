@@ -25,7 +25,7 @@ from ...sweeps import results
 from ...termplot import round_axes
 from ..literal import notify, plain
 from ..widgets.plots import RunPlot
-from .runs import state_styles
+from ..run_rows import state_styles
 
 POLL_SECONDS = 1.0  # the screen repaints at most once a second
 NARROW = 100  # below this many columns the trials and the plot take turns (v)
