@@ -51,3 +51,27 @@ def test_the_live_view_says_gradient_flow_is_not_traced_for_such_an_architecture
     assert plot.plot(curves) is None  # nothing yet: "no data yet"
     curves.feed([{"kind": "spectrum", "step": 2, "t": 0.1, "matrices": {}}])
     assert "not traced for this architecture" in plot.plot(curves)
+
+
+def test_an_empty_plot_of_a_run_that_has_ended_says_none_was_recorded():
+    """A feedforward NTM (ntm-copy) has no recurrent state: its dynamics plots stay empty, and once the run
+    has ended "no data yet" would promise data that never comes."""
+    import asyncio
+
+    from textual.app import App
+
+    from rnnlab.curves import RunCurves
+    from rnnlab.tui.widgets.plots import GradFlowPlot
+
+    async def main():
+        app = App()
+        async with app.run_test():
+            plot = GradFlowPlot()
+            await app.mount(plot)
+            curves = RunCurves()
+            plot.draw(curves)
+            assert plot.shown_title.endswith(": no data yet")
+            curves.feed([{"kind": "end", "step": 20, "t": 1.0, "state": "finished"}])
+            plot.draw(curves)
+            assert plot.shown_title.endswith(": none recorded")
+    asyncio.run(main())

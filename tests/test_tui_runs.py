@@ -319,7 +319,7 @@ def test_snapshot_compare_screen(fixture_dir, snap_compare, size):
 
 def test_a_growing_steps_cell_is_never_cut_at_80_columns(tmp_path):
     """A running run's cells are updated in place every 2 s: 31/1000 became `319/100` (the width stayed)."""
-    from tui_fixtures import screen_text
+    from tui_fixtures import screen_text, wait_for
 
     path = tmp_path / "runs" / "20261118-100000-tiny-lstm-aaaa"
     path.mkdir(parents=True)
@@ -333,5 +333,7 @@ def test_a_growing_steps_cell_is_never_cut_at_80_columns(tmp_path):
         store.RunDir(path).write_status({**status, "step": 319, "best_val": 1.25})
         screen.reload()
         await settle(app, pilot)
+        # the table widens the column on its next idle, which a loaded machine can delay past one pause
+        await wait_for(pilot, lambda: " 319/1000 " in screen_text(app), what="the widened steps cell")
         assert " 319/1000 " in screen_text(app), screen_text(app)
     run(scenario, tmp_path / "runs", size=(80, 24))

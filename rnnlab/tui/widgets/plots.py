@@ -54,7 +54,8 @@ class RunPlot(PlotextPlot):
 
     def draw(self, curves: RunCurves) -> None:
         # Rebuilding a plot costs CPU the trainer beside us would use: skip it when its data is unchanged.
-        version = curves.probes_seen if self.probes_only else curves.events_seen
+        # (the run's end too: an empty plot's title changes when it ends)
+        version = (curves.probes_seen if self.probes_only else curves.events_seen, curves.end is None)
         if version == self.drawn_version:
             return
         self.drawn_version = version
@@ -70,7 +71,9 @@ class RunPlot(PlotextPlot):
             plt.clear_figure()
             self.series, self.legend = {}, []
             title = f"{self.heading}: cannot draw ({error.__class__.__name__})"
-        self.shown_title = title or f"{self.heading}: no data yet"  # drawn by render(), at the widget's width
+        # drawn by render(), at the widget's width; a run that has ended will not record more (a feedforward
+        # NTM has no recurrent state for the dynamics probes)
+        self.shown_title = title or f"{self.heading}: {'none recorded' if curves.end else 'no data yet'}"
         self.refresh()
 
     def plot(self, curves: RunCurves) -> str | None:
