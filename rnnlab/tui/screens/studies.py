@@ -57,7 +57,6 @@ class StudiesScreen(Screen):
         self.folder, self.runs_dir = Path(folder), Path(runs_dir)
         self.studies: list = []
         self.saved: dict = {}
-        self.left = False  # another screen was pushed over this one since it opened
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -73,14 +72,9 @@ class StudiesScreen(Screen):
         table.focus()
         self.load()
 
-    def on_screen_suspend(self) -> None:
-        self.left = True
-
     def on_screen_resume(self) -> None:
-        # Textual resumes a screen when it is first shown too: reading again then would rebuild the table
-        # under the first read's rows. Only a return (from a study, which may have ended since) reads again.
-        if self.left:
-            self.load()
+        if self.studies:
+            self.load()  # a study may have ended since: its verdict
 
     @work(thread=True, exclusive=True, group="studies-read", exit_on_error=False)
     def load(self) -> None:
