@@ -44,7 +44,7 @@ async def to_studies(pilot) -> StudiesScreen:
     table = pilot.app.screen.query_one(DataTable)
     longest = max(len(study.name) for study in pilot.app.screen.studies)
     await wait_for(pilot, lambda: table.columns["study"].content_width >= longest, what="the columns sized")
-    await pilot.pause()
+    await pilot.pause(0.3)  # and the layout refresh that sizing asks for, painted
     return pilot.app.screen
 
 
