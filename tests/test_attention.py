@@ -19,7 +19,8 @@ from rnnlab.tui.app import make_app
 from rnnlab.tui.screens.attention import AttentionScreen
 
 from test_seq2seq import seq2seq_config
-from test_tui_launch_sample import text_of, wait_until
+from test_tui_launch_sample import text_of
+from tui_fixtures import wait_for
 
 
 def rendered(renderable) -> str:
@@ -85,19 +86,19 @@ def test_the_attention_screen_follows_the_probe_and_decodes_typed_input(seq2seq_
             app.open_attention(seq2seq_run)
             screen = app.screen
             assert isinstance(screen, AttentionScreen)
-            await wait_until(pilot, lambda: screen.probe is not None, what="the probe event")
+            await wait_for(pilot, lambda: screen.probe is not None, what="the probe event")
             assert text_of(screen, "#title").startswith("probe example at step 40: ")
             assert "<eos>" in rendered(screen.query_one("#heatmap").content)
             assert screen.focused is screen.query_one("#source")  # typed text is not lost
             await pilot.press(*"abcd")
             assert screen.query_one("#source").value == "abcd"
             await pilot.press("enter")
-            await wait_until(pilot, lambda: text_of(screen, "#title").startswith("abcd → "), what="the decoding")
+            await wait_for(pilot, lambda: text_of(screen, "#title").startswith("abcd → "), what="the decoding")
             await pilot.press("ctrl+e")  # back to the probe example, from inside the input
             assert screen.showing == "probe" and text_of(screen, "#title").startswith("probe example at step 40: ")
             screen.query_one("#source").value = "abQ"
             await pilot.press("enter")
-            await wait_until(pilot, lambda: "not in the source vocabulary" in text_of(screen, "#title"),
+            await wait_for(pilot, lambda: "not in the source vocabulary" in text_of(screen, "#title"),
                              what="the error line")
             await pilot.press("escape")
             await pilot.press("ctrl+e")  # nothing: back on the runs screen, no crash

@@ -25,7 +25,7 @@ from rnnlab.tui.screens import sample as sample_screen
 from rnnlab.tui.screens.launch import LaunchScreen
 
 from tiny import overrides as tiny_overrides
-from tui_fixtures import make_fixture_runs
+from tui_fixtures import make_fixture_runs, wait_for
 
 SIZE = (100, 34)
 
@@ -52,14 +52,6 @@ def write_tiny_preset(folder: Path, tmp_path: Path, **extra) -> Path:
     return path
 
 
-async def wait_until(pilot, condition, timeout: float = 30.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
-
-
 def text_of(screen, selector: str) -> str:
     return str(screen.query_one(selector).render())
 
@@ -77,7 +69,7 @@ def test_launch_validates_inline_and_starts_the_same_rnnlab_run(tmp_path):
     async def scenario():
         async with app.run_test(size=SIZE) as pilot:
             app.open_launch()
-            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
             screen = app.screen
             assert screen.preset == preset and screen.value("model.hidden") == "16"
             assert screen.overrides() == []  # nothing changed: the preset alone
@@ -104,7 +96,7 @@ def test_launch_validates_inline_and_starts_the_same_rnnlab_run(tmp_path):
             await pilot.pause()
             assert screen.valid and not screen.query_one("#launch").disabled
             await pilot.press("ctrl+l")
-            await wait_until(pilot, lambda: text_of(screen, "#problem-task-seq_len"), 60, "the child's error")
+            await wait_for(pilot, lambda: text_of(screen, "#problem-task-seq_len"), 60, "the child's error")
             assert text_of(screen, "#problem-task-seq_len").startswith(
                 "task.seq_len = 100000: longer than the corpus allows")
             assert app.screen is screen and app.children_started[0].wait(10) == 2
@@ -113,11 +105,11 @@ def test_launch_validates_inline_and_starts_the_same_rnnlab_run(tmp_path):
             await pilot.pause()
             assert screen.overrides() == ["model.hidden=24"]  # only the departures from the preset
             await pilot.press("enter")  # enter in a field launches too
-            await wait_until(pilot, lambda: type(app.screen).__name__ == "LiveScreen", 60, "the live view")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveScreen", 120, "the live view")
             live = app.screen
             assert live.process is app.children_started[1]
             assert LaunchScreen not in [type(s) for s in app.screen_stack]  # escape goes back to the runs
-            await wait_until(pilot, lambda: live.process.poll() is not None, 60, "the run to finish")
+            await wait_for(pilot, lambda: live.process.poll() is not None, 60, "the run to finish")
             return live.run
 
     try:
@@ -141,7 +133,7 @@ def test_launch_with_a_sweep_field_starts_rnnlab_sweep_and_opens_the_sweep(tmp_p
 
         async with app.run_test(size=SIZE) as pilot:
             app.open_launch()
-            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
             screen = app.screen
             field = screen.query_one("#field-sweep", TextArea)
             field.text = "model.hidden="
@@ -153,12 +145,12 @@ def test_launch_with_a_sweep_field_starts_rnnlab_sweep_and_opens_the_sweep(tmp_p
             assert screen.valid and text_of(screen, "#problem-sweep") == ""
             assert "a sweep of 2 trials" in text_of(screen, "#help")
             await pilot.press("ctrl+l")
-            await wait_until(pilot, lambda: isinstance(app.screen, SweepScreen), 60, "the sweep screen")
+            await wait_for(pilot, lambda: isinstance(app.screen, SweepScreen), 60, "the sweep screen")
             sweep_screen = app.screen
             assert LaunchScreen not in [type(s) for s in app.screen_stack]
             driver = app.children_started[0]
-            await wait_until(pilot, lambda: driver.poll() is not None, 90, "the sweep to finish")
-            await wait_until(pilot, lambda: "2 done" in text_of(sweep_screen, "#progress"), 5, "the results")
+            await wait_for(pilot, lambda: driver.poll() is not None, 90, "the sweep to finish")
+            await wait_for(pilot, lambda: "2 done" in text_of(sweep_screen, "#progress"), what="the results")
             return sweep_screen.sweep, driver.returncode
 
     try:
@@ -187,7 +179,7 @@ def test_sample_streams_the_same_text_as_generate_and_colours_it(fixture_runs, t
         async with app.run_test(size=SIZE) as pilot:
             app.open_sample(runs["lstm"])
             screen = app.screen
-            await wait_until(pilot, lambda: screen.state == "ready", what="the checkpoint")
+            await wait_for(pilot, lambda: screen.state == "ready", what="the checkpoint")
             assert "step 12" in text_of(screen, "#info")
             chunks = []
             add = screen._add
@@ -196,13 +188,13 @@ def test_sample_streams_the_same_text_as_generate_and_colours_it(fixture_runs, t
             # A long generation, replaced by the next one before it ends. (Not pilot.press: it waits for
             # the screen to be idle, and a stream of characters keeps it busy.)
             screen.action_generate()
-            await wait_until(pilot, lambda: len(screen.generated) > 5, what="the first characters")
+            await wait_for(pilot, lambda: len(screen.generated) > 5, what="the first characters")
             for name, value in (("prompt", "the "), ("length", "40"), ("seed", "7"), ("temperature", "0.8"),
                                 ("top_k", "5")):
                 screen.query_one(f"#{name}").value = value
             await pilot.pause()
             await pilot.press("g")
-            await wait_until(pilot, lambda: screen.state == "done", what="the generation")
+            await wait_for(pilot, lambda: screen.state == "done", what="the generation")
             assert len([c for c in chunks if c]) > 1  # streamed, not delivered at the end
 
             loaded = load_language_model(runs["lstm"], "best")
@@ -247,18 +239,18 @@ def test_sample_with_top_p_and_beam_search(fixture_runs, tmp_path):
         async with app.run_test(size=SIZE) as pilot:
             app.open_sample(runs["lstm"])
             screen = app.screen
-            await wait_until(pilot, lambda: screen.state == "ready", what="the checkpoint")
+            await wait_for(pilot, lambda: screen.state == "ready", what="the checkpoint")
             for name, value in (("prompt", "the "), ("length", "15"), ("seed", "3"), ("top_p", "0.9")):
                 screen.query_one(f"#{name}").value = value
             await pilot.pause()
             screen.action_generate()
-            await wait_until(pilot, lambda: screen.state == "done", what="the nucleus sample")
+            await wait_for(pilot, lambda: screen.state == "done", what="the nucleus sample")
             nucleus = "".join(generate(loaded.model, loaded.vocab, "the ", 15, 0.8, None, seed=3, top_p=0.9))
             assert screen.generated == nucleus
             screen.query_one("#beam").value = "3"
             await pilot.pause()
             screen.action_generate()
-            await wait_until(pilot, lambda: screen.state == "done", what="the beam search")
+            await wait_for(pilot, lambda: screen.state == "done", what="the beam search")
             assert screen.generated == beam_generate(loaded.model, loaded.vocab, "the ", 15, 3)[0]
             screen.query_one("#top_p").value = "1.5"
             await pilot.pause()
@@ -281,7 +273,7 @@ def test_sample_shows_one_line_for_runs_it_cannot_load(fixture_runs, tmp_path):
             for run, start in ((runs["corrupt"], "no checkpoint at "), (RunDir(broken), "cannot load ")):
                 app.open_sample(run)
                 screen = app.screen
-                await wait_until(pilot, lambda: screen.state == "error", what="the error")
+                await wait_for(pilot, lambda: screen.state == "error", what="the error")
                 assert text_of(screen, "#info").startswith(start) and "\n" not in text_of(screen, "#info")
                 await pilot.press("g")  # nothing to generate with; no crash
                 await pilot.press("escape")
@@ -296,7 +288,7 @@ def test_snapshot_launch_defaults(snap_compare, tmp_path, size):
 
     async def run_before(pilot):
         app.open_launch()
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid)
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -307,9 +299,9 @@ def test_snapshot_launch_inline_error(snap_compare, tmp_path, size):
 
     async def run_before(pilot):
         app.open_launch()
-        await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid)
+        await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid)
         app.screen.widget("model.hidden").value = "0"
-        await wait_until(pilot, lambda: not app.screen.valid)
+        await wait_for(pilot, lambda: not app.screen.valid)
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
@@ -322,11 +314,11 @@ def test_snapshot_sample_after_a_seeded_generation(snap_compare, fixture_runs, t
     async def run_before(pilot):
         app.open_sample(runs["lstm"])
         screen = app.screen
-        await wait_until(pilot, lambda: screen.state == "ready")
+        await wait_for(pilot, lambda: screen.state == "ready")
         for name, value in (("prompt", "the "), ("length", "120"), ("seed", "3")):
             screen.query_one(f"#{name}").value = value
         await pilot.press("g")
-        await wait_until(pilot, lambda: screen.state == "done")
+        await wait_for(pilot, lambda: screen.state == "done")
         await pilot.press("u")
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
@@ -350,7 +342,7 @@ def test_switching_the_task_drops_the_presets_keys_it_does_not_have(tmp_path):
         async with app.run_test(size=(100, 34)) as pilot:
             await pilot.pause()
             app.open_launch()
-            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
             screen = app.screen
             select = screen.widget("task.name")
             assert isinstance(select, Select)
@@ -375,7 +367,7 @@ def test_switching_the_arch_keeps_what_applies_drops_the_rest_and_launches(tmp_p
     async def scenario():
         async with app.run_test(size=SIZE) as pilot:
             app.open_launch()
-            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen) and app.screen.valid, what="form")
             screen = app.screen
             assert text_of(screen, "#note") == "" and not screen.query_one("#note").display
             screen.widget("model.arch").value = "gru"
@@ -385,9 +377,9 @@ def test_switching_the_arch_keeps_what_applies_drops_the_rest_and_launches(tmp_p
                                                 "model.arch = 'gru' has no such key")
             assert screen.overrides() == ["model.arch=gru"] and screen.value("model.hidden") == "16"
             await pilot.press("ctrl+l")
-            await wait_until(pilot, lambda: type(app.screen).__name__ == "LiveScreen", 60, "the live view")
+            await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveScreen", 120, "the live view")
             live = app.screen
-            await wait_until(pilot, lambda: live.process.poll() is not None, 60, "the run to finish")
+            await wait_for(pilot, lambda: live.process.poll() is not None, 60, "the run to finish")
             return live.run
 
     try:
@@ -430,12 +422,15 @@ def test_n_opens_the_launch_screen_at_once_while_the_registries_load(tmp_path, m
             await pilot.pause()
             started = time.monotonic()
             await pilot.press("n")
-            await wait_until(pilot, lambda: isinstance(app.screen, LaunchScreen), 2, "the launch screen")
-            assert time.monotonic() - started < 2 and app.screen.query(LoadingIndicator)  # not blocked
+            # under 8 s: the registries are held for 10 s, so a screen that waited for them would come later
+            await wait_for(pilot, lambda: isinstance(app.screen, LaunchScreen), 8, "the launch screen")
+            assert time.monotonic() - started < 8 and app.screen.query(LoadingIndicator)  # not blocked
             assert not app.screen.query("#preset")
             release.set()
-            await wait_until(pilot, lambda: app.screen.valid, 20, "the form")
-            assert not app.screen.query(LoadingIndicator) and app.screen.value("model.hidden") == "16"
+            # the indicator goes in the update that fills the form, but its removal lands a message later
+            await wait_for(pilot, lambda: app.screen.valid and not app.screen.query(LoadingIndicator), 30,
+                           "the form, in place of the indicator")
+            assert app.screen.value("model.hidden") == "16"
 
     try:
         asyncio.run(scenario())

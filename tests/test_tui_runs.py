@@ -189,6 +189,7 @@ def test_delete_asks_first_no_keeps_and_yes_removes(runs_copy):
     async def scenario(app, pilot, screen):
         await pilot.press("down", "d")  # the cursor row: gru
         assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.question == "Delete 1 run and its files?"
         await pilot.press("n")
         assert (runs_copy / GRU).is_dir() and isinstance(app.screen, RunsScreen)
         await pilot.press("d", "y")
@@ -196,6 +197,7 @@ def test_delete_asks_first_no_keeps_and_yes_removes(runs_copy):
         assert ids(screen) == [ELMAN, LSTM, BROKEN]
         await pilot.press("space", "down", "down", "space", "d")  # marked runs win over the cursor
         assert str(app.screen.query_one(".hint", Static).render()).splitlines() == [ELMAN, BROKEN]
+        assert app.screen.question == "Delete 2 runs and all their files?"
         await pilot.click("#yes")
         assert ids(screen) == [LSTM] and sorted(os.listdir(runs_copy)) == [LSTM]
     run(scenario, runs_copy)

@@ -222,7 +222,7 @@ def test_sweep_screen_fills_in_as_trials_finish(tmp_path):
         running.update_status(state="finished", step=100)
         with running.events_path.open("a") as handle:
             handle.write(json.dumps({"kind": "eval", "step": 100, "t": 40.0, "loss": 1.5}) + "\n")
-        await wait_for(pilot, lambda: "0 running, 10 done" in str(progress.render()), timeout=5,
+        await wait_for(pilot, lambda: "0 running, 10 done" in str(progress.render()),
                        what="the finished trial")
         table = app.screen.query_one("#results", DataTable)
         assert str(table.get_row_at(4)[3]) == "2"  # lstm, lr 0.01: both seeds now

@@ -88,14 +88,25 @@ def copy_fixture_runs(source: Path, target: Path) -> Path:
     return target
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0, what: str = "condition") -> float:
-    """Poll the running app until `predicate()` holds; return the seconds it took."""
+async def wait_for(pilot, predicate, timeout: float = 30.0, what: str = "condition") -> float:
+    """Poll the running app until `predicate()` holds; return the seconds it took.
+
+    The timeout only ends a test that has already failed: generous, since CI's two cores are shared."""
     start = time.monotonic()
     while not predicate():
         if time.monotonic() - start > timeout:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await pilot.pause(0.01)
     return time.monotonic() - start
+
+
+def tables_settled(app) -> bool:
+    """No DataTable on the screen still owes the measuring it does on its next idle (new rows, grown cells).
+    DataTable has no public flag for it: these are its own."""
+    from textual.widgets import DataTable
+
+    return not any(table._require_update_dimensions or table._updated_cells or table._new_rows
+                   for table in app.screen.query(DataTable))
 
 
 def screen_text(app) -> str:

@@ -18,6 +18,7 @@ from ...errors import RnnlabError
 from ...literal import visible
 from ...store import RunDir
 from ...termplot import downsample, round_axes
+from ..widgets.table import Table
 from ..literal import plain
 
 MAX_POINTS = 200  # a plot is at most ~120 cells wide; braille doubles that: more points only cost time
@@ -133,7 +134,7 @@ class CompareScreen(Screen):
             yield PlotextPlot(id="val")
             yield PlotextPlot(id="train")
         yield Static("config keys that differ", classes="title")
-        yield DataTable(id="diff", cursor_type="row", zebra_stripes=True)
+        yield Table(id="diff", cursor_type="row", zebra_stripes=True)
         yield Static("loading ...", id="notes", classes="hint")
         yield Footer()
 

@@ -189,7 +189,8 @@ class LaunchScreen(Screen):
         await self.query_one("#loading").remove()
         if not self.form_filled:  # the preset Select's first Changed may have filled it during the awaits;
             self.load_preset(self.query_one("#preset", Select).value or None)  # again would undo typing
-        self.query_one("#preset", Select).focus()
+        if self.focused is None:  # the form is usable from the first await on: a field clicked since keeps it
+            self.query_one("#preset", Select).focus()
 
     def compose_form(self) -> ComposeResult:
         # Text prompts: a str prompt is parsed as markup, and a preset's comment line is anybody's text.

@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from ...console import fmt_duration, fmt_num
 from ...store import RunDir, RunSummary, SweepDir, list_runs, list_sweeps, remove_run
+from ..widgets.table import Table
 from ..literal import notify, plain
 from ..run_rows import (COLUMNS, RIGHT, SORT_KEYS, SweepGroup, SweepInfo, as_number, make_group, matches,
                         read_sweep_info, row_key, sort_runs, state_styles)
@@ -71,7 +72,7 @@ class RunsScreen(Screen):
         yield Input(placeholder="/ filter by id, arch, task, state", id="filter", compact=True)
         yield Static(id="empty", classes="hint")  # above the table: where the eye looks for rows
         # The marker and id stay in view when a narrow terminal scrolls the other columns (left/right).
-        yield DataTable(cursor_type="row", zebra_stripes=True, fixed_columns=2)
+        yield Table(cursor_type="row", zebra_stripes=True, fixed_columns=2)
         yield Static(id="status", classes="hint")
         yield Footer(compact=True)  # compact: every key, "? Help" included, fits 80 columns
 
@@ -313,7 +314,8 @@ class RunsScreen(Screen):
         if not targets:
             return
         names = [row.id for row in targets[:8]] + ([f"... and {len(targets) - 8} more"] if len(targets) > 8 else [])
-        question = f"Delete {len(targets)} run{'s' if len(targets) > 1 else ''} and all their files?"
+        one = len(targets) == 1
+        question = f"Delete {len(targets)} run{'' if one else 's'} and {'its' if one else 'all their'} files?"
         self.app.push_screen(ConfirmScreen(question, "\n".join(names)),
                              lambda yes: self.delete_runs(targets) if yes else None)
 

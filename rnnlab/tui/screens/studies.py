@@ -21,6 +21,7 @@ from textual.worker import get_current_worker
 from ... import store, worker
 from ...console import fmt_duration, fmt_metric, sample_text
 from ...errors import RnnlabError
+from ..widgets.table import Table
 from ..literal import notify, plain
 
 SIZES = ("quick", "full")
@@ -57,11 +58,12 @@ class StudiesScreen(Screen):
         self.folder, self.runs_dir = Path(folder), Path(runs_dir)
         self.studies: list = []
         self.saved: dict = {}
+        self.shown: tuple | None = None  # the last (studies, saved, problem) shown
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("The lectures' claims, each one `rnnlab reproduce NAME`: enter opens one.", id="hint")
-        yield DataTable(id="studies", cursor_type="row", zebra_stripes=True)
+        yield Table(id="studies", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -83,8 +85,11 @@ class StudiesScreen(Screen):
             self.app.call_from_thread(self.show, studies, saved, problem)
 
     def show(self, studies: list, saved: dict, problem: str | None) -> None:
-        if not self.is_mounted:
+        # Unchanged (Textual resumes a screen when it is first shown, which reads the files again): keep the
+        # table as it is, rather than rebuild it under the first rows and flash narrow columns until its idle
+        if not self.is_mounted or (studies, saved, problem) == self.shown:
             return
+        self.shown = (studies, saved, problem)
         self.studies, self.saved = studies, saved
         if problem:
             self.query_one("#hint", Static).update(plain(problem, self.app.theme_variables["error"]))
@@ -134,7 +139,7 @@ class StudyScreen(Screen):
         yield Header()
         with VerticalScroll():
             yield Static(id="verdict")  # first: at 80x24 the paragraph below would push it off the screen
-            yield DataTable(id="checks", cursor_type="none", zebra_stripes=True)
+            yield Table(id="checks", cursor_type="none", zebra_stripes=True)
             yield Static(id="samples")  # a language model's samples (studies/samples.py), when the study has them
             yield Static(id="about")
         yield Footer(compact=True)

@@ -23,6 +23,7 @@ from ...console import fmt_duration, fmt_metric
 from ...errors import CorruptRun
 from ...sweeps import results
 from ...termplot import round_axes
+from ..widgets.table import Table
 from ..literal import notify, plain
 from ..widgets.plots import RunPlot
 from ..run_rows import state_styles
@@ -122,7 +123,8 @@ class SweepPlot(RunPlot):
     integer_x = False
 
     def show(self, series: dict, metric: str, key: str) -> None:
-        version = (repr(series), metric, key)
+        version = (repr(series), metric, key, self.size)  # the size: its ticks are chosen for it
+        self.last_drawing = lambda: self.show(series, metric, key)
         if version == self.drawn_version:
             return
         self.drawn_version = version
@@ -182,9 +184,9 @@ class SweepScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(id="progress")
-        yield DataTable(id="results", cursor_type="none", zebra_stripes=True)
+        yield Table(id="results", cursor_type="none", zebra_stripes=True)
         with Horizontal(id="lower"):
-            yield DataTable(id="trials", cursor_type="row", zebra_stripes=True)
+            yield Table(id="trials", cursor_type="row", zebra_stripes=True)
             yield SweepPlot(id="plot")
             yield Static(id="noplot", classes="hint")
         yield Footer(compact=True)

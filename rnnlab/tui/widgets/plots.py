@@ -51,11 +51,18 @@ class RunPlot(PlotextPlot):
         self.drawn_y: list[float] = []
         self.shown_title = self.heading
         self.drawn_version = None
+        self.last_drawing = None  # draws the last data again: the ticks are chosen for the plot's size
+
+    def on_resize(self) -> None:
+        if self.last_drawing is not None:
+            self.last_drawing()
 
     def draw(self, curves: RunCurves) -> None:
         # Rebuilding a plot costs CPU the trainer beside us would use: skip it when its data is unchanged.
-        # (the run's end too: an empty plot's title changes when it ends)
-        version = (curves.probes_seen if self.probes_only else curves.events_seen, curves.end is None)
+        # (the run's end too: an empty plot's title changes when it ends; the size too: the ticks are
+        # chosen for it, and a plot first drawn before its layout kept the fallback size's ticks)
+        version = (curves.probes_seen if self.probes_only else curves.events_seen, curves.end is None, self.size)
+        self.last_drawing = lambda: self.draw(curves)
         if version == self.drawn_version:
             return
         self.drawn_version = version
