@@ -101,8 +101,10 @@ def test_launch_validates_inline_and_starts_the_same_rnnlab_run(tmp_path):
                 "task.seq_len = 100000: longer than the corpus allows")
             assert app.screen is screen and app.children_started[0].wait(10) == 2
 
-            screen.widget("task.seq_len").value = "16"
-            await pilot.pause()
+            field = screen.widget("task.seq_len")
+            field.value = "16"
+            field.focus()  # the user types the fix into the field, then presses enter there
+            await wait_for(pilot, lambda: app.focused is field and screen.valid, what="the fixed field focused")
             assert screen.overrides() == ["model.hidden=24"]  # only the departures from the preset
             await pilot.press("enter")  # enter in a field launches too
             await wait_for(pilot, lambda: type(app.screen).__name__ == "LiveScreen", 120, "the live view")
