@@ -158,7 +158,7 @@ def checks_table(result: dict) -> Table:
 
 
 def list_studies(studies, runs_dir: Path) -> None:
-    from .studies.runner import saved_result
+    from .studies.report import DEFAULT_ARCHIVE, shown_result
 
     table = Table()
     for column in ("#", "study", "claim", "quick", "full"):
@@ -166,7 +166,7 @@ def list_studies(studies, runs_dir: Path) -> None:
     for study in studies:
         cells = []
         for size in ("quick", "full"):
-            result = saved_result(study, size, runs_dir)
+            result, _archived = shown_result(study, size, runs_dir, DEFAULT_ARCHIVE)
             verdict = result.get("verdict") if result else None
             cells.append(Text(str(verdict), VERDICT_STYLES.get(verdict, "")) if verdict else Text("-", "dim"))
         table.add_row(str(study.number or "-"), literal(study.name), literal(study.claim), *cells)

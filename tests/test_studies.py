@@ -188,3 +188,25 @@ def test_bad_reproduce_command_lines_are_one_line_errors(tmp_path, args, key):
     write(tmp_path, "x", study_text(tmp_path, PASSING))
     result = invoke("reproduce", *args, "--studies", tmp_path / "studies", "--runs-dir", tmp_path / "runs")
     assert result.exit_code == 2 and result.output.startswith(f"error: {key}") and result.output.count("\n") == 1
+
+
+def test_list_falls_back_to_the_kept_results_while_they_are_current(tmp_path, monkeypatch):
+    """A fresh checkout has no runs/: --list (and the TUI, through the same shown_result) show the verdicts
+    docs/RESULTS.md keeps in docs/results/, until the study file changes."""
+    path = write(tmp_path, "tiny-kept", study_text(tmp_path, PASSING))
+    study = spec.load(path)
+    kept = tmp_path / report.DEFAULT_ARCHIVE
+    kept.mkdir(parents=True)
+    result = {"verdict": "reproduced", "fingerprint": runner.result_fingerprint(study, "quick")}
+    report.archive_path(kept, study, "quick").write_text(json.dumps(result), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the archive is read from the project root, as experiments/studies is
+    runs = tmp_path / "runs"
+    assert report.shown_result(study, "quick", runs, report.DEFAULT_ARCHIVE) == (result, True)
+    assert report.shown_result(study, "full", runs, report.DEFAULT_ARCHIVE) == (None, False)
+    listing = invoke("reproduce", "--list", "--studies", path.parent, "--runs-dir", runs)
+    assert listing.exit_code == 0 and "reproduced" in listing.output, listing.output
+
+    write(tmp_path, "tiny-kept", study_text(tmp_path, PASSING).replace('["train.steps=4"]', '["train.steps=5"]'))
+    assert report.shown_result(spec.load(path), "quick", runs, report.DEFAULT_ARCHIVE) == (None, False)  # stale
+    listing = invoke("reproduce", "--list", "--studies", path.parent, "--runs-dir", runs)
+    assert listing.exit_code == 0 and "reproduced" not in listing.output, listing.output

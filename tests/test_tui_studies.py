@@ -4,6 +4,7 @@ a launch that opens its sweep screen and ends with the verdict; snapshots."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 
@@ -162,3 +163,26 @@ def test_snapshot_studies_list(lab, snap_compare):
     experiments, runs = lab
     assert snap_compare(make_app(runs_dir=runs, experiments_dir=experiments), terminal_size=(120, 40),
                         run_before=to_studies)
+
+
+def test_a_fresh_checkout_shows_the_kept_verdict_and_says_where_it_comes_from(lab, monkeypatch):
+    """No result of this machine's for tiny-other: its row and its screen show docs/results' kept one."""
+    from rnnlab.studies import report, runner, spec
+
+    experiments, runs = lab
+    study = spec.find("tiny-other", experiments / "studies")
+    kept = experiments.parent / report.DEFAULT_ARCHIVE
+    kept.mkdir(parents=True)
+    result = store.StudyDir(runs, "tiny-widths", "quick").read_result()
+    result.update(verdict="reproduced", fingerprint=runner.result_fingerprint(study, "quick"))
+    report.archive_path(kept, study, "quick").write_text(json.dumps(result), encoding="utf-8")
+    monkeypatch.chdir(experiments.parent)
+
+    async def scenario(app, pilot, screen):
+        table = screen.query_one(DataTable)
+        assert [str(c) for c in table.get_row_at(1)[:4]] == ["2", "tiny-other", "reproduced", "-"]
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, StudyScreen), what="the study")
+        text = screen_text(app)
+        assert "quick: reproduced" in text and f"as kept in {report.DEFAULT_ARCHIVE} (measured elsewhere" in text
+    run(scenario, experiments, runs)

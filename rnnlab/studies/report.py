@@ -20,6 +20,8 @@ from .spec import SIZES, Study
 
 TITLE = "# Results: the lectures' claims, each reproduced by one command"
 ARCHIVE = "results"  # beside the report: the results it shows, as data
+# docs/RESULTS.md's, read from the project root as experiments/studies is: what --list and the TUI fall back to
+DEFAULT_ARCHIVE = Path("docs") / ARCHIVE
 
 
 def fmt(value) -> str:
@@ -64,17 +66,19 @@ def read_archived(archive: Path | None, study: Study, size: str) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def shown_result(study: Study, size: str, runs_dir: Path, archive: Path | None) -> tuple[dict | None, bool]:
+    """The result to show for one study and size, and whether it comes from the archive: this machine's if
+    current, else the archive's if current, else None."""
+    local = saved_result(study, size, runs_dir)
+    if current(study, size, local, archived=False):
+        return local, False
+    kept = read_archived(archive, study, size)
+    return (kept, True) if current(study, size, kept, archived=True) else (None, False)
+
+
 def shown_results(studies: list[Study], runs_dir: Path, archive: Path | None = None) -> dict:
-    """(study name, size) -> the result the report shows: this machine's if current, else the archive's if
-    current, else None."""
-    shown = {}
-    for s in studies:
-        for size in SIZES:
-            local = saved_result(s, size, runs_dir)
-            kept = read_archived(archive, s, size)
-            shown[(s.name, size)] = (local if current(s, size, local, archived=False)
-                                     else kept if current(s, size, kept, archived=True) else None)
-    return shown
+    """(study name, size) -> the result the report shows (shown_result)."""
+    return {(s.name, size): shown_result(s, size, runs_dir, archive)[0] for s in studies for size in SIZES}
 
 
 def render(studies: list[Study], runs_dir: Path, archive: Path | None = None, saved: dict | None = None) -> str:

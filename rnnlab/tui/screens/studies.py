@@ -36,13 +36,15 @@ def verdict_style(app, verdict: str | None) -> str:
 
 def read_studies(folder: Path, runs_dir: Path) -> tuple[list, dict, str | None]:
     """(studies, (name, size) -> saved result or None, the error of a bad study file)."""
-    from ...studies import runner, spec
+    from ...studies import spec
+    from ...studies.report import DEFAULT_ARCHIVE, shown_result
 
     try:
         studies = spec.load_all(folder)
     except RnnlabError as error:
         return [], {}, str(error)
-    saved = {(s.name, size): runner.saved_result(s, size, runs_dir) for s in studies for size in SIZES}
+    # this machine's result if current, else the one docs/RESULTS.md shows (a fresh checkout has no runs/)
+    saved = {(s.name, size): shown_result(s, size, runs_dir, DEFAULT_ARCHIVE)[0] for s in studies for size in SIZES}
     return studies, saved, None
 
 
@@ -134,6 +136,7 @@ class StudyScreen(Screen):
         self.which = "quick"
         self.process = None
         self.result: dict | None = None
+        self.archived: Path | None = None  # the archive the result comes from (measured elsewhere), if not ours
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -164,9 +167,10 @@ class StudyScreen(Screen):
             self.read_result(announce=code)
 
     def read_result(self, announce: int | None = None) -> None:
-        from ...studies.runner import saved_result
+        from ...studies.report import DEFAULT_ARCHIVE, shown_result
 
-        self.result = saved_result(self.study, self.which, self.runs_dir)
+        self.result, archived = shown_result(self.study, self.which, self.runs_dir, DEFAULT_ARCHIVE)
+        self.archived = DEFAULT_ARCHIVE if archived else None
         self.paint()
         if announce is not None:
             verdict = (self.result or {}).get("verdict")
@@ -185,6 +189,8 @@ class StudyScreen(Screen):
             line.append_text(plain(result.get("verdict"), verdict_style(self.app, result.get("verdict"))))
             line.append(f"  {fmt_duration(result.get('seconds'))} wall, sweep ")
             line.append_text(plain(result.get("sweep")))
+            if self.archived is not None:
+                line.append(f"\n  as kept in {self.archived} (measured elsewhere; r/f run it here)", "dim")
         self.query_one("#verdict", Static).update(line)
         samples = [sample_text(sample) for sample in (result or {}).get("samples") or []]
         box = self.query_one("#samples", Static)
