@@ -2,7 +2,7 @@
 
 This file: the app, training (`run`), and reading a trained model (`sample`,
 `translate`, `activations`, `tui`); cli_runs.py: `runs ...` and `list ...`;
-cli_common.py: what they share.
+cli_serve.py: `serve` (the app in a browser); cli_common.py: what they share.
 
 Every user error is one line on stderr and a non-zero exit (2 for bad input),
 never a traceback; RNNLAB_DEBUG=1 shows the traceback of an unexpected error.
@@ -24,6 +24,7 @@ from .cli_common import (Commands, RunsDir, Sets, err, fail, notes, out, reports
                          runs_dir_of, set_top_runs_dir)
 from .cli_runs import list_app, runs_app
 from .cli_reproduce import reproduce
+from .cli_serve import serve
 from .cli_sweep import sweep_app
 from .errors import ConfigError
 from .literal import visible
@@ -35,6 +36,7 @@ app.add_typer(runs_app, name="runs")
 app.add_typer(list_app, name="list")
 app.add_typer(sweep_app, name="sweep")
 app.command("reproduce")(reproduce)
+app.command("serve")(serve)
 
 TEXT_KEEPS = "\n\t"  # generated text keeps its lines and tabs; every other control character is made visible
 # what a resume may change: how long and how often, and what evaluation scores (never the training stream:
