@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -149,3 +150,63 @@ def runs_rm(
     for run_dir in runs:
         store.remove_run(run_dir)
         out.print(visible(f"deleted {run_dir.id}"), markup=False)
+
+
+@runs_app.command("export")
+@reports_errors
+def runs_export(
+    run_refs: Annotated[Optional[list[str]], typer.Argument(metavar="[RUN]...", help="Runs to export")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every run in the runs directory")] = False,
+    csv: Annotated[Optional[Path], typer.Option("--csv", help="Every scalar of every event to FILE "
+                                                "(run, step, t, kind, key, value); the runs and their config "
+                                                "keys to FILE's .runs.csv beside it")] = None,
+    tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", help="TensorBoard event files, one "
+                                                        "folder per run, for `tensorboard --logdir DIR`")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Export runs' scalars for pandas, spreadsheets or TensorBoard."""
+    from . import export
+
+    runs_dir = runs_dir_of(runs_dir)
+    if csv is None and tensorboard is None:
+        raise ConfigError("export", "(nothing)", "say where to", "--csv FILE and/or --tensorboard DIR")
+    if all_ == bool(run_refs):
+        raise ConfigError("RUN", " ".join(run_refs or []) or "(missing)", "name runs or pass --all, not both",
+                          "RUN... or --all")
+    runs = ([store.RunDir(summary.path) for summary in store.list_runs(runs_dir)] if all_
+            else [store.find_run(runs_dir, ref) for ref in run_refs])
+    for option, target in (("--csv", csv), ("--tensorboard", tensorboard)):
+        if target is not None:
+            _check_export_target(option, target, is_folder=option == "--tensorboard")
+    if csv is not None:
+        try:
+            runs_path, rows = export.write_csv(runs, csv)
+        except OSError as error:
+            raise ConfigError("--csv", str(csv), error.strerror or str(error), "a writable file path") from None
+        out.print(visible(f"wrote {rows} scalars of {len(runs)} run(s) to {csv}, the runs to {runs_path}"),
+                  markup=False)
+    if tensorboard is not None:
+        try:
+            written = export.write_tensorboard(runs, tensorboard)
+        except ImportError:
+            raise ConfigError("--tensorboard", str(tensorboard), "needs the tensorboard package",
+                              "pip install 'rnnlab[tensorboard]' (or pip install tensorboard)") from None
+        except OSError as error:
+            raise ConfigError("--tensorboard", str(tensorboard), error.strerror or str(error),
+                              "a writable folder") from None
+        out.print(visible(f"wrote {written} scalars of {len(runs)} run(s) to {tensorboard} "
+                          f"(tensorboard --logdir {tensorboard})"), markup=False)
+
+
+def _check_export_target(option: str, target: Path, is_folder: bool) -> None:
+    """An export never writes into a run directory (it would clobber its files) and needs its parent folder."""
+    resolved = target.resolve()
+    for folder in (resolved, *resolved.parents):
+        if store.is_run_dir(folder):
+            raise ConfigError(option, str(target), f"inside the run directory {folder.name}",
+                              "a path outside every run directory")
+    if not resolved.parent.is_dir():
+        raise ConfigError(option, str(target), "its folder does not exist", "a path in an existing folder")
+    if resolved.exists() and resolved.is_dir() != is_folder:
+        raise ConfigError(option, str(target), "a folder" if resolved.is_dir() else "a file",
+                          "a folder" if is_folder else "a file path")
