@@ -23,7 +23,7 @@ from pathlib import Path
 
 import textual.screen
 
-from rnnlab import worker
+from rnnlab import store, worker
 from rnnlab.tui import make_app
 from rnnlab.tui.screens.runs import RunsScreen
 
@@ -66,7 +66,7 @@ async def time_c(tmp: Path) -> tuple[float | None, float]:
     runs_dir = tmp / "runs"
     process = worker.start(runs_dir, None, overrides(tmp, train__steps=100000, train__eval_every=0,
                                                      train__checkpoint_every=0), log=tmp / "run.log")
-    run = worker.find_new_run(runs_dir, set(), process)
+    run = store.find_new_run(runs_dir, set(), process)
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         app.open_live(run, process)

@@ -32,7 +32,7 @@ def throughput(run: store.RunDir, tokens_per_step: int) -> tuple[int, float]:
 def start(runs_dir: Path, steps: int):
     overrides = ["device=cpu", f"train.steps={steps}", "train.eval_every=100", "train.checkpoint_every=0"]
     process = worker.start(runs_dir, PRESET, overrides, log=runs_dir / "log.txt")
-    run = worker.find_new_run(runs_dir, set(), process)
+    run = store.find_new_run(runs_dir, set(), process)
     assert run is not None, (runs_dir / "log.txt").read_text()
     return process, run
 

@@ -23,6 +23,7 @@ from .cli_common import RunsDir, err, out, reports_errors, runs_dir_of
 from .console import fmt_duration, fmt_metric, literal, sample_text
 from .errors import ConfigError
 from .literal import visible
+from .worker import STOPPED
 
 VERDICT_STYLES = {"reproduced": "bold green", "not reproduced": "bold red", "inconclusive": "bold yellow"}
 OUTCOME_STYLES = {"pass": "green", "fail": "red", "inconclusive": "yellow"}
@@ -72,8 +73,8 @@ def reproduce(
     codes = []
     for study in chosen:
         codes.append(run_study(study, size, runs_dir, workers, backend))
-        if codes[-1] == 130:  # Ctrl-C stops the whole command, not just this study's sweep
-            raise typer.Exit(130)
+        if codes[-1] == STOPPED:  # Ctrl-C stops the whole command, not just this study's sweep
+            raise typer.Exit(STOPPED)
     raise typer.Exit(1 if 1 in codes else max(codes))
 
 
@@ -108,7 +109,7 @@ def run_study(study, size: str, runs_dir: Path, workers: int | None, backend: st
     if state == "stopped":
         out.print(visible(f"stopped: run `{study.command(size)}` again to continue sweep {plan.sweep.id}"),
                   markup=False)
-        return 130
+        return STOPPED
     result = runner.evaluate(study, size, plan.sweep, workers=count)
     if result["metrics"]:
         out.print(metrics_table(result))

@@ -25,6 +25,7 @@ from .cli_common import RunsDir, Sets, err, out, reports_errors, runs_dir_of
 from .console import STATE_STYLES, fmt_duration, fmt_metric, literal
 from .errors import ConfigError
 from .literal import visible
+from .worker import FINISHED, STOPPED
 
 
 class SweepCommands(TyperGroup):
@@ -106,7 +107,7 @@ def start(
             out.print(visible(f"resume with: rnnlab sweep --resume {plan.sweep.id}"), markup=False)
     trials = plan.sweep.read()["trials"]
     failed = sum(t["state"] in ("failed", "crashed") for t in trials)
-    raise typer.Exit(130 if state == "stopped" else 1 if failed else 0)
+    raise typer.Exit(STOPPED if state == "stopped" else 1 if failed else FINISHED)
 
 
 class SweepDisplay:

@@ -19,7 +19,7 @@ def start_tiny(tmp_path, **extra):
     runs_dir.mkdir(exist_ok=True)
     before = {p.name for p in runs_dir.iterdir()}
     process = worker.start(runs_dir, None, overrides(tmp_path, **extra), log=tmp_path / "log.txt")
-    run = worker.find_new_run(runs_dir, before, process)
+    run = store.find_new_run(runs_dir, before, process)
     assert run is not None, (tmp_path / "log.txt").read_text()
     return process, run
 
@@ -71,7 +71,7 @@ def test_a_config_error_in_the_child_leaves_no_run(tmp_path):
     runs_dir = tmp_path / "runs"
     runs_dir.mkdir()
     process = worker.start(runs_dir, None, ["model.hidden=0"], log=tmp_path / "log.txt")
-    assert worker.find_new_run(runs_dir, set(), process) is None
+    assert store.find_new_run(runs_dir, set(), process) is None
     assert process.wait(timeout=60) == 2
     log = (tmp_path / "log.txt").read_text().strip()
     assert log == "error: model.hidden = 0: out of range; allowed: integer >= 1"

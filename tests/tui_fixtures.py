@@ -126,7 +126,7 @@ def start_endless_trainer(tmp_path: Path, runs_dir: Path):
 
     process = worker.start(runs_dir, None, overrides(tmp_path, train__steps=100000, train__eval_every=0,
                                                      train__checkpoint_every=0), log=tmp_path / "run.log")
-    run = worker.find_new_run(runs_dir, set(), process)
+    run = store.find_new_run(runs_dir, set(), process)
     assert run is not None, (tmp_path / "run.log").read_text()
     return process, run
 

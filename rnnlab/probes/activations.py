@@ -8,13 +8,12 @@ colours), with an `activations` event pointing at it.
 from __future__ import annotations
 
 import io
-import re
 from pathlib import Path
 
 import torch
 
 from ..models.unrolled import unrolled_forward
-from ..store import RunDir, atomic_write
+from ..store import RunDir
 
 
 @torch.no_grad()
@@ -40,13 +39,10 @@ def unit_activations(model, vocab, text: str) -> dict:
 
 
 def save_activations(run: RunDir, name: str, record: dict) -> Path:
-    folder = run.path / "activations"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{re.sub(r'[^a-z0-9-]+', '-', name.lower())}.pt"
+    """The record serialised here (torch), stored by the run directory (activations/<name>.pt)."""
     buffer = io.BytesIO()
     torch.save(record, buffer)
-    atomic_write(path, buffer.getvalue())
-    return path
+    return run.write_activations(name, buffer.getvalue())
 
 
 def load_activations(path: Path) -> dict:

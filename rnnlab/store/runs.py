@@ -8,14 +8,15 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CorruptRun, RunNotFound
 from ..literal import visible
-from .files import CHECKPOINTS, CONFIG, EVENTS, STATES, STATUS, STATUS_TYPES, atomic_write, pid_alive, safe_name
+from ..worker import is_gone
+from .files import ACTIVATIONS, CHECKPOINTS, CONFIG, EVENTS, RESUME_LOG, STATES, STATUS, atomic_write, safe_name
+from .status import STATUS_TYPES, Status
 
 
 class RunDir:
@@ -27,15 +28,28 @@ class RunDir:
     status_path = property(lambda self: self.path / STATUS)
     events_path = property(lambda self: self.path / EVENTS)
     checkpoints = property(lambda self: self.path / CHECKPOINTS)
+    resume_log_path = property(lambda self: self.path / RESUME_LOG)  # the TUI's continue key: the trainer's output
 
     def checkpoint(self, which: str) -> Path:
         return self.checkpoints / f"{which}.pt"
 
+    def write_activations(self, name: str, data: bytes) -> Path:
+        """activations/<name>.pt (name made path-safe by `safe_name`), written atomically."""
+        folder = self.path / ACTIVATIONS
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{safe_name(name)}.pt"
+        atomic_write(path, data)
+        return path
+
+    def write_config(self, text: str) -> None:
+        """config.toml: the resolved config (on creation, and rewritten by a resume with its overrides)."""
+        atomic_write(self.config_path, text.encode())
+
     # -- status ----------------------------------------------------------------
-    def write_status(self, status: dict) -> None:
+    def write_status(self, status: Status) -> None:
         atomic_write(self.status_path, (json.dumps(status, indent=1) + "\n").encode())
 
-    def update_status(self, **fields) -> dict:
+    def update_status(self, **fields) -> Status:
         status = self.read_status_raw()
         status.update(fields)
         self.write_status(status)
@@ -50,11 +64,9 @@ class RunDir:
     def read_status(self) -> dict:
         """The status with `crashed` inferred: 'running' here but its process is gone."""
         status = self.read_status_raw()
-        if status.get("state") == "running" and status.get("host") == socket.gethostname():
-            pid = status.get("pid")
-            if not isinstance(pid, int) or not pid_alive(pid, status.get("pid_start")):
-                status["state"] = "crashed"
-                status["error"] = status.get("error") or "the trainer process is gone (killed or crashed)"
+        if status.get("state") == "running" and is_gone(status):
+            status["state"] = "crashed"
+            status["error"] = status.get("error") or "the trainer process is gone (killed or crashed)"
         return status
 
     def checked_status(self) -> dict:
@@ -203,7 +215,7 @@ def create_run(runs_dir: Path, name: str, now: float | None = None, config_text:
         try:
             (path / CHECKPOINTS).mkdir()
             if config_text is not None:
-                atomic_write(run.config_path, config_text.encode())
+                run.write_config(config_text)
         except OSError:
             shutil.rmtree(path, ignore_errors=True)
             raise
@@ -325,5 +337,6 @@ def list_runs(runs_dir: Path) -> list[RunSummary]:
                   key=lambda s: (s.started or 0.0, s.id), reverse=True)
 
 
-def remove_run(run: RunDir) -> None:
-    shutil.rmtree(run.path)
+def remove_run(run: RunDir, ignore_errors: bool = False) -> None:
+    """The whole run directory (`runs rm`; a Ray actor's temporary copy once shipped, ignore_errors)."""
+    shutil.rmtree(run.path, ignore_errors=ignore_errors)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import socket
 import time
 from pathlib import Path
 
 from ..errors import CorruptRun, SweepNotFound
 from ..literal import visible
-from .files import atomic_write, pid_alive, safe_name
+from ..worker import is_gone
+from .files import atomic_write, safe_name
 from .runs import RunDir, _run_paths
 
 
@@ -43,10 +43,8 @@ class SweepDir:
         if not isinstance(record, dict) or not isinstance(record.get("trials"), list):
             raise CorruptRun(f"{visible(self.record_path)}: not a sweep record (no trials list)")
         driver = record.get("driver")
-        if record.get("state") == "running" and isinstance(driver, dict) and driver.get("host") == socket.gethostname():
-            pid = driver.get("pid")
-            if not isinstance(pid, int) or not pid_alive(pid, driver.get("pid_start")):
-                record["state"] = "crashed"  # never written, as for runs: its driver is gone
+        if record.get("state") == "running" and isinstance(driver, dict) and is_gone(driver):
+            record["state"] = "crashed"  # never written, as for runs: its driver is gone
         return record
 
     def write(self, record: dict) -> None:

@@ -8,15 +8,13 @@ the `sweep` and `trial` fields of its status.json.
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config as config_mod
-from .. import store
+from .. import store, worker
 from ..errors import ConfigError, RunIsLive
 from . import spec as spec_mod
 from .trial import TrialJob
@@ -120,8 +118,7 @@ class Driver:
     def run(self) -> str:
         """Every planned trial to its end (or a stop); returns the sweep's state: finished or stopped."""
         self.record["state"] = "running"
-        self.record["driver"] = {"pid": os.getpid(), "pid_start": store.process_start_time(os.getpid()),
-                                 "host": socket.gethostname()}
+        self.record["driver"] = worker.identity()  # pid, pid_start, host: so a resume can refuse a live sweep
         self.save()
         previous = {sig: signal.signal(sig, self._interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -162,7 +162,7 @@ class TrialWorker:
         data = None
         if self.ship:
             data = store.pack_run(trainer.run)
-            shutil.rmtree(trainer.run.path, ignore_errors=True)  # this actor's temporary copy
+            store.remove_run(trainer.run, ignore_errors=True)  # this actor's temporary copy
         return ("ended", self.key, outcome.state, outcome.error, data)
 
 

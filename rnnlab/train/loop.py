@@ -8,11 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
-import platform
-import signal
-import socket
-import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -20,13 +15,14 @@ from pathlib import Path
 
 import torch
 
-from .. import __version__
 from ..probes import Prober
 from ..config import Config
 from ..errors import CheckpointError, describe_os_error, first_line
 from ..models import build_model, count_parameters
-from ..store import RunDir, process_start_time
+from .. import store
+from ..store import RunDir
 from ..tasks import build_task
+from ..worker import EXIT_CODES, StopSignal
 from . import checkpoint
 from .algorithms import StepAbandoned, check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
@@ -36,7 +32,6 @@ from .evaluation import validation_metrics
 from .scheduled import teacher_forcing_probability
 
 STATUS_SECONDS = 5.0  # how stale status.json's step may get between evaluations
-EXIT_CODES = {"finished": 0, "stopped": 130, "diverged": 3, "failed": 1}
 
 
 @dataclass
@@ -74,29 +69,6 @@ class Outcome:
         return EXIT_CODES[self.state]
 
 
-class StopSignal:
-    """SIGINT/SIGTERM ask the loop to finish its step; a second SIGINT interrupts at once."""
-
-    def __init__(self):
-        self.requested = False
-        self._previous = {}
-
-    def _handle(self, signum, frame):
-        if self.requested and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 class Trainer:
     def __init__(self, prepared: Prepared, run: RunDir, on_event=None):
         self.p, self.cfg, self.run = prepared, prepared.cfg, run
@@ -130,8 +102,8 @@ class Trainer:
         return event
 
     def status(self, **fields) -> None:
-        self.run.update_status(step=self.step, best_val=_finite(self.best_val), last_val=self.last_val,
-                               elapsed=round(self.elapsed(), 3), updated=time.time(), **fields)
+        self.run.update_status(**store.status.progress(step=self.step, best_val=_finite(self.best_val),
+                                                       last_val=self.last_val, elapsed=self.elapsed()), **fields)
 
     # -- checkpoints -------------------------------------------------------------
     def payload(self) -> dict:
@@ -289,13 +261,10 @@ class Trainer:
 
     # -- the run ----------------------------------------------------------------------
     def start_status(self, resumed: bool) -> None:
-        status = {
-            "id": self.run.id, "name": self.cfg.name, "arch": self.cfg.model.arch, "task": self.cfg.task.name,
-            "state": "running", "pid": os.getpid(), "pid_start": process_start_time(os.getpid()),
-            "host": socket.gethostname(), "device": str(self.device), "total_steps": self.cfg.train.steps,
-            "versions": {"rnnlab": __version__, "torch": torch.__version__, "python": platform.python_version()},
-            "params": count_parameters(self.model), "error": None, "ended": None, **self.status_fields,
-        }
+        status = store.status.running(run_id=self.run.id, name=self.cfg.name, arch=self.cfg.model.arch,
+                                      task=self.cfg.task.name, device=str(self.device),
+                                      total_steps=self.cfg.train.steps, params=count_parameters(self.model),
+                                      torch_version=torch.__version__, trial=self.status_fields)
         if not resumed:
             status["started"] = time.time()
             self.run.write_status(status)
@@ -363,7 +332,7 @@ class Trainer:
         if state in ("finished", "stopped") and error is None:
             self.save("last")
         self.emit("end", state=state, error=error)
-        self.status(state=state, error=error, ended=time.time(), clipped_share=self.clipped_steps / max(self.step, 1))
+        self.status(**store.status.ended(state=state, error=error, clipped_share=self.clipped_steps / max(self.step, 1)))
         return Outcome(state, self.step, error, final)
 
 
@@ -372,7 +341,6 @@ def resume_trainer(run: RunDir, overrides: list[str] = ()) -> "Trainer":
     trial), every check done first; then the run's config.toml is rewritten with the overrides."""
     from .. import config as config_mod
     from ..errors import ConfigError, RunIsLive
-    from ..store import atomic_write
 
     status = run.checked_status()
     if status.get("state") == "running":
@@ -384,7 +352,7 @@ def resume_trainer(run: RunDir, overrides: list[str] = ()) -> "Trainer":
                           f"--set train.steps=N with N > {saved['step']}")
     trainer = Trainer(prepare(cfg), run)
     trainer.restore(saved, run.checkpoint("last"))  # a checkpoint that does not fit the config fails here
-    atomic_write(run.config_path, cfg.to_toml().encode())  # the first write: every check has passed
+    run.write_config(cfg.to_toml())  # the first write: every check has passed
     return trainer
 
 

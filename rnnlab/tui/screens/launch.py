@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import time
 from pathlib import Path
 
 import tomli_w
@@ -28,7 +27,7 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Select, Static, TextArea
 from textual.worker import get_current_worker
 
-from ... import config, worker
+from ... import config, store, worker
 from ...errors import ConfigError
 from ...options import describe
 from ..literal import plain
@@ -390,9 +389,7 @@ class LaunchScreen(Screen):
         self.query_one("#help", Static).update(f"starting rnnlab {'sweep' if self.sweep_lines else 'run'} ...")
         preset = self.preset  # the child drops what validate's note named, by config's own rule
         if preset is None and self.sweep_lines:  # `rnnlab sweep` needs a file: the defaults, written out
-            self.runs_dir.mkdir(parents=True, exist_ok=True)
-            preset = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}.toml"
-            preset.write_text(tomli_w.dumps(self.raw))
+            preset = store.write_launch_preset(self.runs_dir, tomli_w.dumps(self.raw))
         if self.sweep_lines:
             self._start_sweep(preset, list(self.sweep_lines), self.overrides())
         else:
@@ -400,25 +397,22 @@ class LaunchScreen(Screen):
 
     def _start_sweep(self, preset: Path, sweeps: list[str], overrides: list[str]) -> None:
         """Start `rnnlab sweep`; once its record exists, show the sweep."""
-        from ...store import list_sweeps
-
-        before = {sweep.id for sweep in list_sweeps(self.runs_dir)}
+        before = {sweep.id for sweep in store.list_sweeps(self.runs_dir)}
         self._launch("sweep", lambda log: worker.start_sweep(self.runs_dir, preset, sweeps, overrides, log=log),
-                     lambda process, wait: worker.find_new_sweep(self.runs_dir, before, process, timeout=wait),
+                     lambda process, wait: store.find_new_sweep(self.runs_dir, before, process, timeout=wait),
                      lambda sweep, _process: self._replace_with(lambda: self.app.open_sweep(sweep)))
 
     def _start(self, preset: Path | None, overrides: list[str]) -> None:
         """Start `rnnlab run`; once its run directory exists, watch it live."""
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        before = {p.name for p in self.runs_dir.iterdir()}
+        before = store.entry_names(self.runs_dir)
         self._launch("run", lambda log: worker.start(self.runs_dir, preset, overrides, log=log),
-                     lambda process, wait: worker.find_new_run(self.runs_dir, before, process, timeout=wait),
+                     lambda process, wait: store.find_new_run(self.runs_dir, before, process, timeout=wait),
                      self._opened)
 
     @work(thread=True, exclusive=True, group="launch")
     def _launch(self, command: str, start, find, opened) -> None:
         """Start the child and wait, off the UI thread, for what it creates (`find`); then `opened(it, process)`."""
-        log = self.runs_dir / f".launch-{time.strftime('%Y%m%d-%H%M%S')}{'-sweep' * (command == 'sweep')}.log"
+        log = store.launch_log(self.runs_dir, sweep=command == "sweep")
         try:
             process = start(log)
         except OSError as error:

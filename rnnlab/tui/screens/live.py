@@ -13,7 +13,6 @@ malformed event becomes the header's problem line or a log line.
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -199,7 +198,7 @@ class LiveScreen(Screen):
             return
         code = self.process.returncode
         self.note(f"trainer process {self.process.pid} exited with code {code}")
-        if code not in (0, 130) and self.resume_log is not None:
+        if not worker.ended_cleanly(code) and self.resume_log is not None:
             # e.g. a config error before the run even continues: the run directory never hears of it
             self.note(f"resume.log: {last_line(self.resume_log)}")
             self.dirty = True
@@ -240,7 +239,7 @@ class LiveScreen(Screen):
         if self.state != "running" or not isinstance(pid, int):
             self.notify("The run is not running.", severity="warning")
             return
-        if self.status.get("host") != socket.gethostname():  # its pid means nothing on this machine
+        if not worker.on_this_host(self.status.get("host")):  # its pid means nothing on this machine
             notify(self, f"The run trains on {self.status.get('host')}: stop it there.", severity="warning")
             return
         worker.stop(pid)
@@ -257,7 +256,7 @@ class LiveScreen(Screen):
             self.notify("The trainer started here is still running.", severity="warning")
             return
         try:
-            self.resume_log = self.run.path / "resume.log"
+            self.resume_log = self.run.resume_log_path
             self.process = worker.start(runs_dir=self.run.path.parent, resume=self.run.id, log=self.resume_log)
         except OSError as error:
             notify(self, f"Could not start the trainer: {error}", severity="error")

@@ -233,8 +233,7 @@ class StudyScreen(Screen):
         self.which = size
         home = store.StudyDir(self.runs_dir, self.study.name, size)
         before = (home.read_record() or {}).get("sweep")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        log = self.runs_dir / f".reproduce-{self.study.name}-{size}.log"
+        log = store.reproduce_log(self.runs_dir, self.study.name, size)
         try:
             self.process = worker.start_reproduce(self.runs_dir, str(self.study.path), size, log=log)
         except OSError as error:
