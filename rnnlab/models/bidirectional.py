@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..options import opt
 from . import ARCHS
 from .base import SequenceModel, TaskSpec, input_layer
-from .cell_base import ARCH, CellSettings
+from .cell_base import ARCH
 from .cells import CELLS
 from .custom import run_loop
 from .deep import CellChoiceOptions
@@ -80,7 +80,8 @@ class BidirectionalModel(SequenceModel):
         return layer
 
     def cell_layer(self, size: int):
-        cell = CELLS[self.options.cell](size, self.options.hidden, CellSettings.of(self.options))
+        cell_class = CELLS[self.options.cell]
+        cell = cell_class(size, self.options.hidden, cell_class.options_from(self.options))
         cell.init_recurrent(self.options)
         return cell
 

@@ -1,4 +1,4 @@
-"""What every recurrent cell shares: the activation table, its settings, the Cell base class.
+"""What every recurrent cell shares: the activation table, Knobs, the Cell base class.
 
 A cell is two TorchScript-compatible functions and its parameters:
 
@@ -15,9 +15,14 @@ arguments, so the loops find both halves in their closure (one scripted loop per
 what the update reads of the cell's settings comes as one typed argument, Knobs (the activation's
 code, the peephole coupling). The cells themselves, and their table, are in cells.py.
 
-Every cell keeps torch's parameter names, weight_ih (G*H, I), weight_hh (G*H, H), bias_ih and bias_hh
-(G*H,), with G the number of blocks named in `gates` (one block when `gates` is empty), so checkpoints
-of every arch load unchanged (tests/test_cell_checkpoints.py holds main's state_dict keys).
+A cell is built with its own arch's options (its nested `Options` dataclass): typed, every setting it
+reads declared there. The deep and bidirectional wrappers build that from their own keys
+(Cell.options_from), so a cell's settings live in one place whichever arch runs it.
+
+Every cell keeps torch's parameter names, weight_ih (G*H, I), weight_hh (G*H, H; IndRNN's u: (H,)),
+bias_ih and bias_hh (G*H,), with G the number of blocks named in `gates` (one block when `gates` is
+empty), so checkpoints of every arch load unchanged (tests/test_cell_checkpoints.py holds main's
+state_dict keys).
 """
 
 from __future__ import annotations
@@ -57,26 +62,6 @@ def activate(v: Tensor, code: int) -> Tensor:
     return v
 
 
-@dataclass
-class CellSettings:
-    """What a cell is built with. A cell reads the fields its arch's Options declare (Cell.reads)."""
-
-    activation: str = "tanh"
-    forget_bias: float = 1.0
-    coupled: bool = False
-    tau: float = 4.0
-    tau_mode: str = "fixed"
-    timescales: tuple = ()
-    recurrent_max: float = 0.0
-
-    @classmethod
-    def of(cls, options) -> CellSettings:
-        """The settings an arch's options declare; the rest keep their defaults."""
-        names = {f.name for f in fields(options)}
-        given = {f.name: getattr(options, f.name) for f in fields(cls) if f.name in names}
-        return cls(**{**given, "timescales": tuple(given.get("timescales", ()))})
-
-
 class Knobs(NamedTuple):
     """What an update reads of its cell's settings, typed for TorchScript."""
 
@@ -95,6 +80,13 @@ ACTIVATION = opt("tanh", "activation f of the recurrence", choices=list(ACTIVATI
 FORGET_BIAS = opt(1.0, "initial forget-gate bias (1 keeps memory early in training)")
 
 
+@dataclass
+class ActivationOptions(RecurrentOptions):
+    """The keys of an arch whose cell's f is a choice (each subclass sets its own `arch`)."""
+
+    activation: str = ACTIVATION
+
+
 class Cell(nn.Module):
     """One recurrent layer: its parameters, its two halves, its square blocks. A subclass (cells.py)
     is one row of CELLS: its name (model.cell), its arch's Options and summary, gates, its two halves."""
@@ -107,7 +99,7 @@ class Cell(nn.Module):
     recurrent = staticmethod(dense_half)
     update = None  # (gi, gh, state, params, knobs) -> (h, state, gates): see the module docstring
 
-    def __init__(self, input_size: int, hidden: int, settings: CellSettings):
+    def __init__(self, input_size: int, hidden: int, options):  # options: a type(self).Options
         super().__init__()
         blocks = max(1, len(self.gates))
         self.hidden = hidden
@@ -118,13 +110,23 @@ class Cell(nn.Module):
         bound = 1.0 / math.sqrt(hidden)  # torch's RNN initialisation
         for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
             nn.init.uniform_(p, -bound, bound)
-        self.knobs = Knobs(ACTIVATION_CODES[settings.activation], settings.coupled)
+        reads = self.reads()  # a cell without the key runs as its default: tanh, uncoupled
+        self.knobs = Knobs(ACTIVATION_CODES[options.activation] if "activation" in reads else 0,
+                           bool(options.coupled) if "coupled" in reads else False)
 
     @classmethod
     def reads(cls) -> tuple[str, ...]:
-        """The CellSettings fields this cell is built with: those its arch's Options declare."""
-        own = {f.name for f in fields(cls.Options)}
-        return tuple(f.name for f in fields(CellSettings) if f.name in own)
+        """The keys of this cell's own: those its arch's Options adds to every recurrent arch's."""
+        shared = {f.name for f in fields(RecurrentOptions)}
+        return tuple(f.name for f in fields(cls.Options) if f.name not in shared)
+
+    @classmethod
+    def options_from(cls, options) -> object:
+        """This cell's Options, with every key it shares with `options` (a wrapper's: deep, birnn) taken
+        from there; the rest (learned taus, a peephole coupling) keep their defaults."""
+        given = {f.name for f in fields(options)}
+        return cls.Options(**{f.name: getattr(options, f.name) for f in fields(cls.Options)
+                              if f.name in given and f.name != "arch"})
 
     def step_params(self) -> list[Tensor]:
         """What the two halves need besides gi and the state; recomputed each forward (may be differentiable)."""

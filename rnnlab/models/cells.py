@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..options import opt
 from .base import RecurrentOptions
 from .cell_base import (
-    ACTIVATION, ACTIVATION_CODES, ARCH, FORGET_BIAS, Cell, CellSettings, Knobs, activate, dense_half,
+    ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, Knobs, activate,
 )
 
 def elman_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
@@ -34,9 +34,8 @@ class ElmanCell(Cell):
     update = staticmethod(elman_update)
 
     @dataclass
-    class Options(RecurrentOptions):
+    class Options(ActivationOptions):
         arch: str = opt("elman_act", ARCH)
-        activation: str = ACTIVATION
 
 
 def lstm_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
@@ -60,10 +59,10 @@ class LSTMCell(Cell):
         arch: str = opt("lstm_cell", ARCH)
         forget_bias: float = FORGET_BIAS
 
-    def __init__(self, input_size: int, hidden: int, settings: CellSettings):
-        super().__init__(input_size, hidden, settings)
+    def __init__(self, input_size: int, hidden: int, options: Options):
+        super().__init__(input_size, hidden, options)
         with torch.no_grad():  # as the fused LSTM: the two biases add up to forget_bias
-            self.bias_ih[hidden:2 * hidden].fill_(settings.forget_bias)
+            self.bias_ih[hidden:2 * hidden].fill_(options.forget_bias)
             self.bias_hh[hidden:2 * hidden].zero_()
 
 
@@ -144,8 +143,8 @@ class PeepholeLSTMCell(LSTMCell):
         forget_bias: float = FORGET_BIAS
         coupled: bool = opt(False, "tie the input gate to 1 - forget gate (CIFG)")
 
-    def __init__(self, input_size: int, hidden: int, settings: CellSettings):
-        super().__init__(input_size, hidden, settings)
+    def __init__(self, input_size: int, hidden: int, options: Options):
+        super().__init__(input_size, hidden, options)
         self.peephole = nn.Parameter(torch.zeros(3, hidden))  # (3, H): zero = a plain LSTM at start
 
     def step_params(self) -> list[Tensor]:
@@ -173,9 +172,8 @@ class LeakyCell(Cell):
     update = staticmethod(leaky_update)
 
     @dataclass
-    class Options(RecurrentOptions):
+    class Options(ActivationOptions):
         arch: str = opt("leaky", ARCH)
-        activation: str = ACTIVATION
         tau: float = opt(4.0, "time constant in steps; a = 1 - 1/tau is the share of h_{t-1} kept", min=1)
         tau_mode: str = opt("fixed", "fixed taus, one learned tau, or a learned tau per unit",
                             choices=["fixed", "learned", "per_unit"])
@@ -187,12 +185,12 @@ class LeakyCell(Cell):
                 raise ConfigError(f"{section}.tau_mode", self.tau_mode, "one learned tau cannot hold several "
                                   "timescales", "fixed or per_unit with timescales")
 
-    def __init__(self, input_size: int, hidden: int, settings: CellSettings):
-        super().__init__(input_size, hidden, settings)
-        taus = settings.timescales or [settings.tau]
+    def __init__(self, input_size: int, hidden: int, options: Options):
+        super().__init__(input_size, hidden, options)
+        taus = options.timescales or [options.tau]
         # units spread evenly over the timescales: unit k gets taus[k * len // H]
         per_unit = torch.tensor([float(taus[k * len(taus) // hidden]) for k in range(hidden)])  # (H,)
-        self.tau_mode = settings.tau_mode
+        self.tau_mode = options.tau_mode
         if self.tau_mode == "fixed":
             self.register_buffer("tau", per_unit)
         else:
@@ -222,9 +220,8 @@ class ResidualCell(Cell):
     update = staticmethod(residual_update)
 
     @dataclass
-    class Options(RecurrentOptions):
+    class Options(ActivationOptions):
         arch: str = opt("residual", ARCH)
-        activation: str = ACTIVATION
 
 
 def gated_residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
@@ -243,9 +240,8 @@ class GatedResidualCell(Cell):
     update = staticmethod(gated_residual_update)
 
     @dataclass
-    class Options(RecurrentOptions):
+    class Options(ActivationOptions):
         arch: str = opt("gated_residual", ARCH)
-        activation: str = ACTIVATION
 
 
 def diagonal_half(z: Tensor, params: List[Tensor]) -> Tensor:
@@ -268,9 +264,8 @@ class IndRNNCell(Cell):
     update = staticmethod(elman_update)  # the update is Elman's: only the recurrent half differs
 
     @dataclass
-    class Options(RecurrentOptions):
+    class Options(ActivationOptions):  # f = tanh by default, as every arch's; the paper's is relu
         arch: str = opt("indrnn", ARCH)
-        activation: str = ACTIVATION  # tanh as every arch's; the paper's is relu
         recurrent_max: float = opt(0.0, "keep each |u| <= this (e.g. 2^(1/T) for relu over T steps); 0 = unbounded",
                                    min=0)
 
@@ -278,10 +273,10 @@ class IndRNNCell(Cell):
             if self.init != "default":  # refused here, when the config loads, not when the model is built
                 IndRNNCell.refuse_init(f"{section}.init", self.init)
 
-    def __init__(self, input_size: int, hidden: int, settings: CellSettings):
-        super().__init__(input_size, hidden, settings)
-        self.recurrent_max = settings.recurrent_max
-        bound = settings.recurrent_max or 1.0  # u starts uniform in [0, max] ([0, 1] when unbounded)
+    def __init__(self, input_size: int, hidden: int, options: Options):
+        super().__init__(input_size, hidden, options)
+        self.recurrent_max = options.recurrent_max
+        bound = options.recurrent_max or 1.0  # u starts uniform in [0, max] ([0, 1] when unbounded)
         self.weight_hh = nn.Parameter(torch.empty(hidden).uniform_(0.0, bound))  # (H,): u
 
     def step_params(self) -> list[Tensor]:
@@ -306,4 +301,4 @@ class IndRNNCell(Cell):
 CELLS: dict[str, type[Cell]] = {cell.name: cell for cell in (
     ElmanCell, LSTMCell, GRUCell, MGUCell, PeepholeLSTMCell, LeakyCell, ResidualCell, GatedResidualCell, IndRNNCell)}
 
-__all__ = ["ACTIVATION_CODES", "CELLS", "Cell", "CellSettings", "activate", "inverse_softplus"]
+__all__ = ["ACTIVATION_CODES", "CELLS", "Cell", "activate", "inverse_softplus"]

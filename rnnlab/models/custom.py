@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from . import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
-from .cell_base import Cell, CellSettings, Knobs
+from .cell_base import Cell, Knobs
 from .cells import CELLS, LSTMCell
 
 
@@ -87,9 +87,8 @@ class CustomRecurrentModel(SequenceModel):
         super().__init__()
         self.options, self.spec = options, spec
         self.embed, input_size = input_layer(options, spec)
-        settings = CellSettings.of(options)
-        self.cells = nn.ModuleList(
-            self.cell_class(input_size if layer == 0 else options.hidden, options.hidden, settings)
+        self.cells = nn.ModuleList(  # options: the arch's own, cell_class.Options
+            self.cell_class(input_size if layer == 0 else options.hidden, options.hidden, options)
             for layer in range(options.layers)
         )
         self.drop = nn.Dropout(options.dropout)

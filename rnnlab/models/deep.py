@@ -39,7 +39,7 @@ from ..errors import ConfigError
 from ..options import opt
 from . import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
-from .cell_base import ACTIVATION_CODES, ARCH, CellSettings, Knobs
+from .cell_base import ACTIVATION_CODES, ARCH, Knobs
 from .cells import CELLS, LSTMCell
 from .init import init_recurrent
 
@@ -139,7 +139,7 @@ class DeepRNNModel(SequenceModel):
         self.embed, input_size = input_layer(options, spec)
         hidden, cell_class = options.hidden, CELLS[options.cell]
         above = hidden + (input_size if options.input_skip else 0)  # what layers 1.. read
-        settings = CellSettings.of(options)  # fixed taus, uncoupled peepholes
+        settings = cell_class.options_from(options)  # the cell's keys from ours: fixed taus, uncoupled
         # not `cells`: the probes would take this for a plain custom stack (models/unrolled.py)
         self.stack = nn.ModuleList(cell_class(input_size if layer == 0 else above, hidden, settings)
                                    for layer in range(options.layers))
