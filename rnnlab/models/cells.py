@@ -19,9 +19,10 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..options import opt
 from .base import RecurrentOptions
-from .cell_base import (
-    ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, Knobs, activate,
-)
+from .cell_base import ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, Knobs, activate
+
+# Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), then its class.
+
 
 def elman_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                   knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
