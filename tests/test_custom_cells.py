@@ -204,3 +204,13 @@ def test_indrnn_clipped_weights_get_no_gradient_outward():
 def test_indrnn_refuses_an_init_scheme_when_the_config_loads():
     with pytest.raises(Exception, match="model.init = 'orthogonal': an IndRNN's recurrent weight is a vector"):
         config.load(None, ["model.arch=indrnn", "model.init=orthogonal"])
+
+
+def test_every_cell_runs_scripted_in_both_loops():
+    """A cell whose update TorchScript cannot compile would fall back to eager with only a warning."""
+    from rnnlab.models.cells import CELLS
+    from rnnlab.models.deep import scripted_loop
+
+    for cell in CELLS.values():
+        assert compile_path(cell) == "torchscript", cell.name
+        assert scripted_loop(cell) is not None, cell.name
