@@ -133,8 +133,7 @@ class CustomRecurrentModel(SequenceModel):
 
 def model_for(cell_class: type[Cell]) -> type[CustomRecurrentModel]:
     """The arch of one row of CELLS: its Options, its summary, a stack of its cells."""
-    name = cell_class.__name__.removesuffix("Cell") + "Model"
-    model = type(name, (CustomRecurrentModel,), {"Options": cell_class.Options, "cell_class": cell_class,
+    model = type(cell_class.__name__ + "Model", (CustomRecurrentModel,), {"Options": cell_class.Options, "cell_class": cell_class,
                                                  "__module__": __name__})
     return ARCHS.register(cell_class.Options.arch, cell_class.summary)(model)
 
