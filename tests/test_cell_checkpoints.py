@@ -1,7 +1,8 @@
 """Checkpoints of every cell-based arch load after the cells moved to one home (issue 16).
 
 state_dict_keys_main.json holds, for each custom/deep/birnn variant, the state_dict key names and
-shapes that main's code (before the move) built; a run directory saved then must load and resume now.
+shapes that main's code before the move (commit 28a18d1) built, for the config sets recorded beside
+them; a run directory saved then must load and resume now.
 """
 
 from __future__ import annotations
