@@ -26,6 +26,7 @@ VARIANTS += [
     ("leaky", {"tau": 3.0}), ("leaky", {"tau_mode": "learned"}), ("leaky", {"tau_mode": "per_unit"}),
     ("leaky", {"timescales": "[1,4,16]"}), ("leaky", {"timescales": "[2,8]", "tau_mode": "per_unit"}),
     ("residual", {}), ("gated_residual", {}), ("lstm_cell", {}), ("gru_cell", {}),
+    ("indrnn", {}), ("indrnn", {"activation": "relu", "recurrent_max": 0.9}),
 ]
 ARCHS = sorted({arch for arch, _ in VARIANTS})
 
@@ -150,3 +151,66 @@ def test_token_model_matches_its_unrolled_trace():
     x = torch.randint(0, 7, (2, 6))
     torch.testing.assert_close(unrolled_forward(model, x).output, model(x)[0], atol=1e-12, rtol=0)
     assert F.cross_entropy(model(x)[0].transpose(1, 2), x).isfinite()
+
+
+def indrnn_reference(x, layers, activation, bound):
+    """Li et al. 2018 written out by hand: h_t = f(W x_t + b + clip(u) * h_{t-1}), layer by layer.
+    layers: (W (H, I), b (H,), u (H,)) per layer; returns the top layer's h_t, (B, T, H), and each final h."""
+    inputs, finals = x, []
+    for w, b, u in layers:
+        u = u.clamp(-bound, bound) if bound else u
+        h, hs = torch.zeros(x.shape[0], w.shape[0], dtype=x.dtype), []
+        for t in range(x.shape[1]):
+            h = activation(inputs[:, t] @ w.T + b + u * h)
+            hs.append(h)
+        inputs = torch.stack(hs, 1)
+        finals.append(h)
+    return inputs, torch.stack(finals)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+@pytest.mark.parametrize("arch", ["indrnn", "deep"])
+def test_indrnn_follows_its_equation(arch, compiled):
+    """The IndRNN arch and a 2-layer deep stack of IndRNN cells against the hand-written recurrence,
+    with some |u| beyond recurrent_max (clipped) for the arch."""
+    bound = 0.8 if arch == "indrnn" else 0.0  # deep's cells keep their default: unbounded
+    extra = {"recurrent_max": bound, "activation": "relu"} if arch == "indrnn" else {"cell": "indrnn",
+                                                                                      "activation": "relu"}
+    model = build(arch, hidden=4, layers=2, **extra)
+    model.compiled = compiled
+    cells = model.cells if arch == "indrnn" else model.stack
+    with torch.no_grad():
+        cells[0].weight_hh.copy_(torch.tensor([1.5, -1.2, 0.3, 0.7], dtype=torch.float64))  # two beyond 0.8
+    x = torch.randn(3, 6, 3, dtype=torch.float64)
+    layers = [(c.weight_ih, c.bias_ih + c.bias_hh, c.weight_hh) for c in cells]
+    top, finals = indrnn_reference(model.embed(x) if model.embed is not None else x, layers, torch.relu, bound)
+    y, final = model(x)
+    torch.testing.assert_close(y, model.head(top), atol=1e-12, rtol=0)
+    torch.testing.assert_close(final, finals, atol=1e-12, rtol=0)
+    assert cells[0].recurrent_matrix().shape == (4, 4)  # diag(u): what the spectra probe reads
+    torch.testing.assert_close(torch.diagonal(cells[0].recurrent_matrix()), layers[0][2].clamp(-bound, bound)
+                               if bound else layers[0][2], atol=0, rtol=0)
+
+
+def test_indrnn_clipped_weights_get_no_gradient_outward():
+    model = build("indrnn", hidden=4, layers=1, recurrent_max=0.8)
+    with torch.no_grad():
+        model.cells[0].weight_hh.copy_(torch.tensor([1.5, -1.2, 0.3, 0.7], dtype=torch.float64))
+    y, _ = model(torch.randn(2, 5, 3, dtype=torch.float64))
+    grad = torch.autograd.grad(y.square().sum(), model.cells[0].weight_hh)[0]
+    assert grad[:2].abs().max() == 0 and grad[2:].abs().min() > 0
+
+
+def test_indrnn_refuses_an_init_scheme_when_the_config_loads():
+    with pytest.raises(Exception, match="model.init = 'orthogonal': an IndRNN's recurrent weight is a vector"):
+        config.load(None, ["model.arch=indrnn", "model.init=orthogonal"])
+
+
+def test_every_cell_runs_scripted_in_both_loops():
+    """A cell whose update TorchScript cannot compile would fall back to eager with only a warning."""
+    from rnnlab.models.cells import CELLS
+    from rnnlab.models.deep import scripted_loop
+
+    for cell in CELLS.values():
+        assert compile_path(cell) == "torchscript", cell.name
+        assert scripted_loop(cell) is not None, cell.name

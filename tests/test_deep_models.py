@@ -56,6 +56,7 @@ DEEP_VARIANTS = [
     {"cell": "leaky", "transition_depth": 3, "transition_shortcut": "true", "tau": 2.0},
     {"cell": "mgu", "output_depth": 3},
     {"cell": "lstm_peephole", "input_skip": "true"},
+    {"cell": "indrnn", "transition_depth": 2, "transition_shortcut": "true", "activation": "relu"},
     {"cell": "gated_residual", "transition_depth": 2, "transition_shortcut": "true", "output_depth": 2,
      "input_skip": "true"},
 ]

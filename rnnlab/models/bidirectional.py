@@ -25,10 +25,11 @@ from ..errors import ConfigError
 from ..options import opt
 from . import ARCHS
 from .base import SequenceModel, TaskSpec, input_layer
-from .custom import loops_for
-from .deep import ARCH, CELLS, CellChoiceOptions, cell_settings, init_cell
+from .cell_base import ARCH
+from .cells import CELLS
+from .custom import run_loop
+from .deep import CellChoiceOptions
 from .init import init_recurrent
-from .unrolled import GATE_NAMES
 
 FUSED = {"elman": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -71,7 +72,7 @@ class BidirectionalModel(SequenceModel):
         o = self.options
         kwargs = {"nonlinearity": o.activation} if o.cell == "elman" else {}
         layer = FUSED[o.cell](size, o.hidden, batch_first=True, **kwargs)
-        init_recurrent(layer.weight_hh_l0, max(1, len(GATE_NAMES[o.cell])), o.init, o.init_radius, o.init_gain)
+        init_recurrent(layer.weight_hh_l0, max(1, len(CELLS[o.cell].gates)), o.init, o.init_radius, o.init_gain)
         if o.cell == "lstm":
             with torch.no_grad():  # as the one-way LSTM: the two biases add up to forget_bias
                 layer.bias_ih_l0[o.hidden:2 * o.hidden].fill_(o.forget_bias)
@@ -79,8 +80,9 @@ class BidirectionalModel(SequenceModel):
         return layer
 
     def cell_layer(self, size: int):
-        cell = CELLS[self.options.cell](size, self.options.hidden, cell_settings(self.options))
-        init_cell(cell, self.options)
+        cell_class = CELLS[self.options.cell]
+        cell = cell_class(size, self.options.hidden, cell_class.options_from(self.options))
+        cell.init_recurrent(self.options)
         return cell
 
     def forward(self, x: Tensor, state=None):
@@ -125,7 +127,7 @@ class BidirectionalModel(SequenceModel):
         for direction, layers in (("forward", self.forward_layers), ("backward", self.backward_layers)):
             for number, layer in enumerate(layers):
                 if self.fused:
-                    gates = GATE_NAMES[self.options.cell] or ("",)
+                    gates = CELLS[self.options.cell].gates or ("",)
                     parts = dict(zip(gates, layer.weight_hh_l0.chunk(len(gates), dim=0)))  # (H, H) each
                 else:
                     parts = layer.recurrent_blocks()
@@ -142,8 +144,4 @@ def run_one_way(layer, seq: Tensor) -> Tensor:
         return layer(seq)[0]
     zero = layer.zero_state(seq.shape[0], seq)
     state = list(zero) if layer.paired else [zero]
-    eager, scripted = loops_for(layer.step_fn)
-    with torch.jit.optimized_execution(False):  # see custom.py: autodiff graphs were slower
-        loop = scripted if scripted is not None else eager
-        hidden, _ = loop(layer.project_inputs(seq), state, layer.step_params(), layer.mode)  # (B, T, H)
-    return hidden
+    return run_loop(layer, layer.project_inputs(seq), state)[0]  # (B, T, H)

@@ -1,183 +1,96 @@
-"""Custom recurrent cells: one-step equations written out in plain torch.
+"""The recurrent cells, each written once (its equations, parameters and arch keys), and their table.
 
-Every cell keeps torch's parameter layout, weight_ih (G*H, I), weight_hh
-(G*H, H), bias_ih and bias_hh (G*H,), with G the number of blocks named in
-`gates` (one block when `gates` is empty). The input half, x_t W_ih^T + b_ih,
-does not depend on the state, so CustomRecurrentModel computes it for every
-time step in one matmul; a cell's `step_fn` gets that projection `gi` and does
-only the recurrent half. Step functions are TorchScript-compatible (typed,
-no Python callables) so the time loop around them can be scripted; extra
-per-cell settings travel as one int `mode`. Each `step_fn` returns
-(h (B, H), new state as a list, gate activations in the order of `gates`).
+The contract a cell fulfils, and the base class that runs it one step, are in cell_base.py. A cell
+is one class here: its `name` (model.cell), its arch's `Options` and `summary` (custom.py registers
+one arch per row of CELLS), its `gates`, its `recurrent` half and its `update`. Adding a cell is
+adding one such class and its row.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Activation name -> the int code a step function dispatches on (TorchScript takes no callables).
-ACTIVATION_CODES = {"tanh": 0, "relu": 1, "relu6": 2, "elu": 3, "softplus": 4, "softsign": 5, "linear": 6,
-                    "sigmoid": 7}
+from ..errors import ConfigError
+from ..options import opt
+from .base import RecurrentOptions
+from .cell_base import ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, Knobs, activate
+
+# Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), then its class.
 
 
-def activate(v: Tensor, code: int) -> Tensor:
-    if code == 0:
-        return torch.tanh(v)
-    if code == 1:
-        return torch.relu(v)
-    if code == 2:
-        return torch.clamp(v, 0.0, 6.0)  # relu6
-    if code == 3:
-        return F.elu(v)
-    if code == 4:
-        return F.softplus(v)
-    if code == 5:
-        return v / (1.0 + v.abs())  # softsign
-    if code == 7:
-        return torch.sigmoid(v)
-    return v
-
-
-# ---- step functions: (gi (B, G*H), state [h] or [h, c], params, mode) -> (h, state, gates)
-# params[0] is always weight_hh; further entries are cell-specific. Except in the GRU, bias_hh
-# is folded into gi (b_ih + b_hh): a bias add and its gradient sum fewer per step.
-
-def elman_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = activate(gi + F.linear(state[0], params[0]), mode)  # (B, H)
+def elman_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                  knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    h = activate(gi + gh, knobs.activation)  # (B, H)
     return h, [h], []
 
 
-def leaky_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    a = params[1]  # (H,) retention 1 - 1/tau, per unit
-    h = a * state[0] + (1.0 - a) * activate(gi + F.linear(state[0], params[0]), mode)
-    return h, [h], []
+class ElmanCell(Cell):
+    name, summary = "elman", "Elman RNN with a choice of activation, custom cell (TorchScript loop)"
+    update = staticmethod(elman_update)
+
+    @dataclass
+    class Options(ActivationOptions):
+        arch: str = opt("elman_act", ARCH)
 
 
-def residual_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = state[0] + activate(gi + F.linear(state[0], params[0]), mode)
-    return h, [h], []
-
-
-def gated_residual_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    gl, gn = (gi + F.linear(state[0], params[0])).chunk(2, 1)  # (B, H) each
-    keep = torch.sigmoid(gl)  # l_t: how much of h_{t-1} passes unchanged
-    new = activate(gn, mode)
-    h = keep * state[0] + (1.0 - keep) * new
-    return h, [h], [keep, new]
-
-
-def mgu_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    gu, gn = (gi + F.linear(state[0], params[0])).chunk(2, 1)
-    u = torch.sigmoid(gu)
-    new = torch.tanh(gn)
-    h = u * new + (1.0 - u) * state[0]
-    return h, [h], [u, new]
-
-
-def lstm_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+def lstm_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                 knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
     # torch's nn.LSTM: blocks (input, forget, cell, output), both biases added.
-    i, f, g, o = (gi + F.linear(state[0], params[0])).chunk(4, 1)
+    i, f, g, o = (gi + gh).chunk(4, 1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     c = f * state[1] + i * g
     h = o * torch.tanh(c)
     return h, [h, c], [i, f, g, o]
 
 
-def gru_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    # torch's nn.GRU: the reset gate scales the recurrent part of the candidate, bias included.
+class LSTMCell(Cell):
+    name, summary = "lstm", "LSTM as a custom cell: torch's equations and layout, to check the machinery"
+    gates = ("input", "forget", "cell", "output")
+    paired = True
+    update = staticmethod(lstm_update)
+
+    @dataclass
+    class Options(RecurrentOptions):
+        arch: str = opt("lstm_cell", ARCH)
+        forget_bias: float = FORGET_BIAS
+
+    def __init__(self, input_size: int, hidden: int, options: Options):
+        super().__init__(input_size, hidden, options)
+        with torch.no_grad():  # as the fused LSTM: the two biases add up to forget_bias
+            self.bias_ih[hidden:2 * hidden].fill_(options.forget_bias)
+            self.bias_hh[hidden:2 * hidden].zero_()
+
+
+def biased_half(z: Tensor, params: List[Tensor]) -> Tensor:
+    return F.linear(z, params[0], params[1])  # the GRU's b_hh stays here: the reset gate scales it
+
+
+def gru_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    # torch's nn.GRU: the reset gate scales the recurrent part of the candidate, b_hh included (gh).
     ri, zi, ni = gi.chunk(3, 1)
-    rh, zh, nh = F.linear(state[0], params[0], params[1]).chunk(3, 1)
+    rh, zh, nh = gh.chunk(3, 1)
     r, z = torch.sigmoid(ri + rh), torch.sigmoid(zi + zh)
     n = torch.tanh(ni + r * nh)
     h = (1.0 - z) * n + z * state[0]
     return h, [h], [r, z, n]
 
 
-def peephole_step(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    # Gers & Schmidhuber: c_{t-1} reaches the input and forget gates, c_t the output gate.
-    # mode 1 couples the input gate to 1 - forget (its weight block then goes unused).
-    peep = params[1]  # (3, H): diagonal peepholes for input, forget, output
-    c_prev = state[1]
-    i, f, g, o = (gi + F.linear(state[0], params[0])).chunk(4, 1)
-    f = torch.sigmoid(f + peep[1] * c_prev)
-    i = 1.0 - f if mode == 1 else torch.sigmoid(i + peep[0] * c_prev)
-    g = torch.tanh(g)
-    c = f * c_prev + i * g
-    o = torch.sigmoid(o + peep[2] * c)
-    h = o * torch.tanh(c)
-    return h, [h, c], [i, f, g, o]
-
-
-class CustomCell(nn.Module):
-    """One recurrent layer: parameters, the one-step function, its square blocks."""
-
-    gates: tuple[str, ...] = ()  # names of the weight blocks (gate names for probes)
-    paired = False  # the state is (h, c)
-    step_fn = staticmethod(elman_step)
-
-    def __init__(self, input_size: int, hidden: int, options):
-        super().__init__()
-        blocks = max(1, len(self.gates))
-        self.hidden = hidden
-        self.weight_ih = nn.Parameter(torch.empty(blocks * hidden, input_size))
-        self.weight_hh = nn.Parameter(torch.empty(blocks * hidden, hidden))
-        self.bias_ih = nn.Parameter(torch.empty(blocks * hidden))
-        self.bias_hh = nn.Parameter(torch.empty(blocks * hidden))
-        bound = 1.0 / math.sqrt(hidden)  # torch's RNN initialisation
-        for p in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
-            nn.init.uniform_(p, -bound, bound)
-        self.mode = ACTIVATION_CODES.get(getattr(options, "activation", "tanh"), 0)
-
-    def step_params(self) -> list[Tensor]:
-        """What step_fn needs besides gi and the state; recomputed each forward (may be differentiable)."""
-        return [self.weight_hh]
-
-    def project_inputs(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight_ih, self.bias_ih + self.bias_hh)  # (..., G*H)
-
-    def zero_state(self, batch: int, like: Tensor):
-        h = like.new_zeros(batch, self.hidden)  # (B, H)
-        return (h, h.clone()) if self.paired else h
-
-    def step(self, x: Tensor, state):
-        """One step from the raw input x (B, I); state h or (h, c) as the probes keep it."""
-        parts = list(state) if self.paired else [state]
-        h, new, gates = self.step_fn(self.project_inputs(x), parts, self.step_params(), self.mode)
-        return h, (tuple(new) if self.paired else new[0]), dict(zip(self.gates, gates))
-
-    def recurrent_blocks(self) -> dict[str, Tensor]:
-        """Gate name -> (H, H) block of weight_hh ('' for a single block)."""
-        if not self.gates:
-            return {"": self.weight_hh}
-        return dict(zip(self.gates, self.weight_hh.chunk(len(self.gates), dim=0)))
-
-
-class ElmanCell(CustomCell):
-    step_fn = staticmethod(elman_step)
-
-
-class ResidualCell(CustomCell):
-    step_fn = staticmethod(residual_step)
-
-
-class GatedResidualCell(CustomCell):
-    gates = ("keep", "new")
-    step_fn = staticmethod(gated_residual_step)
-
-
-class MGUCell(CustomCell):
-    gates = ("update", "new")
-    step_fn = staticmethod(mgu_step)
-
-
-class GRUCell(CustomCell):
+class GRUCell(Cell):
+    name, summary = "gru", "GRU as a custom cell: torch's equations and layout, to check the machinery"
     gates = ("reset", "update", "new")
-    step_fn = staticmethod(gru_step)
+    recurrent = staticmethod(biased_half)
+    update = staticmethod(gru_update)
+
+    @dataclass
+    class Options(RecurrentOptions):
+        arch: str = opt("gru_cell", ARCH)
 
     def step_params(self) -> list[Tensor]:
         return [self.weight_hh, self.bias_hh]  # b_hh stays in the loop: the reset gate scales it
@@ -186,25 +99,54 @@ class GRUCell(CustomCell):
         return F.linear(x, self.weight_ih, self.bias_ih)  # (..., 3H)
 
 
-class LSTMCell(CustomCell):
-    gates = ("input", "forget", "cell", "output")
-    paired = True
-    step_fn = staticmethod(lstm_step)
+def mgu_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    gu, gn = (gi + gh).chunk(2, 1)
+    u = torch.sigmoid(gu)
+    new = torch.tanh(gn)
+    h = u * new + (1.0 - u) * state[0]
+    return h, [h], [u, new]
 
-    def __init__(self, input_size: int, hidden: int, options):
-        super().__init__(input_size, hidden, options)
-        with torch.no_grad():  # as the fused LSTM: the two biases add up to forget_bias
-            self.bias_ih[hidden:2 * hidden].fill_(getattr(options, "forget_bias", 1.0))
-            self.bias_hh[hidden:2 * hidden].zero_()
+
+class MGUCell(Cell):
+    name, summary = "mgu", "Minimal gated unit: h_t = u tanh(W x + U h + b) + (1 - u) h_{t-1}"
+    gates = ("update", "new")
+    update = staticmethod(mgu_update)
+
+    @dataclass
+    class Options(RecurrentOptions):
+        arch: str = opt("mgu", ARCH)
+
+
+def peephole_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                     knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    # Gers & Schmidhuber: c_{t-1} reaches the input and forget gates, c_t the output gate. Coupled
+    # (CIFG): the input gate is 1 - forget (its weight block then goes unused).
+    peep = params[1]  # (3, H): diagonal peepholes for input, forget, output
+    c_prev = state[1]
+    i, f, g, o = (gi + gh).chunk(4, 1)
+    f = torch.sigmoid(f + peep[1] * c_prev)
+    i = 1.0 - f if knobs.coupled else torch.sigmoid(i + peep[0] * c_prev)
+    g = torch.tanh(g)
+    c = f * c_prev + i * g
+    o = torch.sigmoid(o + peep[2] * c)
+    h = o * torch.tanh(c)
+    return h, [h, c], [i, f, g, o]
 
 
 class PeepholeLSTMCell(LSTMCell):
-    step_fn = staticmethod(peephole_step)
+    name, summary = "lstm_peephole", "LSTM with diagonal peepholes from the cell (Gers & Schmidhuber)"
+    update = staticmethod(peephole_update)
 
-    def __init__(self, input_size: int, hidden: int, options):
+    @dataclass
+    class Options(RecurrentOptions):
+        arch: str = opt("lstm_peephole", ARCH)
+        forget_bias: float = FORGET_BIAS
+        coupled: bool = opt(False, "tie the input gate to 1 - forget gate (CIFG)")
+
+    def __init__(self, input_size: int, hidden: int, options: Options):
         super().__init__(input_size, hidden, options)
         self.peephole = nn.Parameter(torch.zeros(3, hidden))  # (3, H): zero = a plain LSTM at start
-        self.mode = 1 if options.coupled else 0
 
     def step_params(self) -> list[Tensor]:
         return [self.weight_hh, self.peephole]
@@ -214,15 +156,37 @@ def inverse_softplus(value: float) -> float:
     return value + math.log(-math.expm1(-value))  # log(exp(v) - 1), stable for large v
 
 
-class LeakyCell(CustomCell):
+def leaky_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                  knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    a = params[1]  # (H,) retention 1 - 1/tau, per unit
+    h = a * state[0] + (1.0 - a) * activate(gi + gh, knobs.activation)
+    return h, [h], []
+
+
+class LeakyCell(Cell):
     """h_t = a h_{t-1} + (1 - a) f(W x_t + U h_{t-1} + b), a = 1 - 1/tau per unit.
 
     Learned taus are 1 + softplus(raw), so tau >= 1 (0 <= a < 1) whatever the optimiser does.
     """
 
-    step_fn = staticmethod(leaky_step)
+    name, summary = "leaky", "Leaky-integrator RNN, h_t = a h_{t-1} + (1 - a) f(W x + U h + b), a = 1 - 1/tau"
+    update = staticmethod(leaky_update)
 
-    def __init__(self, input_size: int, hidden: int, options):
+    @dataclass
+    class Options(ActivationOptions):
+        arch: str = opt("leaky", ARCH)
+        tau: float = opt(4.0, "time constant in steps; a = 1 - 1/tau is the share of h_{t-1} kept", min=1)
+        tau_mode: str = opt("fixed", "fixed taus, one learned tau, or a learned tau per unit",
+                            choices=["fixed", "learned", "per_unit"])
+        timescales: list[float] = opt([], "taus to spread the units over evenly (multi-timescale); empty = all use tau",
+                                      min=1)
+
+        def check(self, section: str) -> None:
+            if self.timescales and self.tau_mode == "learned":
+                raise ConfigError(f"{section}.tau_mode", self.tau_mode, "one learned tau cannot hold several "
+                                  "timescales", "fixed or per_unit with timescales")
+
+    def __init__(self, input_size: int, hidden: int, options: Options):
         super().__init__(input_size, hidden, options)
         taus = options.timescales or [options.tau]
         # units spread evenly over the timescales: unit k gets taus[k * len // H]
@@ -244,3 +208,98 @@ class LeakyCell(CustomCell):
     def step_params(self) -> list[Tensor]:
         retention = 1.0 - 1.0 / self.taus()  # (H,)
         return [self.weight_hh, retention.to(self.weight_hh.dtype)]
+
+
+def residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                     knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    h = state[0] + activate(gi + gh, knobs.activation)
+    return h, [h], []
+
+
+class ResidualCell(Cell):
+    name, summary = "residual", "Residual RNN, h_t = h_{t-1} + f(W x + U h + b)"
+    update = staticmethod(residual_update)
+
+    @dataclass
+    class Options(ActivationOptions):
+        arch: str = opt("residual", ARCH)
+
+
+def gated_residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
+                           knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
+    gl, gn = (gi + gh).chunk(2, 1)  # (B, H) each
+    keep = torch.sigmoid(gl)  # l_t: how much of h_{t-1} passes unchanged
+    new = activate(gn, knobs.activation)
+    h = keep * state[0] + (1.0 - keep) * new
+    return h, [h], [keep, new]
+
+
+class GatedResidualCell(Cell):
+    name = "gated_residual"
+    summary = "Gated residual RNN, h_t = l h_{t-1} + (1 - l) f(W x + U h + b), l a sigmoid gate"
+    gates = ("keep", "new")
+    update = staticmethod(gated_residual_update)
+
+    @dataclass
+    class Options(ActivationOptions):
+        arch: str = opt("gated_residual", ARCH)
+
+
+def diagonal_half(z: Tensor, params: List[Tensor]) -> Tensor:
+    return params[0] * z  # IndRNN: u (H,) elementwise, every unit its own recurrence
+
+
+class IndRNNCell(Cell):
+    """Li, Li, Cook, Zhu & Gao 2018, "Independently recurrent neural network": h_t = f(W x_t + u * h_{t-1} + b).
+
+    u (H,) is a vector: each unit recurs only on itself, so dh_t/dh_{t-1} is diagonal, f'(.) u, and
+    over T steps a unit's gradient scales by prod f' u_k. The paper keeps |u| <= recurrent_max
+    (2^(1/T) for a relu over T steps keeps the gradient from exploding) by clipping after each
+    update; here the step reads clamp(u, -max, max), the same forward, with no gradient pushing u
+    further out. weight_hh holds u, (H,), so its recurrent matrix is diag(u).
+    """
+
+    name = "indrnn"
+    summary = "Independently recurrent RNN (Li et al. 2018), h_t = f(W x + u * h_{t-1} + b), u a vector (the paper: f = relu)"
+    recurrent = staticmethod(diagonal_half)
+    update = staticmethod(elman_update)  # the update is Elman's: only the recurrent half differs
+
+    @dataclass
+    class Options(ActivationOptions):  # f = tanh by default, as every arch's; the paper's is relu
+        arch: str = opt("indrnn", ARCH)
+        recurrent_max: float = opt(0.0, "keep each |u| <= this (e.g. 2^(1/T) for relu over T steps); 0 = unbounded",
+                                   min=0)
+
+        def check(self, section: str) -> None:
+            if self.init != "default":  # refused here, when the config loads, not when the model is built
+                IndRNNCell.refuse_init(f"{section}.init", self.init)
+
+    def __init__(self, input_size: int, hidden: int, options: Options):
+        super().__init__(input_size, hidden, options)
+        self.recurrent_max = options.recurrent_max
+        bound = options.recurrent_max or 1.0  # u starts uniform in [0, max] ([0, 1] when unbounded)
+        self.weight_hh = nn.Parameter(torch.empty(hidden).uniform_(0.0, bound))  # (H,): u
+
+    def step_params(self) -> list[Tensor]:
+        if self.recurrent_max > 0:
+            return [self.weight_hh.clamp(-self.recurrent_max, self.recurrent_max)]
+        return [self.weight_hh]
+
+    @staticmethod
+    def refuse_init(key: str, scheme: str) -> None:
+        raise ConfigError(key, scheme, "an IndRNN's recurrent weight is a vector u, not a matrix for an init "
+                          "scheme", "default (and model.recurrent_max to bound u)")
+
+    def init_recurrent(self, options: RecurrentOptions) -> None:
+        if options.init != "default":  # deep and birnn with cell = indrnn
+            self.refuse_init("model.init", options.init)
+
+    def recurrent_matrix(self) -> Tensor:
+        return torch.diag(self.step_params()[0])  # (H, H)
+
+
+# The one table of cells, in the order `model.cell` lists them; custom.py registers each one's arch.
+CELLS: dict[str, type[Cell]] = {cell.name: cell for cell in (
+    ElmanCell, LSTMCell, GRUCell, MGUCell, PeepholeLSTMCell, LeakyCell, ResidualCell, GatedResidualCell, IndRNNCell)}
+
+__all__ = ["ACTIVATION_CODES", "CELLS", "Cell", "activate", "inverse_softplus"]

@@ -11,79 +11,90 @@ scripting fails the same loop runs eagerly. torch.compile works here (gcc)
 and ran the loop ~20% faster than eager, but took 20-85 s to compile per
 input shape (train windows, eval windows, sampling at T = 1): more than a
 two-minute run saves. benchmarks/custom_cells_speed.py measures it all.
+Every row of cells.CELLS gets its arch here (model_for): a new cell needs no line in this file.
 """
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from typing import List, Tuple
 
 import torch
 from torch import Tensor, nn
 
-from ..errors import ConfigError
-from ..options import opt
 from . import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
-from .cells import (
-    ACTIVATION_CODES, CustomCell, ElmanCell, GatedResidualCell, GRUCell, LeakyCell, LSTMCell, MGUCell,
-    PeepholeLSTMCell, ResidualCell, lstm_step,
-)
+from .cell_base import Cell, Knobs
+from .cells import CELLS, LSTMCell
 
 
-def make_loop(step_fn):
-    """The time loop around one step function, TorchScript-compatible (step_fn resolves from the closure)."""
+def make_loop(recurrent, update):
+    """The time loop around one cell's two halves, TorchScript-compatible (both resolve from the closure)."""
 
-    def loop(gi: Tensor, state: List[Tensor], params: List[Tensor], mode: int) -> Tuple[Tensor, List[Tensor]]:
+    def loop(gi: Tensor, state: List[Tensor], params: List[Tensor], knobs: Knobs) -> Tuple[Tensor, List[Tensor]]:
         outputs: List[Tensor] = []
         # unbind, not gi[:, t]: the backward of T slices would zero-fill a (B, T, G*H) tensor per step
         for gi_t in gi.unbind(1):
-            h, state, _ = step_fn(gi_t, state, params, mode)
+            h, state, _ = update(gi_t, recurrent(state[0], params), state, params, knobs)
             outputs.append(h)
         return torch.stack(outputs, 1), state  # (B, T, H)
 
     return loop
 
 
-_LOOPS: dict = {}  # step_fn -> (eager loop, scripted loop or None)
+_LOOPS: dict = {}  # (recurrent, update) -> (eager loop, scripted loop or None)
 
 
-def loops_for(step_fn):
-    if step_fn not in _LOOPS:
-        eager = make_loop(step_fn)
+def loops(recurrent, update):
+    """(eager, scripted or None) time loops around one recurrent half and update; scripted on first use."""
+    key = (recurrent, update)
+    if key not in _LOOPS:
+        eager = make_loop(*key)
         try:
-            scripted = torch.jit.script(make_loop(step_fn))
+            scripted = torch.jit.script(make_loop(*key))
         except Exception as error:  # noqa: BLE001 - any scripting failure means: run eagerly
-            warnings.warn(f"TorchScript unavailable for {step_fn.__name__}, running eagerly: {error}")
+            warnings.warn(f"TorchScript unavailable for {update.__qualname__}, running eagerly: {error}")
             scripted = None
-        _LOOPS[step_fn] = (eager, scripted)
-    return _LOOPS[step_fn]
+        _LOOPS[key] = (eager, scripted)
+    return _LOOPS[key]
 
 
-def compile_path(step_fn=None) -> str:
-    """'torchscript' or 'eager': what the time loop of `step_fn` (default: LSTM) runs on."""
-    return "torchscript" if loops_for(step_fn or lstm_step)[1] is not None else "eager"
+def loops_for(cell):
+    """The loops of one cell (anything with `recurrent` and `update`: cells, reservoirs); both take
+    (gi (B, T, G*H), state, cell.step_params(), cell.knobs)."""
+    return loops(cell.recurrent, cell.update)
+
+
+def run_loop(cell, gi: Tensor, state: List[Tensor], compiled: bool = True) -> Tuple[Tensor, List[Tensor]]:
+    """One cell over time from its input half gi (B, T, G*H): outputs (B, T, H) and the final state."""
+    eager, scripted = loops_for(cell)
+    loop = scripted if compiled and scripted is not None else eager
+    # No graph optimisation: TorchScript's own autodiff (DifferentiableGraph) was slower here and
+    # mis-shaped gradients once one loop had run with several requires_grad patterns.
+    with torch.jit.optimized_execution(False):
+        return loop(gi, state, cell.step_params(), cell.knobs)
+
+
+def compile_path(cell_class: type[Cell] = LSTMCell) -> str:
+    """'torchscript' or 'eager': what the time loop of a cell class (default: LSTM) runs on."""
+    return "torchscript" if loops(cell_class.recurrent, cell_class.update)[1] is not None else "eager"
 
 
 class CustomRecurrentModel(SequenceModel):
-    cell_class: type[CustomCell]
+    cell_class: type[Cell]
 
     def __init__(self, options: RecurrentOptions, spec: TaskSpec):
         super().__init__()
         self.options, self.spec = options, spec
         self.embed, input_size = input_layer(options, spec)
-        self.cells = nn.ModuleList(
+        self.cells = nn.ModuleList(  # options: the arch's own, cell_class.Options
             self.cell_class(input_size if layer == 0 else options.hidden, options.hidden, options)
             for layer in range(options.layers)
         )
         self.drop = nn.Dropout(options.dropout)
         self.head = nn.Linear(options.hidden, spec.output_size)
-        if getattr(options, "init", "default") != "default":  # the recurrent-init keys every arch shares
-            from .init import init_recurrent
-            for cell in self.cells:
-                init_recurrent(cell.weight_hh, max(1, len(cell.gates)), options.init, options.init_radius,
-                               options.init_gain)
+        for cell in self.cells:  # the recurrent-init keys every arch shares
+            cell.init_recurrent(options)
         self.compiled = True  # False forces the eager loop (tests compare the two)
 
     @property
@@ -97,13 +108,8 @@ class CustomRecurrentModel(SequenceModel):
         parts = state if self.paired else (state,)  # each (L, B, H)
         finals = []
         for layer, cell in enumerate(self.cells):
-            eager, scripted = loops_for(cell.step_fn)
-            loop = scripted if self.compiled and scripted is not None else eager
             gi = cell.project_inputs(inputs)  # (B, T, G*H): every step's input half in one matmul
-            # No graph optimisation: TorchScript's own autodiff (DifferentiableGraph) was slower here and
-            # mis-shaped gradients once one loop had run with several requires_grad patterns.
-            with torch.jit.optimized_execution(False):
-                hidden, final = loop(gi, [p[layer] for p in parts], cell.step_params(), cell.mode)  # (B, T, H)
+            hidden, final = run_loop(cell, gi, [p[layer] for p in parts], self.compiled)  # (B, T, H)
             finals.append(final)
             inputs = self.drop(hidden)  # dropout between layers and before the head
         new = tuple(torch.stack([f[k] for f in finals]) for k in range(len(parts)))  # each (L, B, H)
@@ -115,7 +121,7 @@ class CustomRecurrentModel(SequenceModel):
         return (zeros, zeros.clone()) if self.paired else zeros
 
     def recurrent_matrices(self) -> dict[str, Tensor]:
-        return {f"layer{i}": cell.weight_hh for i, cell in enumerate(self.cells)}
+        return {f"layer{i}": cell.recurrent_matrix() for i, cell in enumerate(self.cells)}
 
     def recurrent_blocks(self) -> dict[str, Tensor]:
         """Square (H, H) blocks per layer and gate, as the spectra probe names them."""
@@ -125,101 +131,11 @@ class CustomRecurrentModel(SequenceModel):
         }
 
 
-ARCH = "architecture (`rnnlab list archs`)"
-ACTIVATION = opt("tanh", "activation f of the recurrence", choices=list(ACTIVATION_CODES))
+def model_for(cell_class: type[Cell]) -> type[CustomRecurrentModel]:
+    """The arch of one row of CELLS: its Options, its summary, a stack of its cells."""
+    model = type(cell_class.__name__ + "Model", (CustomRecurrentModel,), {"Options": cell_class.Options, "cell_class": cell_class,
+                                                 "__module__": __name__})
+    return ARCHS.register(cell_class.Options.arch, cell_class.summary)(model)
 
 
-@dataclass
-class ElmanActOptions(RecurrentOptions):
-    arch: str = opt("elman_act", ARCH)
-    activation: str = ACTIVATION
-
-
-@ARCHS.register("elman_act", "Elman RNN with a choice of activation, custom cell (TorchScript loop)")
-class ElmanActModel(CustomRecurrentModel):
-    Options, cell_class = ElmanActOptions, ElmanCell
-
-
-@dataclass
-class LSTMCellOptions(RecurrentOptions):
-    arch: str = opt("lstm_cell", ARCH)
-    forget_bias: float = opt(1.0, "initial forget-gate bias (1 keeps memory early in training)")
-
-
-@ARCHS.register("lstm_cell", "LSTM as a custom cell: torch's equations and layout, to check the machinery")
-class LSTMCellModel(CustomRecurrentModel):
-    Options, cell_class = LSTMCellOptions, LSTMCell
-
-
-@dataclass
-class GRUCellOptions(RecurrentOptions):
-    arch: str = opt("gru_cell", ARCH)
-
-
-@ARCHS.register("gru_cell", "GRU as a custom cell: torch's equations and layout, to check the machinery")
-class GRUCellModel(CustomRecurrentModel):
-    Options, cell_class = GRUCellOptions, GRUCell
-
-
-@dataclass
-class PeepholeOptions(RecurrentOptions):
-    arch: str = opt("lstm_peephole", ARCH)
-    forget_bias: float = opt(1.0, "initial forget-gate bias (1 keeps memory early in training)")
-    coupled: bool = opt(False, "tie the input gate to 1 - forget gate (CIFG)")
-
-
-@ARCHS.register("lstm_peephole", "LSTM with diagonal peepholes from the cell (Gers & Schmidhuber)")
-class PeepholeLSTMModel(CustomRecurrentModel):
-    Options, cell_class = PeepholeOptions, PeepholeLSTMCell
-
-
-@dataclass
-class MGUOptions(RecurrentOptions):
-    arch: str = opt("mgu", ARCH)
-
-
-@ARCHS.register("mgu", "Minimal gated unit: h_t = u tanh(W x + U h + b) + (1 - u) h_{t-1}")
-class MGUModel(CustomRecurrentModel):
-    Options, cell_class = MGUOptions, MGUCell
-
-
-@dataclass
-class LeakyOptions(RecurrentOptions):
-    arch: str = opt("leaky", ARCH)
-    activation: str = ACTIVATION
-    tau: float = opt(4.0, "time constant in steps; a = 1 - 1/tau is the share of h_{t-1} kept", min=1)
-    tau_mode: str = opt("fixed", "fixed taus, one learned tau, or a learned tau per unit",
-                        choices=["fixed", "learned", "per_unit"])
-    timescales: list[float] = opt([], "taus to spread the units over evenly (multi-timescale); empty = all use tau", min=1)
-
-    def check(self, section: str) -> None:
-        if self.timescales and self.tau_mode == "learned":
-            raise ConfigError(f"{section}.tau_mode", self.tau_mode, "one learned tau cannot hold several timescales",
-                              "fixed or per_unit with timescales")
-
-
-@ARCHS.register("leaky", "Leaky-integrator RNN, h_t = a h_{t-1} + (1 - a) f(W x + U h + b), a = 1 - 1/tau")
-class LeakyModel(CustomRecurrentModel):
-    Options, cell_class = LeakyOptions, LeakyCell
-
-
-@dataclass
-class ResidualOptions(RecurrentOptions):
-    arch: str = opt("residual", ARCH)
-    activation: str = ACTIVATION
-
-
-@ARCHS.register("residual", "Residual RNN, h_t = h_{t-1} + f(W x + U h + b)")
-class ResidualModel(CustomRecurrentModel):
-    Options, cell_class = ResidualOptions, ResidualCell
-
-
-@dataclass
-class GatedResidualOptions(RecurrentOptions):
-    arch: str = opt("gated_residual", ARCH)
-    activation: str = ACTIVATION
-
-
-@ARCHS.register("gated_residual", "Gated residual RNN, h_t = l h_{t-1} + (1 - l) f(W x + U h + b), l a sigmoid gate")
-class GatedResidualModel(CustomRecurrentModel):
-    Options, cell_class = GatedResidualOptions, GatedResidualCell
+MODELS = {name: model_for(cell) for name, cell in CELLS.items()}  # cell name -> its arch's model class

@@ -164,10 +164,10 @@ class ESNModel(SequenceModel):
         states, finals = [], []
         with torch.set_grad_enabled(needs_graph), torch.jit.optimized_execution(False):
             for layer, cell in enumerate(self.cells):
-                eager, scripted = loops_for(cell.step_fn)
+                eager, scripted = loops_for(cell)
                 loop = scripted if self.compiled and scripted is not None else eager
                 gi = cell.project_inputs(reads if self.reads_input(layer) else states[-1])  # (B, T, H) in one matmul
-                hidden, final = loop(gi, [state[layer]], cell.step_params(), cell.mode)  # (B, T, H)
+                hidden, final = loop(gi, [state[layer]], cell.step_params(), cell.knobs)  # (B, T, H)
                 states.append(hidden)
                 finals.append(final[0])
         return states, torch.stack(finals)  # [(B, T, H)], (L, B, H)

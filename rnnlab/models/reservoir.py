@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .cells import ACTIVATION_CODES, leaky_step
+from .cell_base import ACTIVATION_CODES, Knobs, dense_half
+from .cells import leaky_update
 
 DISTRIBUTIONS = ["uniform", "normal", "bernoulli"]
 
@@ -77,7 +78,7 @@ def frozen(tensor: Tensor) -> nn.Parameter:
 
 
 class ReservoirCell(nn.Module):
-    """One fixed reservoir, laid out like a custom cell (cells.CustomCell) for the TorchScript loop and the probes.
+    """One fixed reservoir, laid out like a custom cell (cell_base.Cell) for the TorchScript loop and the probes.
 
     weight_ih (H, I [+ O]), weight_hh (H, H), bias (H,); `leak` (H,) only when the units' leaks differ
     (a checkpoint of a single-leak reservoir keeps the keys it always had).
@@ -85,12 +86,12 @@ class ReservoirCell(nn.Module):
 
     gates: tuple[str, ...] = ()
     paired = False
-    step_fn = staticmethod(leaky_step)
+    recurrent, update = staticmethod(dense_half), staticmethod(leaky_update)  # the equations of cells.LeakyCell
 
     def __init__(self, inputs: int, options, input_scaling: float, feedback: int = 0):
         super().__init__()
         hidden, dtype = options.hidden, torch.get_default_dtype()
-        self.hidden, self.mode = hidden, ACTIVATION_CODES[options.activation]
+        self.hidden, self.knobs = hidden, Knobs(ACTIVATION_CODES[options.activation], False)
         # The default draw order (W_in values, b, W, then W_in's zeros) is the one that predates the knobs.
         w_in = draw((hidden, inputs), options.input_weights)
         bias = (torch.rand(hidden, dtype=torch.float64) * 2 - 1) * options.bias_scaling
@@ -115,7 +116,7 @@ class ReservoirCell(nn.Module):
 
     def step_params(self) -> list[Tensor]:
         retention = 1.0 - self.leak if self.leak is not None else self.weight_hh.new_full(
-            (self.hidden,), 1.0 - self.leak_value)  # (H,): leaky_step keeps (1 - a) of h_{t-1}
+            (self.hidden,), 1.0 - self.leak_value)  # (H,): the leaky update keeps (1 - a) of h_{t-1}
         return [self.weight_hh, retention]
 
     def project_inputs(self, u: Tensor) -> Tensor:
@@ -123,7 +124,8 @@ class ReservoirCell(nn.Module):
 
     def step(self, u: Tensor, state: Tensor):
         """One step from what the reservoir reads, u (B, I [+ O]), for the probes: (h, state, no gates)."""
-        h, _, _ = self.step_fn(self.project_inputs(u), [state], self.step_params(), self.mode)
+        params = self.step_params()
+        h, _, _ = self.update(self.project_inputs(u), self.recurrent(state, params), [state], params, self.knobs)
         return h, h, {}
 
     def zero_state(self, batch: int, like: Tensor) -> Tensor:

@@ -4,8 +4,9 @@ Training never runs this: it uses the fused kernels. The probes do, because
 they need what a fused kernel hides: every h_t as its own tensor (so autograd
 gives the *total* dL/dh_t, through the recurrence as well as upwards), the
 gate activations, and a one-step function for the Jacobian dh_t/dh_{t-1}.
-The equations are torch's own (see nn.RNN/nn.LSTM/nn.GRU docs), and a test
-checks the unrolled outputs against the fused ones in float64.
+A fused layer's step is its cell's (cells.py, the rows elman, lstm, gru: torch's
+own equations, see nn.RNN/nn.LSTM/nn.GRU), and a test checks the unrolled
+outputs against the fused ones in float64.
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "linear": lambda v: v}  # linear: for analysis
-GATE_NAMES = {"elman": (), "lstm": ("input", "forget", "cell", "output"), "gru": ("reset", "update", "new")}
+from .cell_base import ACTIVATION_CODES, Knobs
+from .cells import CELLS
+
+FUSED_KINDS = ("elman", "lstm", "gru")  # the cells torch has fused kernels of (fused.py)
+GATE_NAMES = {kind: CELLS[kind].gates for kind in FUSED_KINDS}
 
 
 def is_custom(model) -> bool:
@@ -74,34 +79,23 @@ def layer_step(model, layer: int, detach: bool = False):
 
 
 def cell_step(kind: str, w: dict, x: torch.Tensor, state, nonlinearity: str = "tanh"):
-    """One step of one layer. x (B, I); state h (B, H), or (h, c) for LSTM.
+    """One step of one fused layer, by its cell's equations. x (B, I); state h (B, H), or (h, c) for LSTM.
 
-    Returns (h_new (B, H), new state, gates: name -> activation (B, H)).
+    Returns (h_new (B, H), new state, gates: name -> activation (B, H)). nonlinearity: Elman's f (any of
+    cells.ACTIVATION_CODES; "linear" serves analysis).
     """
-    h = state[0] if kind == "lstm" else state
-    gi = x @ w["weight_ih"].T + w["bias_ih"]  # (B, G*H)
-    gh = h @ w["weight_hh"].T + w["bias_hh"]  # (B, G*H)
-    if kind == "elman":
-        pre = gi + gh
-        h_new = ACTIVATIONS[nonlinearity](pre)
-        return h_new, h_new, {}
-    if kind == "lstm":
-        i, f, g, o = (gi + gh).chunk(4, dim=-1)
-        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-        c_new = f * state[1] + i * g
-        h_new = o * torch.tanh(c_new)
-        return h_new, (h_new, c_new), {"input": i, "forget": f, "cell": g, "output": o}
-    ri, zi, ni = gi.chunk(3, dim=-1)
-    rh, zh, nh = gh.chunk(3, dim=-1)
-    r, z = torch.sigmoid(ri + rh), torch.sigmoid(zi + zh)
-    n = torch.tanh(ni + r * nh)
-    h_new = (1 - z) * n + z * h
-    return h_new, h_new, {"reset": r, "update": z, "new": n}
+    cell = CELLS[kind]
+    parts = list(state) if cell.paired else [state]
+    gi = F.linear(x, w["weight_ih"], w["bias_ih"])  # (B, G*H)
+    gh = F.linear(parts[0], w["weight_hh"], w["bias_hh"])  # (B, G*H): b_hh here serves all three cells
+    knobs = Knobs(ACTIVATION_CODES[nonlinearity], False)
+    h_new, new, gates = cell.update(gi, gh, parts, [w["weight_hh"]], knobs)
+    return h_new, (tuple(new) if cell.paired else new[0]), dict(zip(cell.gates, gates))
 
 
 def zero_state(kind: str, batch: int, hidden: int, like: torch.Tensor):
     h = like.new_zeros(batch, hidden)
-    return (h, h.clone()) if kind == "lstm" else h
+    return (h, h.clone()) if CELLS[kind].paired else h
 
 
 @dataclass
