@@ -137,7 +137,7 @@ def train_and_watch(device: torch.device, dry: bool, corpus: Path, seconds: floa
         print(f"\n2. quality: rnnlab run --set {' --set '.join(sets)}")
         log = Path(folder) / "run.log"
         process = worker.start(runs_dir, None, sets, log=log)
-        run = worker.find_new_run(runs_dir, set(), process, timeout=120)
+        run = store.find_new_run(runs_dir, set(), process, timeout=120)
         if run is None:
             print("   failed to start:", log.read_text()[-2000:])
             return False

@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent / "rnnlab"
 
 # Names that write (or remove) files whatever they are called on: only paths have these methods
 WRITING = {"write_text", "write_bytes", "mkdir", "makedirs", "touch", "unlink", "rmtree", "symlink_to",
-           "copyfile", "copytree", "atomic_write", "extractall", "mkdtemp", "mkstemp", "NamedTemporaryFile"}
+           "copyfile", "copytree", "atomic_write", "extractall", "mkdtemp", "mkstemp", "NamedTemporaryFile",
+           "SummaryWriter"}
 # Names that write only when called on these modules (`"a-b".replace`, `list.remove`, `self.save` are not
 # file writes; a Path's own .rename/.replace is not seen: the store's atomic_write is the way to rename)
 MODULE_WRITING = {"os": {"replace", "rename", "remove", "rmdir", "removedirs"},
@@ -30,6 +31,9 @@ WRITERS = {
     ("worker.py", "_spawn", "open"): "the child's output, into a log whose path the caller chose (the store "
                                      "names those in a runs dir: launch_log, RunDir.resume_log_path)",
     ("sweeps/results.py", "write_csv", "open"): "`rnnlab sweep show --csv PATH`: an export the user asked for",
+    ("export.py", "write_csv", "open"): "`rnnlab runs export --csv PATH`: an export the user asked for (the CLI "
+                                        "refuses a path inside a run directory)",
+    ("export.py", "write_tensorboard", "SummaryWriter"): "`rnnlab runs export --tensorboard DIR`: the same",
     ("sweeps/ray_backend.py", "start", "tempfile.mkdtemp"): "a Ray actor's own temporary runs dir (filled "
                                                             "through store.unpack_run and the trainer)",
     ("sweeps/ray_backend.py", "cleanup", "shutil.rmtree"): "removes that temporary runs dir (not the user's)",
