@@ -12,7 +12,7 @@ from rich.text import Text
 
 from . import store
 from .cli_common import RunsDir, err, out, reports_errors, runs_dir_of
-from .errors import ConfigError, RunIsLive
+from .errors import ConfigError, RnnlabError, RunIsLive
 from .literal import visible
 
 runs_app = typer.Typer(help="Browse and manage saved runs.", no_args_is_help=True)
@@ -65,19 +65,25 @@ def runs_ls(
     state: Annotated[Optional[str], typer.Option(help="Only runs in this state")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Only this architecture")] = None,
     task: Annotated[Optional[str], typer.Option(help="Only this task")] = None,
+    filter_: Annotated[Optional[str], typer.Option("--filter", help="The runs browser's filter, e.g. "
+                                                   "'tag:baseline arch:lstm val<1.6' (see the README)")] = None,
     runs_dir: RunsDir = None,
 ) -> None:
     """List runs, newest first."""
     from .console import runs_table
+    from .run_filter import parse
 
     if state is not None and state not in store.STATES + ("corrupt",):
         raise ConfigError("--state", state, "unknown state", ", ".join(store.STATES + ("corrupt",)))
+    query = parse(filter_ or "")
+    if query.problems:
+        raise ConfigError("--filter", filter_, query.problems[0], "FIELD:TEXT, val<N, step>=N or text")
     rows = [r for r in store.list_runs(runs_dir_of(runs_dir))
             if (state is None or r.state == state) and (arch is None or r.arch == arch)
-            and (task is None or r.task == task)]
+            and (task is None or r.task == task) and query.matches(r)]
     if not rows:
-        out.print(visible(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if state or arch or task else "")),
-                  markup=False)
+        asked = state or arch or task or not query.empty
+        out.print(visible(f"no runs in {runs_dir_of(runs_dir)}" + (" match" if asked else "")), markup=False)
         return
     table = runs_table(rows, out.width)
     # Ids longer than the terminal is wide: print id and state whole anyway (the terminal wraps the line);
@@ -107,6 +113,14 @@ def runs_show(
         out.print(status_table(run_dir.read_status()))
     except (OSError, ValueError) as error:
         out.print(literal(f"status.json unreadable: {error}", "red"))
+    try:
+        labels = store.read_labels(run_dir.path)
+    except RnnlabError as error:
+        out.print(literal(str(error), "red"))
+    else:
+        if labels.tags or labels.note:
+            out.print(Text.assemble(("tags ", "bold"), literal(" ".join(labels.tags) or "-"), "\n",
+                                    ("note ", "bold"), literal(labels.note or "-")))
     if run_dir.config_path.is_file():
         config_text = run_dir.config_path.read_text(encoding="utf-8", errors="replace")
         out.print(Syntax(visible(config_text, keep="\n\t"), "toml", background_color="default"))
@@ -150,6 +164,38 @@ def runs_rm(
     for run_dir in runs:
         store.remove_run(run_dir)
         out.print(visible(f"deleted {run_dir.id}"), markup=False)
+
+
+@runs_app.command("tag", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@reports_errors
+def runs_tag(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
+    changes: Annotated[Optional[list[str]], typer.Argument(metavar="[+TAG|-TAG]...",
+                                                           help="+name (or name) adds, -name removes")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Add or remove a run's tags (with none: print them). Safe while the run trains or others tag it."""
+    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    if changes:
+        add, remove = store.parse_tag_changes(changes)
+        labels = store.update_labels(run_dir.path, add, remove)
+    else:
+        labels = store.read_labels(run_dir.path)
+    out.print(visible(f"{run_dir.id}: " + (" ".join(labels.tags) or "(no tags)")), markup=False)
+
+
+@runs_app.command("note")
+@reports_errors
+def runs_note(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path")],
+    text: Annotated[Optional[str], typer.Argument(help="The note (\"\" removes it; none: print it)")] = None,
+    runs_dir: RunsDir = None,
+) -> None:
+    """Set, clear or print a run's note."""
+    run_dir = store.find_run(runs_dir_of(runs_dir), run_ref)
+    labels = (store.update_labels(run_dir.path, note=text.strip()) if text is not None
+              else store.read_labels(run_dir.path))
+    out.print(visible(f"{run_dir.id}: " + (labels.note or "(no note)"), keep="\n"), markup=False)
 
 
 @runs_app.command("export")

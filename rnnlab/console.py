@@ -173,20 +173,22 @@ RUNS_DROPPED_FIRST = ("time", "best val", "steps", "task", "arch")  # id and sta
 def runs_table(rows: list[RunSummary], width: int | None = None) -> Table:
     """Every column whole (no wrapping, no `…`): ids are copied into other commands. Where a row would be
     wider than `width`, whole columns go, least needed first, down to id and state."""
+    tagged = any(row.tags for row in rows)  # a tags column only where some run has tags
+    columns = RUNS_COLUMNS + ("tags",) * tagged
     cells = [[literal(row.id, "bold"), literal(row.arch), literal(row.task),
               literal(row.state, STATE_STYLES.get(row.state, "")),
               Text(f"{row.step}/{row.total_steps}" if row.total_steps else "-"), Text(fmt_num(row.best_val)),
-              Text(fmt_duration(row.duration))] for row in rows]
-    widths = [max([len(name)] + [row[i].cell_len for row in cells]) for i, name in enumerate(RUNS_COLUMNS)]
-    shown = list(range(len(RUNS_COLUMNS)))
-    for name in RUNS_DROPPED_FIRST:
+              Text(fmt_duration(row.duration))] + [literal(" ".join(row.tags))] * tagged for row in rows]
+    widths = [max([len(name)] + [row[i].cell_len for row in cells]) for i, name in enumerate(columns)]
+    shown = list(range(len(columns)))
+    for name in ("tags",) * tagged + RUNS_DROPPED_FIRST:
         if width is None or sum(widths[i] for i in shown) + len(shown) - 1 <= width:  # one space between
             break
-        shown.remove(RUNS_COLUMNS.index(name))
+        shown.remove(columns.index(name))
     # Light borders and single spaces between columns: a full row of ordinary ids fits 80 columns.
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0))
     for i in shown:
-        table.add_column(RUNS_COLUMNS[i], justify="right" if RUNS_COLUMNS[i] in ("steps", "best val", "time")
+        table.add_column(columns[i], justify="right" if columns[i] in ("steps", "best val", "time")
                          else "left", no_wrap=True, min_width=widths[i])
     for row in cells:
         table.add_row(*(row[i] for i in shown))

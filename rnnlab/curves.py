@@ -25,6 +25,23 @@ class Series:
         del self.xs[keep:], self.ys[keep:]
 
 
+def smooth(ys: list, weight: float) -> list:
+    """Exponential moving average with bias correction, as TensorBoard and W&B define it: the average starts
+    at 0 and is divided by 1 - weight^n, so the first values are not pulled toward 0 (the plain EMA's flaw).
+    A value that is not a finite number (None, NaN: a diverged step) passes through and does not enter the
+    average. weight 0: the values themselves; toward 1: smoother."""
+    if not 0 <= weight < 1:
+        raise ValueError(f"smoothing weight {weight} not in [0, 1)")
+    average, count, out = 0.0, 0, []
+    for y in ys:
+        if not isinstance(y, (int, float)) or not math.isfinite(y):
+            out.append(y)
+            continue
+        average, count = average * weight + (1 - weight) * y, count + 1
+        out.append(average / (1 - weight ** count))
+    return out
+
+
 def reference_levels(start: dict | None, last_eval: dict | None) -> dict:
     """The loss plot's reference lines, {'baseline', 'ngram'}: the latest evaluation's (scored on the tokens
     it judged), the start event's before the first evaluation."""

@@ -1,5 +1,7 @@
 """RunCurves: events in, series out; resume rewrites history; unknown kinds skipped."""
 
+import pytest
+
 from rnnlab.curves import RunCurves
 
 
@@ -87,3 +89,28 @@ def test_untrusted_by_length_values_are_skipped_not_raised():
     assert length_scores(length_eval(3, ["30"])) is None
     assert length_scores(length_eval(3, {"5": {"exact": 1}}, length_metric="exact", trained_lengths=[9, 3])).trained \
         is None  # a range whose ends are the wrong way round is not drawn
+
+
+def test_smoothing_is_the_debiased_ema_tensorboard_draws():
+    from rnnlab.curves import smooth
+
+    ys = [3.0, 1.0, 2.0, float("nan"), 4.0, None, 0.5]
+    w = 0.6
+    # by the formula, written out: s_n = (w s_{n-1} + (1 - w) y_n) over finite y, shown as s_n / (1 - w^n)
+    expected, s, n = [], 0.0, 0
+    for y in ys:
+        if y is None or y != y:
+            expected.append(y)
+            continue
+        s, n = w * s + (1 - w) * y, n + 1
+        expected.append(s / (1 - w ** n))
+    got = smooth(ys, w)
+    assert got[0] == pytest.approx(3.0)  # not biased toward 0: the first value is itself
+    assert [g for g in got if g is None or g == g] == pytest.approx([e for e in expected if e is None or e == e])
+    assert got[3] != got[3] and got[5] is None  # a gap stays a gap
+    assert got[2] == pytest.approx((0.6 * (0.6 * 0.4 * 3.0 + 0.4 * 1.0) + 0.4 * 2.0) / (1 - 0.6 ** 3))
+    assert smooth(ys[:3], 0.0) == pytest.approx(ys[:3])  # weight 0: the raw values
+    constant = smooth([2.0] * 50, 0.99)
+    assert constant == pytest.approx([2.0] * 50)  # a flat series stays flat from its first point
+    with pytest.raises(ValueError):
+        smooth(ys, 1.0)

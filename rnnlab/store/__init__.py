@@ -1,5 +1,5 @@
 """Contract 2: the run directory. The only package that reads or writes one (or the runs directory):
-files.py (names, states, atomic writes), status.py (status.json's keys: Status), runs.py (a run's files
+files.py (names, states, atomic writes), labels.py (a run's tags and note), status.py (status.json's keys: Status), runs.py (a run's files
 and events; creating, finding, listing), sweeps.py (sweep and study records), launches.py (the TUI's
 launch files, and waiting for what a started child creates), shipping.py (a run packed for another machine).
 
@@ -11,6 +11,7 @@ launch files, and waiting for what a started child creates), shipping.py (a run 
                        through `atomic_write`)
       activations/     <name>.pt, from `rnnlab activations` (RunDir.write_activations)
       resume.log       the output of a trainer the TUI's continue key started
+      labels.json      the user's tags and note (labels.py: locked read-modify-write; .labels.lock)
     runs/sweeps/<sweep-id>/sweep.json   a sweep's record: its spec and trials
                        (no status.json or config.toml there: never a run dir)
     runs/studies/<study>-<size>/        study.json (its sweep's id), experiment.toml, result.json
@@ -27,6 +28,7 @@ from .files import (  # noqa: F401 (the package's interface)
     ACTIVATIONS, CHECKPOINTS, CONFIG, EVENTS, RESUME_LOG, STATES, STATUS, atomic_write, default_runs_dir,
     safe_name,
 )
+from .labels import LABELS, Labels, check_tag, parse_tag_changes, read_labels, update_labels  # noqa: F401 (the package's interface)
 from .status import STATUS_TYPES, Status  # noqa: F401 (the package's interface)
 from . import status  # noqa: F401 (store.status.running / progress / ended)
 from .runs import (  # noqa: F401 (the package's interface)

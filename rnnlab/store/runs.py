@@ -17,6 +17,7 @@ from ..literal import visible
 from ..worker import is_gone
 from .files import ACTIVATIONS, CHECKPOINTS, CONFIG, EVENTS, RESUME_LOG, STATES, STATUS, atomic_write, safe_name
 from .status import STATUS_TYPES, Status
+from .labels import read_labels
 
 
 class RunDir:
@@ -294,6 +295,8 @@ class RunSummary:
     duration: float | None = None
     problem: str | None = None
     sweep: str | None = None  # a sweep's trial: its sweep id (status.json `sweep`)
+    tags: tuple[str, ...] = ()  # the user's (labels.json)
+    note: str = ""
 
 
 def summarize(path: Path) -> RunSummary:
@@ -318,6 +321,11 @@ def summarize(path: Path) -> RunSummary:
                                                                 else None)
     except (TypeError, ValueError) as error:  # a field of the wrong type: list it, flagged, never raise
         return RunSummary(id=run.id, path=run.path, problem=f"bad field in {STATUS}: {error}")
+    try:
+        labels = read_labels(run.path)
+        summary.tags, summary.note = labels.tags, labels.note
+    except CorruptRun:  # listed without its labels; `rnnlab runs tag` says what is wrong with the file
+        pass
     return summary
 
 

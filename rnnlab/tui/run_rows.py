@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CorruptRun
+from ..run_filter import RunFilter
 from ..store import RunSummary, SweepDir
 
 
@@ -104,13 +105,15 @@ def make_group(info: SweepInfo, trials: list[RunSummary]) -> SweepGroup:
         info=info, trials=trials)
 
 
-def matches(summary: RunSummary, terms: list[str]) -> bool:
-    """Every term of the filter must occur in the id, arch, task or state (a sweep's: "sweep" and its id)."""
-    words = (summary.id, summary.arch, summary.task, summary.state)
+def matches(summary: RunSummary, query: RunFilter) -> bool:
+    """Does the row pass the filter (rnnlab.run_filter)? A sweep's row has no arch or tags of its own: only
+    text finds it ("sweep", its id, its state); its trials are matched one by one."""
     if isinstance(summary, SweepGroup):
-        words = ("sweep", summary.id, summary.info.state if summary.info else "")
-    haystack = " ".join(words).lower()
-    return all(term in haystack for term in terms)
+        if query.fields or query.comparisons or query.problems:
+            return False
+        haystack = " ".join(("sweep", summary.id, summary.info.state if summary.info else "")).lower()
+        return all(word in haystack for word in query.words)
+    return query.matches(summary)
 
 
 def sort_runs(rows: list[RunSummary], column: str, reverse: bool) -> list[RunSummary]:

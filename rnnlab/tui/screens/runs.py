@@ -17,6 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
+from ... import run_filter
 from ...console import fmt_duration, fmt_num
 from ...store import RunDir, RunSummary, SweepDir, list_runs, list_sweeps, remove_run
 from ..widgets.table import Table
@@ -24,13 +25,14 @@ from ..literal import notify, plain
 from ..run_rows import (COLUMNS, RIGHT, SORT_KEYS, SweepGroup, SweepInfo, as_number, make_group, matches,
                         read_sweep_info, row_key, sort_runs, state_styles)
 from .confirm import ConfirmScreen
+from .run_labels import LabelActions
 
 REFRESH_SECONDS = 2.0  # a run started in another terminal shows up within 2 s
 MARK = "●"
 OPEN, CLOSED = "▾", "▸"  # before a sweep's id: its trials shown, or not
 
 
-class RunsScreen(Screen):
+class RunsScreen(LabelActions, Screen):
     BINDINGS = [
         # priority: the table's own enter (show=False) would otherwise hide "Open" from the footer
         Binding("enter", "open", "Open", priority=True),
@@ -46,6 +48,8 @@ class RunsScreen(Screen):
         # status line says it when the cursor is on a sweep or a trial.
         Binding("e", "expand", "Expand / fold a sweep", show=False),
         Binding("t", "studies", "Studies (the lectures' claims)", show=False),
+        Binding("g", "tags", "Tag the run (+name -name)", show=False),  # the status line shows a run's tags
+        Binding("o", "note", "Note on the run", show=False),
     ]
     DEFAULT_CSS = """
     RunsScreen #filter { margin: 0 1; }
@@ -63,7 +67,7 @@ class RunsScreen(Screen):
         self.expanded: set[str] = set()  # sweep ids whose trials are shown
         self.shown: list[RunSummary] = []  # filtered and sorted: the table's rows (SweepGroup or run), in order
         self.marked: set[str] = set()  # run ids
-        self.terms: list[str] = []
+        self.shown_filter = run_filter.parse("")  # the filter box, parsed (rnnlab.run_filter)
         self.sort_column, self.sort_reverse = "started", True  # newest first
         self.problem: str | None = None
 
@@ -155,13 +159,13 @@ class RunsScreen(Screen):
         plain_runs = []
         for row in self.summaries:
             (trials[row.sweep] if row.sweep in sweep_ids else plain_runs).append(row)
-        top, under = [row for row in plain_runs if matches(row, self.terms)], {}
+        top, under = [row for row in plain_runs if matches(row, self.shown_filter)], {}
         for info in self.sweeps:
             group = make_group(info, trials[info.id])
-            if matches(group, self.terms):
+            if matches(group, self.shown_filter):
                 top.append(group)
                 under[info.id] = group.trials if info.id in self.expanded else []
-            elif hits := [trial for trial in group.trials if matches(trial, self.terms)]:
+            elif hits := [trial for trial in group.trials if matches(trial, self.shown_filter)]:
                 top.append(group)
                 under[info.id] = hits
         shown = []
@@ -211,19 +215,26 @@ class RunsScreen(Screen):
             empty.update(plain(f"No runs yet in {self.runs_dir}.\nPress n to start one "
                                "(or run `rnnlab run experiments/quickstart.toml` in a shell).", keep="\n"))
         elif not self.shown:
-            empty.update(plain(f"No run matches {' '.join(self.terms)!r}. Press escape to clear the filter."))
+            text = self.query_one("#filter", Input).value
+            empty.update(plain(f"No run matches {text!r}. Press escape to clear the filter."))
         empty.display = not self.shown
-        counts = [f"{len(self.summaries)} runs"] + [f"{len(self.sweeps)} sweeps"] * bool(self.sweeps) + [
-            f"{len(self.shown)} shown"] * bool(self.terms) + [f"{len(self.marked)} marked"] * bool(self.marked)
+        counts = ([f"{len(self.summaries)} runs"] + [f"{len(self.sweeps)} sweeps"] * bool(self.sweeps)
+                  + [f"{len(self.shown)} shown"] * (not self.shown_filter.empty)
+                  + [f"{len(self.marked)} marked"] * bool(self.marked))
         cursor = self.cursor_summary()
         # A listing problem (without runs, the hint above says it), else what is wrong with a corrupt run.
-        problem = (self.problem if self.summaries else None) or (cursor.problem if cursor else None)
+        problem = ((self.problem if self.summaries else None)
+                   or "; ".join(f"filter: {term}" for term in self.shown_filter.problems)
+                   or (cursor.problem if cursor else None))
         line = Text(", ".join(counts)).append(plain(f"  {problem}" if problem else "",
                                                     self.app.theme_variables["error"]))
         if not problem and isinstance(cursor, SweepGroup):
             line.append(f"  e {'folds' if cursor.id in self.expanded else 'shows'} its trials, enter opens the sweep")
         elif not problem and cursor is not None and cursor.sweep in self.expanded:
             line.append("  e folds its sweep")
+        if not problem and cursor is not None and not isinstance(cursor, SweepGroup) and (cursor.tags or cursor.note):
+            labels = " ".join(f"#{tag}" for tag in cursor.tags) + (" " * bool(cursor.tags) + cursor.note)
+            line.append_text(plain(f"  {labels}", style="italic"))  # the user's own words: shown literally
         self.query_one("#status", Static).update(line)
 
     def on_data_table_row_highlighted(self) -> None:
@@ -241,7 +252,7 @@ class RunsScreen(Screen):
 
     @on(Input.Changed, "#filter")
     def filter_changed(self, event: Input.Changed) -> None:
-        self.terms = event.value.lower().split()
+        self.shown_filter = run_filter.parse(event.value)
         self.rebuild(keep_columns=True)
 
     # -- actions -------------------------------------------------------------------------
