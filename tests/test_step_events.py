@@ -7,10 +7,17 @@ step dispatch moved out of loop.py (issue 16); a new key is a change to make her
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
+import torch
 
 from rnnlab import config, store
-from rnnlab.train import Trainer, prepare
+from rnnlab.config import TrainConfig
+from rnnlab.train import Trainer, checkpoint, prepare
+from rnnlab.train.algorithms import ALGORITHMS
+from rnnlab.train.steps import Backprop, Filter, GivenGradients, Readout, StepResult
 
 from test_esn import mackey_sets
 from tiny import overrides
@@ -36,11 +43,20 @@ CASES = {  # name: (--set overrides, the train event's keys after COMMON, whethe
 }
 
 
-def train_events(sets: list[str], tmp_path, steps: int = 2) -> list[dict]:
+def trained(sets: list[str], tmp_path, steps: int = 2, spoil=None):
+    """(run dir, outcome, model) of a short run; `spoil(model)` may damage the prepared model first."""
     cfg = config.load(None, sets + [f"train.steps={steps}", "train.eval_every=0", "train.checkpoint_every=0",
                                     "probes.every=1", "probes.jacobian_every=0"])
+    prepared = prepare(cfg)
+    if spoil is not None:
+        spoil(prepared.model)
     run = store.create_run(tmp_path / "runs", "keys")
-    assert Trainer(prepare(cfg), run).train().state == "finished"
+    return run, Trainer(prepared, run).train(), prepared.model
+
+
+def train_events(sets: list[str], tmp_path, steps: int = 2) -> list[dict]:
+    run, outcome, _ = trained(sets, tmp_path, steps)
+    assert outcome.state == "finished"
     return run.read_events()
 
 
@@ -66,7 +82,9 @@ def test_each_algorithm_writes_the_train_event_keys_it_always_did(tmp_path, name
 
 
 def test_the_ridge_readout_writes_its_fit_where_a_gradient_would_be(tmp_path):
-    events = train_events(mackey_sets(train__algorithm="ridge"), tmp_path, steps=3)
+    run, outcome, _ = trained(mackey_sets(train__algorithm="ridge"), tmp_path, steps=3)
+    assert outcome.state == "finished"
+    events = run.read_events()
     train = [e for e in events if e["kind"] == "train"]
     assert [e["step"] for e in train] == [1, 2, 3]
     for event in train:
@@ -75,3 +93,39 @@ def test_the_ridge_readout_writes_its_fit_where_a_gradient_would_be(tmp_path):
     assert [e["fit_samples"] for e in train] == [48, 96, 144]
     assert not any(e["kind"] == "gradnorm" for e in events)
     assert {"spectrum", "gradflow"} <= {e["kind"] for e in events}  # the probes still run on the reservoir
+    assert checkpoint.load(run.checkpoint("last"))["loss_reference"] is None  # never watched for divergence
+
+
+def test_the_table_names_every_algorithm_the_config_accepts_and_the_trainer_takes_its_kind(tmp_path):
+    (declared,) = [f for f in dataclasses.fields(TrainConfig) if f.name == "algorithm"]
+    assert set(ALGORITHMS) == set(declared.metadata["choices"])
+    kinds = {"bptt": Backprop, "tbptt": Backprop, "rtrl": GivenGradients, "ekf": Filter, "ridge": Readout}
+    assert {name: entry.step for name, entry in ALGORITHMS.items()} == kinds
+    for name, sets in (("tbptt", CASES["tbptt"][0]), ("rtrl", CASES["rtrl"][0]), ("ekf", CASES["ekf"][0])):
+        cfg = config.load(None, overrides(tmp_path, **sets))
+        trainer = Trainer(prepare(cfg), store.create_run(tmp_path / "runs", name))
+        assert type(trainer.stepper) is kinds[name]
+
+
+def test_a_non_finite_loss_ends_the_run_before_the_step_is_applied(tmp_path):
+    def poison(model):  # one NaN weight: the first loss is NaN
+        with torch.no_grad():
+            model.head.bias[0] = math.nan
+        poison.before = {k: v.clone() for k, v in model.state_dict().items()}
+
+    run, outcome, model = trained(overrides(tmp_path), tmp_path, spoil=poison)
+    assert (outcome.state, outcome.step) == ("diverged", 0)
+    assert outcome.error == "loss became nan at step 1 (lr 0.002); lower train.lr or clip the gradients"
+    for name, value in model.state_dict().items():  # no optimizer step was taken
+        torch.testing.assert_close(value, poison.before[name], rtol=0, atol=0, equal_nan=True)
+    assert not any(e["kind"] == "train" for e in run.read_events())
+    _, outcome, _ = trained(overrides(tmp_path, **CASES["ekf"][0]), tmp_path, spoil=poison)
+    assert outcome.error == "loss became nan at step 1; raise train.ekf_noise"  # no lr: the filter has none
+
+
+def test_a_gradient_step_names_what_went_non_finite_the_loss_first():
+    step = Backprop.__new__(Backprop)  # the judgement needs no context
+    assert step.non_finite(StepResult(1.5, 4, grad_norm=math.inf)) == "gradient norm became inf"
+    assert step.non_finite(StepResult(math.nan, 4, grad_norm=math.inf)) == "loss became nan"
+    assert step.non_finite(StepResult(1.5, 4, grad_norm=2.0)) is None
+    assert Filter.non_finite(step, StepResult(1.5, 4, grad_norm=math.inf)) is None  # ||delta w|| is not checked
