@@ -178,14 +178,12 @@ class Trainer:
 
     def finish_step(self, result: StepResult, began: float) -> dict:
         """Check the step, apply it, count it, report it: its train event, then the probes due."""
-        blown = self.stepper.non_finite(result)
-        where = f" at step {self.step + 1}{self.stepper.where(result)}"
-        if blown is not None:
-            raise Diverged(f"{blown}{where}; {self.stepper.advice}")
-        # a finite loss that has blown up (divergence.py) ends the run before this step is applied
-        reason = self.watch.observe(result.loss) if self.stepper.watched else None
+        # a non-finite loss, or a finite one that has blown up (divergence.py), ends the run unapplied
+        reason = self.stepper.non_finite(result)
+        if reason is None and self.stepper.watched:
+            reason = self.watch.observe(result.loss)
         if reason is not None:
-            raise Diverged(f"{reason}{where}; {self.stepper.advice}")
+            raise Diverged(f"{reason} at step {self.step + 1}{self.stepper.where(result)}; {self.stepper.advice}")
         if result.apply is not None:
             result.apply()
         self.step += 1

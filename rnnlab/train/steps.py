@@ -24,6 +24,8 @@ from typing import Callable
 
 import torch
 
+from ..config import TrainConfig
+from ..probes import Prober
 from .optim import Schedule, set_lr
 from .scheduled import set_teacher_forcing
 
@@ -50,8 +52,8 @@ class StepContext:
     algorithm: object  # bptt.FullBPTT, bptt.TruncatedBPTT, rtrl.RTRL, ekf.ExtendedKalmanFilter, ridge.RidgeReadout
     optimizer: torch.optim.Optimizer
     schedule: Schedule
-    train: object  # config.TrainConfig
-    prober: object  # probes.Prober
+    train: TrainConfig
+    prober: Prober
     autocast: contextlib.AbstractContextManager
 
 
@@ -62,7 +64,7 @@ class Step:
     watched = True  # the divergence watch (divergence.py) follows the loss
 
     def __init__(self, context: StepContext):
-        self.c = context
+        self.ctx = context
 
     def take(self, step: int) -> StepResult:
         """Training step number `step` (1-based), not yet applied."""
@@ -79,10 +81,10 @@ class Step:
     def _begin(self, step: int) -> tuple[float, dict]:
         """The lr of this step set on the optimizer, training mode, scheduled sampling's probability:
         (lr, the train event's extras so far)."""
-        lr = self.c.schedule.lr(step)
-        set_lr(self.c.optimizer, lr)
-        self.c.model.train()
-        return lr, set_teacher_forcing(self.c.train, self.c.model, self.c.algorithm, step)
+        lr = self.ctx.schedule.lr(step)
+        set_lr(self.ctx.optimizer, lr)
+        self.ctx.model.train()
+        return lr, set_teacher_forcing(self.ctx.train, self.ctx.model, self.ctx.algorithm, step)
 
 
 class Backprop(Step):
@@ -92,7 +94,7 @@ class Backprop(Step):
     backward = True  # False: the algorithm has set .grad itself (GivenGradients)
 
     def take(self, step: int) -> StepResult:
-        c, tc = self.c, self.c.train
+        c, tc = self.ctx, self.ctx.train
         lr, extras = self._begin(step)
         if self.backward:
             c.optimizer.zero_grad(set_to_none=True)
@@ -138,8 +140,8 @@ class Filter(Step):
 
     def take(self, step: int) -> StepResult:
         _, extras = self._begin(step)
-        loss, tokens = self.c.algorithm.step_loss(self.c.model)
-        return StepResult(float(loss), tokens, 0.0, self.c.algorithm.last_update_norm, False, extras)
+        loss, tokens = self.ctx.algorithm.step_loss(self.ctx.model)
+        return StepResult(float(loss), tokens, 0.0, self.ctx.algorithm.last_update_norm, False, extras)
 
 
 class Readout(Step):
@@ -151,8 +153,8 @@ class Readout(Step):
     watched = False
 
     def take(self, step: int) -> StepResult:
-        self.c.model.eval()  # the features are the fixed part's deterministic output
-        fit = self.c.algorithm.step(self.c.model)
+        self.ctx.model.eval()  # the features are the fixed part's deterministic output
+        fit = self.ctx.algorithm.step(self.ctx.model)
         # lr and grad_norm stay 0: no gradient step is taken. samples: judged positions this batch added
         return StepResult(fit["loss"], fit["tokens"], extras={
             "samples": fit["samples"], "fit_samples": fit["fit_samples"], "fit_mse": fit["fit_mse"]})
