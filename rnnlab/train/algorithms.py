@@ -1,9 +1,9 @@
 """Which training algorithm a run uses, and whether it can train this model on this task.
 
 Every check raises a one-line ConfigError before a run directory exists.
-ALGORITHMS is the one place a name (train.algorithm) is read: it pairs how the
-algorithm's state is built with the kind of step (steps.py) that trains with it,
-so the Trainer chooses once and never asks the name again:
+ALGORITHMS pairs each train.algorithm with how its state is built and the kind
+of step (steps.py) that trains with it: the Trainer chooses once, here, and
+never asks the name again (the checks below read it to know which apply):
   bptt, tbptt    Backprop        the loss backpropagated, clipped, an optimizer step
   rtrl           GivenGradients  the algorithm sets .grad itself; clipped and stepped as for BPTT
   ekf            Filter          the algorithm changes the weights itself; no optimizer step

@@ -10,9 +10,10 @@ writes only what its algorithm does differently:
   Filter          the extended Kalman filter: the weights are updated inside; no optimizer step
   Readout         the ridge readout: one batch into its normal equations, re-solved; no gradient
 
-Nothing a step computes is applied before the tail's checks pass: a step that has blown up
-ends the run with the weights of the step before it (the filter and the readout, which change
-the weights as they go, are the exceptions their algorithms document).
+Nothing of a gradient step is applied before the tail's checks pass (`apply` runs after them):
+a run that has blown up ends with the weights of the step before. The filter and the readout
+change the weights as they go; a run they end diverged saves no checkpoint of those (the loop
+saves `last` only for finished and stopped runs).
 """
 
 from __future__ import annotations
