@@ -51,7 +51,3 @@ class DivergenceWatch:
             return None
         return (f"loss {loss:.4g} stayed above {bar:.4g} ({self.factor:g} x its starting level {self.reference:.4g}) "
                 f"for {self.patience} steps")
-
-
-class Diverged(Exception):
-    """A run that has blown up (a non-finite loss or gradient, or the rule above): its one-line reason."""

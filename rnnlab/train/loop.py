@@ -30,7 +30,7 @@ from ..tasks import build_task
 from . import checkpoint
 from .algorithms import StepAbandoned, check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
-from .divergence import Diverged, DivergenceWatch
+from .divergence import DivergenceWatch
 from .optim import Schedule, make_optimizer
 from .evaluation import validation_metrics
 from .steps import StepContext, StepResult
@@ -313,6 +313,10 @@ def resume_trainer(run: RunDir, overrides: list[str] = ()) -> "Trainer":
     trainer.restore(saved, run.checkpoint("last"))  # a checkpoint that does not fit the config fails here
     atomic_write(run.config_path, cfg.to_toml().encode())  # the first write: every check has passed
     return trainer
+
+
+class Diverged(Exception):
+    pass
 
 
 def _finite(value: float) -> float | None:
