@@ -60,10 +60,9 @@ class TruncatedBPTT:
     end of the streams they wrap around and the state restarts from zero.
     """
 
-    extras: dict = {}  # nothing to add to a train event (read only, never written)
-
     def __init__(self, task, batch_size: int, k1: int, k2: int, device: torch.device):
         self.streams = task.train_streams(batch_size).to(device)  # (B, L)
+        self.extras: dict = {}  # nothing to add to a train event (FullBPTT's may hold pascanu)
         self.task, self.k1, self.k2 = task, k1, k2
         self.pos = 0  # index of the first new token of the next step
         self.state = None  # state at the start of the next window, detached
