@@ -1,14 +1,19 @@
 """Which training algorithm a run uses, and whether it can train this model on this task.
 
 Every check raises a one-line ConfigError before a run directory exists.
-Algorithms share one interface, `step_loss(model) -> (loss, tokens)`, and
-say how the Trainer should treat that loss:
-  (default)          the Trainer backpropagates it, clips, and steps the optimizer
-  sets_gradients     the algorithm has set .grad itself (RTRL); the Trainer clips and steps
-  updates_weights    the algorithm has changed the weights itself (EKF); no optimizer step
+ALGORITHMS pairs each train.algorithm with how its state is built and the kind
+of step (steps.py) that trains with it: the Trainer chooses once, here, and
+never asks the name again (the checks below read it to know which apply):
+  bptt, tbptt    Backprop        the loss backpropagated, clipped, an optimizer step
+  rtrl           GivenGradients  the algorithm sets .grad itself; clipped and stepped as for BPTT
+  ekf            Filter          the algorithm changes the weights itself; no optimizer step
+  ridge          Readout         a closed-form readout re-solved each batch; no gradient at all
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -21,6 +26,7 @@ from .regularizer import check_regularizer
 from .ridge import RidgeReadout, check_ridge
 from .rtrl import RTRL, OneStep, StepAbandoned, check_rtrl
 from .scheduled import feeds_itself
+from .steps import Backprop, Filter, GivenGradients, Readout, Step
 
 
 def check_algorithm(cfg, model, task) -> None:
@@ -78,18 +84,50 @@ def check_memory(cfg, model) -> None:
                           "a smaller model or train.batch_size, train.algorithm = bptt, or a larger budget")
 
 
-def make_algorithm(cfg, task, model, generator: torch.Generator, device: torch.device):
+# Each builds the algorithm's state from (cfg, task, model, generator, device): step_loss, state_dict
+def _full_bptt(cfg, task, model, generator, device):
     tc = cfg.train
-    if tc.algorithm == "tbptt":
-        return TruncatedBPTT(task, tc.batch_size, tc.tbptt_k1, tc.tbptt_k2, device)
-    if tc.algorithm == "ridge":
-        return RidgeReadout(task, tc.batch_size, generator, device, tc.ridge_alpha)
-    if tc.algorithm == "rtrl":
-        return RTRL(task, model, tc.batch_size, tc.rtrl_mode, generator, device, tc.rtrl_check_every)
-    if tc.algorithm == "ekf":
-        return ExtendedKalmanFilter(task, model, tc.batch_size, generator, device, tc.ekf_noise, tc.ekf_process,
-                                    tc.ekf_prior)
     # language models mix their own inputs under scheduled sampling; models with feedback do it themselves
     mixes_inputs = feeds_itself(task) and not hasattr(model, "teacher_forcing")
     return FullBPTT(task, tc.batch_size, generator, device, pascanu_weight=tc.pascanu_weight,
                     mixes_inputs=mixes_inputs)
+
+
+def _truncated_bptt(cfg, task, model, generator, device):
+    return TruncatedBPTT(task, cfg.train.batch_size, cfg.train.tbptt_k1, cfg.train.tbptt_k2, device)
+
+
+def _ridge(cfg, task, model, generator, device):
+    return RidgeReadout(task, cfg.train.batch_size, generator, device, cfg.train.ridge_alpha)
+
+
+def _rtrl(cfg, task, model, generator, device):
+    tc = cfg.train
+    return RTRL(task, model, tc.batch_size, tc.rtrl_mode, generator, device, tc.rtrl_check_every)
+
+
+def _ekf(cfg, task, model, generator, device):
+    tc = cfg.train
+    return ExtendedKalmanFilter(task, model, tc.batch_size, generator, device, tc.ekf_noise, tc.ekf_process,
+                                tc.ekf_prior)
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    build: Callable  # one of the functions above
+    step: type[Step]  # the kind of step that trains with what it builds (steps.py)
+
+
+ALGORITHMS = {  # train.algorithm -> Algorithm; config.py's choices name the same keys (test_algorithms.py)
+    "bptt": Algorithm(_full_bptt, Backprop),
+    "tbptt": Algorithm(_truncated_bptt, Backprop),
+    "ridge": Algorithm(_ridge, Readout),
+    "rtrl": Algorithm(_rtrl, GivenGradients),
+    "ekf": Algorithm(_ekf, Filter),
+}
+
+
+def make_algorithm(cfg, task, model, generator: torch.Generator, device: torch.device) -> tuple[object, type[Step]]:
+    """The run's algorithm state and the kind of step that trains with it."""
+    chosen = ALGORITHMS[cfg.train.algorithm]
+    return chosen.build(cfg, task, model, generator, device), chosen.step

@@ -62,6 +62,7 @@ class TruncatedBPTT:
 
     def __init__(self, task, batch_size: int, k1: int, k2: int, device: torch.device):
         self.streams = task.train_streams(batch_size).to(device)  # (B, L)
+        self.extras: dict = {}  # nothing to add to a train event (FullBPTT's may hold pascanu)
         self.task, self.k1, self.k2 = task, k1, k2
         self.pos = 0  # index of the first new token of the next step
         self.state = None  # state at the start of the next window, detached

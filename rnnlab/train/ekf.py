@@ -35,10 +35,7 @@ def memory_needed(step_model, batch: int) -> int:
 
 
 class ExtendedKalmanFilter(RTRL):
-    """Updates the weights itself: the Trainer's optimizer, learning rate and clipping do not apply."""
-
-    sets_gradients = False
-    updates_weights = True
+    """Updates the weights itself (steps.Filter): the optimizer, learning rate and clipping do not apply."""
 
     def __init__(self, task, model, batch_size: int, generator, device, noise: float, process: float, prior: float):
         super().__init__(task, model, batch_size, "batch", generator, device)

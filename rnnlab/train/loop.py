@@ -27,9 +27,9 @@ from . import checkpoint
 from .algorithms import StepAbandoned, check_algorithm, make_algorithm
 from .device import check_precision, resolve_device
 from .divergence import DivergenceWatch
-from .optim import Schedule, make_optimizer, set_lr
+from .optim import Schedule, make_optimizer
 from .evaluation import validation_metrics
-from .scheduled import teacher_forcing_probability
+from .steps import StepContext, StepResult
 
 STATUS_SECONDS = 5.0  # how stale status.json's step may get between evaluations
 
@@ -79,16 +79,17 @@ class Trainer:
         self.optimizer = make_optimizer(self.model.parameters(), tc)
         self.schedule = Schedule(tc)
         self.generator = torch.Generator().manual_seed(self.cfg.seed + 1)  # batches
-        self.algorithm = make_algorithm(self.cfg, self.task, self.model, self.generator, self.device)
+        self.algorithm, step_kind = make_algorithm(self.cfg, self.task, self.model, self.generator, self.device)
         self.step, self.best_val, self.last_val, self.elapsed_before = 0, math.inf, None, 0.0
         self.clipped_steps, self.resumed = 0, False
         self.prober = Prober(self.cfg.probes, self.model, self.task, self.device)
         self.no_memory = self.task.metrics(0.0)  # the baselines, for the start event and the divergence bar
-        # ridge is exempt: a closed-form solve has no step size to blow up, and its loss falls as batches come in
-        self.watch = DivergenceWatch(0.0 if tc.algorithm == "ridge" else tc.diverge_factor, tc.diverge_patience,
-                                     self.no_memory.get("baseline"))
         self.autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if self.cfg.precision == "bf16"
                          else contextlib.nullcontext())
+        self.stepper = step_kind(StepContext(self.model, self.algorithm, self.optimizer, self.schedule, tc,
+                                             self.prober, self.autocast))
+        self.watch = DivergenceWatch(tc.diverge_factor if self.stepper.watched else 0.0, tc.diverge_patience,
+                                     self.no_memory.get("baseline"))
 
     # -- reporting -------------------------------------------------------------
     def elapsed(self) -> float:
@@ -143,103 +144,29 @@ class Trainer:
 
     # -- one step, one evaluation ---------------------------------------------------
     def train_step(self) -> dict:
-        tc = self.cfg.train
-        if tc.algorithm == "ridge":
-            return self.ridge_step()
+        """One step of whichever algorithm (steps.py), then the tail every algorithm shares."""
         began = time.perf_counter()
-        lr = self.schedule.lr(self.step + 1)
-        set_lr(self.optimizer, lr)
-        self.model.train()
-        extras = self.feed_truth(self.step + 1)
-        if getattr(self.algorithm, "updates_weights", False):
-            return self.filter_step(began, extras)
-        if not getattr(self.algorithm, "sets_gradients", False):  # RTRL has set .grad already
-            self.optimizer.zero_grad(set_to_none=True)
-        with self.autocast:
-            loss, tokens = self.algorithm.step_loss(self.model)
-        if not getattr(self.algorithm, "sets_gradients", False):
-            loss.backward()
-        extras.update(getattr(self.algorithm, "extras", {}))
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        groups = self.prober.gradnorms(self.model) if self.prober.due(self.step + 1) else None  # pre-clip
-        if tc.clip_mode == "norm":  # clipping keeps one exploding gradient from wrecking the weights
-            norm = float(torch.nn.utils.clip_grad_norm_(params, tc.clip))
-            clipped = norm > tc.clip
-        else:
-            norm = float(torch.nn.utils.get_total_norm([p.grad for p in params]))
-            clipped = False
-            if tc.clip_mode == "value":
-                clipped = any(bool((p.grad.abs() > tc.clip).any()) for p in params)
-                torch.nn.utils.clip_grad_value_(params, tc.clip)
-        loss_value = loss.item()
-        if not (math.isfinite(loss_value) and math.isfinite(norm)):
-            what = "loss" if not math.isfinite(loss_value) else "gradient norm"
-            raise Diverged(f"{what} became {loss_value if what == 'loss' else norm} at step {self.step + 1} "
-                           f"(lr {lr:.3g}); lower train.lr or clip the gradients")
-        self.check_divergence(loss_value, "lower train.lr or clip the gradients", f" (lr {lr:.3g})")
-        self.optimizer.step()
-        self.step += 1
-        self.clipped_steps += clipped
-        seconds = time.perf_counter() - began
-        event = self.emit("train", loss=loss_value, lr=lr, grad_norm=norm, clipped=clipped,
-                          tokens_per_s=round(tokens / max(seconds, 1e-9), 1), **extras)
-        if groups is not None:
-            self.emit("gradnorm", **groups, clip=tc.clip if tc.clip_mode == "norm" else None,
-                      clipped_share=round(self.clipped_steps / self.step, 5))
-        if self.prober.due(self.step):
-            for kind, payload in self.prober.run(self.model, self.step):
-                self.emit(kind, **payload)
-        return event
+        return self.finish_step(self.stepper.take(self.step + 1), began)
 
-    def check_divergence(self, loss: float, advice: str, context: str = "") -> None:
-        """A finite loss that has blown up (divergence.py) ends the run before this step is applied."""
-        reason = self.watch.observe(loss)
+    def finish_step(self, result: StepResult, began: float) -> dict:
+        """Check the step, apply it, count it, report it: its train event, then the probes due."""
+        # a non-finite loss, or a finite one that has blown up (divergence.py), ends the run unapplied
+        reason = self.stepper.non_finite(result)
+        if reason is None and self.stepper.watched:
+            reason = self.watch.observe(result.loss)
         if reason is not None:
-            raise Diverged(f"{reason} at step {self.step + 1}{context}; {advice}")
-
-    def feed_truth(self, step: int) -> dict:
-        """Scheduled sampling: this step's probability of feeding the truth, to the model or the algorithm."""
-        tc = self.cfg.train
-        if tc.scheduled_sampling == "none":
-            return {}
-        probability = teacher_forcing_probability(step, tc.scheduled_sampling, tc.ss_k, tc.ss_floor)
-        if hasattr(self.model, "teacher_forcing"):
-            self.model.teacher_forcing = probability
-        else:
-            self.algorithm.teacher_forcing = probability
-        return {"teacher_forcing": round(probability, 6)}
-
-    def filter_step(self, began: float, extras: dict) -> dict:
-        """A Kalman filter step: the weights are updated inside; grad_norm reports ||delta w||."""
-        loss, tokens = self.algorithm.step_loss(self.model)
-        loss_value = float(loss)
-        if not math.isfinite(loss_value):
-            raise Diverged(f"loss became {loss_value} at step {self.step + 1}; raise train.ekf_noise")
-        self.check_divergence(loss_value, "raise train.ekf_noise")
+            raise Diverged(f"{reason} at step {self.step + 1}{self.stepper.where(result)}; {self.stepper.advice}")
+        if result.apply is not None:
+            result.apply()
         self.step += 1
+        self.clipped_steps += result.clipped
         seconds = time.perf_counter() - began
-        event = self.emit("train", loss=loss_value, lr=0.0, grad_norm=self.algorithm.last_update_norm,
-                          clipped=False, tokens_per_s=round(tokens / max(seconds, 1e-9), 1), **extras)
+        event = self.emit("train", loss=result.loss, lr=result.lr, grad_norm=result.grad_norm,
+                          clipped=result.clipped, tokens_per_s=round(result.tokens / max(seconds, 1e-9), 1),
+                          **result.extras)
+        if result.gradnorm is not None:
+            self.emit("gradnorm", **result.gradnorm, clipped_share=round(self.clipped_steps / self.step, 5))
         if self.prober.due(self.step):
-            for kind, payload in self.prober.run(self.model, self.step):
-                self.emit(kind, **payload)
-        return event
-
-    def ridge_step(self) -> dict:
-        """One batch into the ridge readout's normal equations, re-solved: no gradient, no optimizer."""
-        began = time.perf_counter()
-        self.model.eval()  # the features are the fixed part's deterministic output
-        fit = self.algorithm.step(self.model)
-        if not math.isfinite(fit["loss"]):
-            raise Diverged(f"loss became {fit['loss']} at step {self.step + 1}; lower model.spectral_radius "
-                           "or raise train.ridge_alpha")
-        self.step += 1
-        seconds = time.perf_counter() - began
-        # lr and grad_norm are 0: no gradient step is taken. samples: judged positions this batch added
-        event = self.emit("train", loss=fit["loss"], lr=0.0, grad_norm=0.0, clipped=False,
-                          tokens_per_s=round(fit["tokens"] / max(seconds, 1e-9), 1), samples=fit["samples"],
-                          fit_samples=fit["fit_samples"], fit_mse=fit["fit_mse"])
-        if self.prober.due(self.step):  # spectra and gradient flow through the reservoir; no gradnorm
             for kind, payload in self.prober.run(self.model, self.step):
                 self.emit(kind, **payload)
         return event

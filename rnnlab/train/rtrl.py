@@ -87,9 +87,8 @@ class OneStep(nn.Module):
 
 
 class RTRL:
-    """Computes gradients itself (sets .grad); the Trainer then clips and steps as for BPTT."""
+    """Computes gradients itself (sets .grad); steps.GivenGradients then clips and steps as for BPTT."""
 
-    sets_gradients = True
     should_stop = staticmethod(lambda: False)  # the Trainer sets its stop flag here; checked every time step
 
     def __init__(self, task, model, batch_size: int, mode: str, generator: torch.Generator, device: torch.device,

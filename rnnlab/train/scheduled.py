@@ -66,3 +66,16 @@ def mixed_forward(model, x: Tensor, probability: float, generator: torch.Generat
 def feeds_itself(task) -> bool:
     """Token tasks whose next input is the current target: the model could be fed its own predictions."""
     return bool(task.spec.causal and task.spec.vocab_size is not None)
+
+
+def set_teacher_forcing(train, model, algorithm, step: int) -> dict:
+    """Scheduled sampling's eps for training step `step`, given to whichever mixes the inputs (a model with
+    its own feedback path, else the algorithm); the train event's teacher_forcing key, or {} without it."""
+    if train.scheduled_sampling == "none":
+        return {}
+    probability = teacher_forcing_probability(step, train.scheduled_sampling, train.ss_k, train.ss_floor)
+    if hasattr(model, "teacher_forcing"):
+        model.teacher_forcing = probability
+    else:
+        algorithm.teacher_forcing = probability
+    return {"teacher_forcing": round(probability, 6)}
