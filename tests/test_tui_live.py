@@ -307,7 +307,7 @@ def test_a_resized_plot_draws_the_ticks_of_its_new_size(tmp_path):
             screen = await open_constant_lr(pilot, run)
             if resize_to:
                 await pilot.resize_terminal(*resize_to)
-                await wait_for(pilot, lambda: all(plot.drawn_version[-1] == plot.size
+                await wait_for(pilot, lambda: all(plot.drawn_size == plot.size
                                                   for plot in screen.query_one("#training").query(RunPlot)),
                                what="the plots drawn at the new size")
             return [plot.render().plain for plot in screen.query_one("#training").query(RunPlot)]

@@ -10,14 +10,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
-from textual_plotext import PlotextPlot
 
 from ... import config
 from ...curves import RunCurves
 from ...errors import RnnlabError
-from ...literal import visible
 from ...store import RunDir
 from ...termplot import downsample, round_axes
+from ..widgets.plots import RunPlot
 from ..widgets.table import Table
 from ..literal import plain
 
@@ -115,6 +114,29 @@ def _shown(value) -> str:
     return "true" if value is True else "false" if value is False else str(value)
 
 
+class ComparePlot(RunPlot):
+    """One curve per run, the legend below the plot (wrapped to fit, any number of runs), drawn again at a
+    new size; the train curves (every step) smoothed when the screen asks, as in the live view."""
+
+    heading = "compare"
+
+    def show(self, title: str, series: dict[str, tuple[list, list]], every_step: bool = False) -> None:
+        version = (title, id(series), self.size, self.smoothing)
+        self.last_drawing = lambda: self.show(title, series, every_step)
+        if version == self.drawn_version:
+            return
+        self.drawn_version, self.drawn_size = version, self.size
+        plt = self.plt
+        plt.clear_figure()
+        self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []
+        for label, (xs, ys) in series.items():
+            self.line(label, xs, ys, thin=every_step)  # the legend shows labels through visible()
+        round_axes(plt, self.drawn_x, self.drawn_y, self.size.width or 60, self.size.height or 15)
+        plt.xlabel("step")
+        self.shown_title = title
+        self.refresh()
+
+
 class CompareScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
     DEFAULT_CSS = """
@@ -131,8 +153,8 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="plots"):
-            yield PlotextPlot(id="val")
-            yield PlotextPlot(id="train")
+            yield ComparePlot(id="val")
+            yield ComparePlot(id="train")
         yield Static("config keys that differ", classes="title")
         yield Table(id="diff", cursor_type="row", zebra_stripes=True)
         yield Static("loading ...", id="notes", classes="hint")
@@ -171,17 +193,7 @@ class CompareScreen(Screen):
         self.query_one("#notes", Static).display = bool(notes)
 
     def plot(self, selector: str, title: str, series: dict[str, tuple[list, list]]) -> None:
-        plt = self.query_one(selector, PlotextPlot).plt
-        plt.clear_data()
-        plt.title(title)
-        plt.xlabel("step")
-        for label, (xs, ys) in series.items():
-            if xs:  # plotext's ANSI output is parsed back: an ESC in a config name must arrive as `\x1b`
-                plt.plot(xs, ys, label=visible(label), marker="braille")
-        widget = self.query_one(selector, PlotextPlot)
-        round_axes(plt, [x for xs, _ in series.values() for x in xs], [y for _, ys in series.values() for y in ys],
-                   widget.size.width or 60, widget.size.height or 15)  # round ticks, as in the live view
-        widget.refresh()
+        self.query_one(selector, ComparePlot).show(title, series, every_step=selector == "#train")
 
     def fill_table(self, loaded: Loaded) -> None:
         table = self.query_one("#diff", DataTable)

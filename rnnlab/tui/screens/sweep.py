@@ -127,7 +127,7 @@ class SweepPlot(RunPlot):
         self.last_drawing = lambda: self.show(series, metric, key)
         if version == self.drawn_version:
             return
-        self.drawn_version = version
+        self.drawn_version, self.drawn_size = version, self.size
         plt = self.plt
         plt.clear_figure()
         self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []

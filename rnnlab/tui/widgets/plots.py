@@ -16,7 +16,7 @@ import math
 from rich.text import Text
 from textual_plotext import PlotextPlot
 
-from ...curves import RunCurves, reference_levels
+from ...curves import RunCurves, reference_levels, smooth
 from ...literal import visible
 from ...termplot import SHADE, downsample, round_axes
 
@@ -51,7 +51,10 @@ class RunPlot(PlotextPlot):
         self.drawn_y: list[float] = []
         self.shown_title = self.heading
         self.drawn_version = None
+        self.drawn_size = None  # the size the ticks were chosen for
         self.last_drawing = None  # draws the last data again: the ticks are chosen for the plot's size
+        self.smoothing = 0.0  # the EMA weight for every-step series (curves.smooth); 0: raw
+        self.log_y = False  # a plot that offers a log axis (the loss) draws log10 values
 
     def on_resize(self) -> None:
         if self.last_drawing is not None:
@@ -61,11 +64,12 @@ class RunPlot(PlotextPlot):
         # Rebuilding a plot costs CPU the trainer beside us would use: skip it when its data is unchanged.
         # (the run's end too: an empty plot's title changes when it ends; the size too: the ticks are
         # chosen for it, and a plot first drawn before its layout kept the fallback size's ticks)
-        version = (curves.probes_seen if self.probes_only else curves.events_seen, curves.end is None, self.size)
+        version = (curves.probes_seen if self.probes_only else curves.events_seen, curves.end is None, self.size,
+                   self.smoothing, self.log_y)
         self.last_drawing = lambda: self.draw(curves)
         if version == self.drawn_version:
             return
-        self.drawn_version = version
+        self.drawn_version, self.drawn_size = version, self.size
         plt = self.plt
         plt.clear_figure()  # the widget sets size and theme again at every render
         self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []
@@ -120,9 +124,19 @@ class RunPlot(PlotextPlot):
 
     # -- helpers ------------------------------------------------------------------------
     def line(self, label: str, xs: list, ys: list, log10: bool = False, thin: bool = False) -> list:
-        """Plot one curve; `thin` averages long series down to about two points per column (braille)."""
+        """Plot one curve; `thin` averages long series down to about two points per column (braille). A
+        thin (every-step) series is smoothed when the screen asks (`smoothing`, the EMA weight): the raw
+        points stay beneath it, faint, so a smoothed curve never hides a spike."""
+        points = max(60, 2 * self.size.width) if self.size.width else 300
+        if thin and self.smoothing:
+            raw_x, raw_y = _points(*downsample(xs, ys, points), log10)
+            if raw_x:
+                self.plt.plot(raw_x, raw_y, color="gray", marker="braille")
+                self.drawn_x += raw_x
+                self.drawn_y += raw_y
+            ys, label = smooth(ys, self.smoothing), f"{label} (smoothed {self.smoothing:g})"
         if thin:
-            xs, ys = downsample(xs, ys, max(60, 2 * self.size.width) if self.size.width else 300)
+            xs, ys = downsample(xs, ys, points)
         xs, ys = _points(xs, ys, log10)
         if xs:
             self.plt.plot(xs, ys, color=self.colour(label), marker="braille")
@@ -158,13 +172,15 @@ class LossPlot(RunPlot):
     heading = "loss"
 
     def plot(self, curves):
-        xs = self.line("train", curves.train_loss.xs, curves.train_loss.ys, thin=True)
-        val = self.line("val", curves.val_loss.xs, curves.val_loss.ys)
+        log = self.log_y  # a loss that spans decades (a regression task's MSE) reads better on a log axis
+        xs = self.line("train", curves.train_loss.xs, curves.train_loss.ys, log10=log, thin=True)
+        val = self.line("val", curves.val_loss.xs, curves.val_loss.ys, log10=log)
         start = curves.start or {}
         judged = reference_levels(start, curves.last_eval)
-        self.level(start.get("baseline_label", "baseline"), judged["baseline"], xs + val)
-        self.level("n-gram", judged["ngram"], xs + val)  # language models: the Kneser-Ney baseline
-        return f"loss ({start.get('loss_unit', 'nats/token')})" if xs or val else None
+        self.level(start.get("baseline_label", "baseline"), judged["baseline"], xs + val, log10=log)
+        self.level("n-gram", judged["ngram"], xs + val, log10=log)  # language models: the Kneser-Ney baseline
+        unit = start.get("loss_unit", "nats/token")
+        return (f"log10 loss ({unit})" if log else f"loss ({unit})") if xs or val else None
 
 
 class GradNormPlot(RunPlot):
