@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec
 from .cells import ACTIVATION_CODES
 from .custom import loops_for

@@ -36,7 +36,7 @@ from sacrebleu.metrics import BLEU
 from ..errors import ConfigError
 from ..models.base import TaskSpec
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import EVAL_SEED, GeneratedTask, TaskOptions
 from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt
 
