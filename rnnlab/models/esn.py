@@ -100,7 +100,7 @@ class ESNOptions(RecurrentOptions):
     washout: int = opt(0, "first steps of a fresh sequence left out of the readout's fit (ridge) and gradient "
                        "(bptt); evaluation judges them unless the task runs a warm-up (series: task.warmup)", min=0)
 
-    # old key -> (new key, conversion, what the note says): config.rename_old_keys reads old run directories
+    # old key -> (new key, conversion, what the note says): selection.rename_old_keys reads old run directories
     RENAMED = {"sparsity": ("rc_connectivity", from_sparsity, "rc_connectivity = 1 - sparsity")}
 
     def check(self, section: str) -> None:
