@@ -49,13 +49,14 @@ def registered(section: str, choice) -> type | None:
     return registry.get(choice) if isinstance(choice, str) and choice in registry.names() else None
 
 
-def prune_to_selection(keys, raw: dict) -> list[str]:
-    """The dotted keys among `keys` (e.g. "model.peephole", "train.lr") that exist for what `raw` selects:
-    a [model]/[task] key its arch/task lacks is left out, every other key stays. An unknown choice is
-    judged by the section's default class (resolve() reports the unknown name on its selector)."""
+def prune_to_selection(keys, values: dict) -> list[str]:
+    """The dotted keys among `keys` (e.g. "model.peephole", "train.lr") that exist for what `values` (dotted
+    key -> value, like a form's fields or `--set`s) selects: a [model]/[task] key its arch/task lacks is left
+    out, every other key stays. An absent or unknown choice is judged by the section's default class
+    (resolve() reports an unknown name on its selector)."""
     fields = {}
-    for section, (registry, _) in by_section().items():
-        cls = registered(section, selected(raw, section)) or registry.get(default_selection(section))
+    for section, (registry, selector) in by_section().items():
+        cls = registered(section, values.get(f"{section}.{selector}")) or registry.get(default_selection(section))
         fields[section] = {field.name for field in dataclasses.fields(cls.Options)}
     kept = []
     for key in keys:
