@@ -26,6 +26,11 @@ def registries() -> dict:
     return selection.selectors()
 
 
+def field_id(key: str, kind: str = "field") -> str:
+    """The id of a key's widget ("field-model-hidden") or of its problem line ("problem-model-hidden")."""
+    return f"{kind}-{key.replace('.', '-')}"
+
+
 def split(key: str) -> tuple[str, str]:
     return key.rpartition(".")[::2]  # "model.hidden" -> ("model", "hidden"), "seed" -> ("", "seed")
 

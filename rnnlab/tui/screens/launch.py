@@ -9,6 +9,7 @@ config's own rule (drop_foreign_keys), and the form shows its note.
 The architecture and task registries import torch (about 2 s): the screen opens
 at once with a loading indicator, a thread imports them (the app also warms them
 up in the background, see RnnlabApp.warm_up), and the form is mounted after.
+Its widgets are widgets/launch_form.py; its fields (keys, help, choices) tui/launch_fields.py.
 """
 
 from __future__ import annotations
@@ -20,15 +21,16 @@ import tomli_w
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Select, Static, TextArea
+from textual.widgets import Button, Footer, Header, Input, LoadingIndicator, Select, Static, TextArea
 from textual.worker import get_current_worker
 
 from ... import config, selection, store, worker
 from ...errors import ConfigError
-from ..launch_fields import DEVICES, FIELDS, as_text, choice, field_info, lookup, preset_label, registries
+from ..launch_fields import FIELDS, as_text, choice, field_id, field_info, lookup, registries
 from ..literal import plain
+from ..widgets.launch_form import LaunchForm
 from ..widgets.problem import ProblemLine
 
 
@@ -40,19 +42,6 @@ def _error_line(log: Path, code: int | None) -> str:
         lines = []
     errors = [line for line in lines if line.startswith("error:")]
     return (errors or lines or [f"error: rnnlab run exited with code {code} before creating a run"])[-1]
-
-
-class LaunchForm(Vertical):
-    """The form, mounted once the registries are loaded; its widgets are the screen's (compose_form)."""
-
-    DEFAULT_CSS = "LaunchForm { height: 1fr; }"
-
-    def __init__(self, build):
-        super().__init__(id="launch-form")
-        self.build = build
-
-    def compose(self) -> ComposeResult:
-        yield from self.build()
 
 
 class LaunchScreen(Screen):
@@ -85,7 +74,6 @@ class LaunchScreen(Screen):
         self.raw: dict = {}
         self.preset_error: str | None = None  # the preset file is unreadable (its bad values show per field)
         self.initial: dict[str, str] = {}  # what the preset says: only departures become overrides
-        self.choices: dict[str, list[tuple[str, str]]] = {}  # (label, value) of each Select field
         self.valid = False
         self.form_filled = False  # load_preset has run once (see _show_form)
         self.launching = False
@@ -127,59 +115,15 @@ class LaunchScreen(Screen):
     async def _show_form(self) -> None:
         if not self.is_mounted:  # escape before the registries were in
             return
-        await self.mount(LaunchForm(self.compose_form), before=self.query_one(Footer))
+        await self.mount(LaunchForm(self.presets), before=self.query_one(Footer))
         await self.query_one("#loading").remove()
         if not self.form_filled:  # the preset Select's first Changed may have filled it during the awaits;
             self.load_preset(self.query_one("#preset", Select).value or None)  # again would undo typing
         if self.focused is None:  # the form is usable from the first await on: a field clicked since keeps it
             self.query_one("#preset", Select).focus()
 
-    def compose_form(self) -> ComposeResult:
-        # Text prompts: a str prompt is parsed as markup, and a preset's comment line is anybody's text.
-        choices = [("defaults - every key at its default", "")] + [(plain(preset_label(p)), str(p))
-                                                                   for p in self.presets]
-        first = next((p for p in self.presets if p.stem == "quickstart"), self.presets[0] if self.presets else "")
-        with Horizontal(id="preset-row", classes="field"):
-            yield Label("preset")
-            yield Select(choices, value=str(first), allow_blank=False, compact=True, id="preset")
-        with VerticalScroll(id="form"):
-            for key in FIELDS:
-                with Vertical(classes="row"):
-                    with Horizontal(classes="field"):
-                        yield Label(key)
-                        yield self._make_widget(key)
-                    yield ProblemLine(id=self.field_id(key, "problem"))
-            with Vertical(classes="row"):
-                with Horizontal(classes="field"):
-                    yield Label("sweep")
-                    yield TextArea(id="field-sweep", compact=True, soft_wrap=False,
-                                   placeholder="key=v1,v2,... a line: a sweep (empty: one run)")
-                yield ProblemLine(id="problem-sweep")
-        yield ProblemLine(id="problem")
-        yield ProblemLine(id="note", classes="hint")  # keys of the preset a switched arch/task drops
-        with Horizontal(id="actions"):
-            yield Button("Launch", variant="primary", compact=True, id="launch", disabled=True)
-            yield Static("", id="help", classes="hint")  # the focused field's meaning, or the launch's progress
-
-    @staticmethod
-    def field_id(key: str, kind: str = "field") -> str:
-        return f"{kind}-{key.replace('.', '-')}"
-
-    def _make_widget(self, key: str):
-        if key in registries():  # generated from the registry, with each entry's one-line summary
-            options = [(f"{name} - {cls.summary}", name) for name, cls in registries()[key].items()]
-        elif key == "device":
-            options = [(name, name) for name in DEVICES]
-        else:
-            info = field_info(key)
-            if info is None or not info[1]:
-                return Input(compact=True, id=self.field_id(key), select_on_focus=False)
-            options = [(str(choice), str(choice)) for choice in info[1]]
-        self.choices[key] = options
-        return Select(options, allow_blank=False, compact=True, id=self.field_id(key))
-
     def widget(self, key: str) -> Input | Select:
-        return self.query_one(f"#{self.field_id(key)}")
+        return self.query_one(f"#{field_id(key)}")
 
     # -- the preset and the form ---------------------------------------------------------
     def load_preset(self, path: str | None) -> None:
@@ -200,7 +144,7 @@ class LaunchScreen(Screen):
         for key in FIELDS:
             widget = self.widget(key)
             if isinstance(widget, Select):
-                options = self.choices[key]
+                options = self.query_one(LaunchForm).choices[key]
                 if self.initial[key] not in [value for _, value in options]:  # e.g. cuda:1, or an unknown arch
                     options = [*options, (plain(self.initial[key]), self.initial[key])]
                 widget.set_options(options)
@@ -280,7 +224,7 @@ class LaunchScreen(Screen):
             self.query_one("#problem", ProblemLine).say(message.removeprefix("error: "))
 
     def _problem(self, key: str, message: str) -> None:
-        self.query_one(f"#{self.field_id(key, 'problem')}", ProblemLine).say(message)
+        self.query_one(f"#{field_id(key, 'problem')}", ProblemLine).say(message)
 
     @on(Select.Changed, "#preset")
     def _preset_changed(self, event: Select.Changed) -> None:
@@ -298,7 +242,7 @@ class LaunchScreen(Screen):
 
     def on_descendant_focus(self, event) -> None:
         """The focused field's help line: what it means and what is allowed."""
-        key = next((k for k in FIELDS if self.field_id(k) == event.widget.id), None)
+        key = next((k for k in FIELDS if field_id(k) == event.widget.id), None)
         if event.widget.id == "preset":
             text = "preset: the experiment file the form starts from"
         elif event.widget.id == "field-sweep":
