@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .errors import ConfigError
-from .tasks.seq2seq import EOS, PAD
+from .tasks.seq2seq import EOS, PAD, output_tokens
 
 
 @dataclass
@@ -223,13 +223,7 @@ class Seq2SeqVocab(NamedTuple):
         return torch.tensor([index[t] for t in tokens])
 
     def output_tokens(self, ids) -> list[str]:
-        out = []
-        for i in ids:
-            if i == EOS:
-                break
-            if i != PAD:
-                out.append(self.target[i])
-        return out
+        return output_tokens(ids, self.target)
 
 
 class Seq2SeqStepper:
