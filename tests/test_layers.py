@@ -14,8 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "architecture.md"
-TEXTUAL = ("textual", "rich.live")  # the TUI's alone (DESIGN.md: the library never imports them; the CLI may
-LIVE_OK = ("rnnlab/cli",)  # show a rich.live table, so rich.live is allowed there)
+TEXTUAL = ("textual", "rich.live")  # the TUI's alone: DESIGN.md's library never imports them
+LIVE_OK = ("rnnlab/cli",)  # ... but the CLI's sweep table is a rich.live one
 RAY_HOME = "rnnlab/sweeps/ray_backend.py"  # the only module that imports ray; others import it lazily
 
 
@@ -49,20 +49,25 @@ def module_path(name: str, root: Path) -> str:
     raise AssertionError(f"no module for {name}")
 
 
-def imports(path: Path, root: Path) -> list[tuple[int, str]]:
-    """(line, dotted name) of every import in a file, at any depth; relative ones resolved. `from X import
-    a, b` gives X.a and X.b (each may be a submodule: module_path tells)."""
+def imports(path: Path, root: Path) -> list[tuple[int, str, bool]]:
+    """(line, dotted name, inside a function) of every import in a file, at any depth; relative ones
+    resolved. `from X import a, b` gives X.a and X.b (each may be a submodule: module_path tells)."""
     package = path.relative_to(root).with_suffix("").parts
-    package = package if path.name == "__init__.py" else package[:-1]
-    package = package[:-1] if package and package[-1] == "__init__" else package
+    package = package[:-1]  # a module's package; for an __init__, the package itself
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+
+    def visit(node: ast.AST, lazy: bool) -> None:
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
+            found.extend((node.lineno, alias.name, lazy) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             base = ".".join(package[:len(package) - node.level + 1]) if node.level else ""
             module = ".".join(part for part in (base, node.module) if part)
-            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+            found.extend((node.lineno, f"{module}.{alias.name}", lazy) for alias in node.names)
+        inside = lazy or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+        for child in ast.iter_child_nodes(node):
+            visit(child, inside)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False)
     return found
 
 
@@ -75,7 +80,7 @@ def violations(root: Path, layers: list[list[str]]) -> list[str]:
         if mine is None:
             problems.append(f"{source}: has no layer in docs/architecture.md")
             continue
-        for line, name in imports(path, root):
+        for line, name, lazy in imports(path, root):
             where = f"{source}:{line} imports {name}"
             top = name.split(".")[0]
             if any(name == lib or name.startswith(lib + ".") for lib in TEXTUAL):
@@ -88,7 +93,7 @@ def violations(root: Path, layers: list[list[str]]) -> list[str]:
                 continue
             target = module_path(name, root)
             theirs = layer_of(target, layers)
-            if target == RAY_HOME and _at_module_level(path, line):
+            if target == RAY_HOME and not lazy:
                 problems.append(f"{where}: at module level (ray would load with rnnlab)")
             if theirs is not None and theirs > mine:
                 problems.append(f"{where}: layer {theirs + 1} is above {source}'s layer {mine + 1}")
@@ -96,11 +101,6 @@ def violations(root: Path, layers: list[list[str]]) -> list[str]:
             if target == own_init and path.name != "__init__.py":
                 problems.append(f"{where}: its own package's __init__, which imports it")
     return problems
-
-
-def _at_module_level(path: Path, line: int) -> bool:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    return any(getattr(node, "lineno", None) == line for node in tree.body)
 
 
 def test_every_import_points_down_the_documented_layers():
@@ -115,7 +115,7 @@ def write(root: Path, files: dict[str, str]) -> None:
         (root / name).write_text(text)
 
 
-LOW_HIGH = [["rnnlab/__init__.py", "rnnlab/low.py", "rnnlab/pkg/"], ["rnnlab/high.py", "rnnlab/tui/"]]
+LOW_HIGH = [["rnnlab/__init__.py", "rnnlab/low.py", "rnnlab/pkg/", "rnnlab/sweeps/"], ["rnnlab/high.py", "rnnlab/tui/"]]
 
 
 @pytest.mark.parametrize("files, expected", [
@@ -129,15 +129,21 @@ LOW_HIGH = [["rnnlab/__init__.py", "rnnlab/low.py", "rnnlab/pkg/"], ["rnnlab/hig
     ({"rnnlab/low.py": "from textual.widgets import Static\n"},
      "rnnlab/low.py:1 imports textual.widgets.Static: only rnnlab/tui/ may"),
     ({"rnnlab/new.py": ""}, "rnnlab/new.py: has no layer in docs/architecture.md"),
+    ({"rnnlab/low.py": "import ray\n"}, "rnnlab/low.py:1 imports ray: only rnnlab/sweeps/ray_backend.py may"),
+    ({"rnnlab/sweeps/backends.py": "from . import ray_backend\n"},  # ray would load with rnnlab
+     "rnnlab/sweeps/backends.py:1 imports rnnlab.sweeps.ray_backend: at module level (ray would load with rnnlab)"),
 ])
 def test_a_violation_is_found(tmp_path, files, expected):
     write(tmp_path, {"rnnlab/__init__.py": "", "rnnlab/high.py": "x = 1\n", "rnnlab/low.py": "",
-                     "rnnlab/tui/app.py": "import textual\nfrom ..low import f\n", **files})
+                     "rnnlab/tui/app.py": "import textual\nfrom ..low import f\n", "rnnlab/sweeps/__init__.py": "",
+                     "rnnlab/sweeps/ray_backend.py": "import ray\n", **files})
     assert violations(tmp_path, LOW_HIGH) == [expected]
 
 
 def test_what_points_down_passes(tmp_path):
     write(tmp_path, {"rnnlab/__init__.py": "", "rnnlab/low.py": "x = 1\n",
                      "rnnlab/high.py": "from . import low\nfrom .low import x\ndef f():\n    import rnnlab.low\n",
-                     "rnnlab/pkg/__init__.py": "from . import leaf\n", "rnnlab/pkg/leaf.py": "from .. import low\n"})
+                     "rnnlab/pkg/__init__.py": "from . import leaf\n", "rnnlab/pkg/leaf.py": "from .. import low\n",
+                     "rnnlab/sweeps/__init__.py": "", "rnnlab/sweeps/ray_backend.py": "import ray\n",
+                     "rnnlab/sweeps/backends.py": "def start():\n    from . import ray_backend\n"})
     assert violations(tmp_path, LOW_HIGH) == []
