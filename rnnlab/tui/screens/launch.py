@@ -183,7 +183,7 @@ class LaunchScreen(Screen):
             try:
                 # A switched arch/task drops the preset's keys it lacks, as `rnnlab run` will: say which.
                 cfg = config.resolve(self.raw, self.overrides(), self.preset.name if self.preset else None)
-                self.query_one("#note", ProblemLine).say("\n".join(f"note: {line}" for line in cfg.notes))
+                self.query_one("#note", ProblemLine).say(*(f"note: {line}" for line in cfg.notes))
                 corpus = getattr(cfg.task, "corpus", None)
                 # The corpus is read when the task is built, not in resolve(); a missing path is
                 # cheap to see now (read_text_file fails on it before reading anything).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.widgets import Static
 
 from ..literal import plain
@@ -16,6 +17,9 @@ class ProblemLine(Static):
         super().__init__("", id=id, classes=classes)
         self.display = False
 
-    def say(self, message: str) -> None:
-        self.update(plain(message))
-        self.display = bool(message)
+    def say(self, *lines: str) -> None:
+        """Show these lines (none, or only empty ones: hide). Each is literal, a new line in one included;
+        only the breaks between them are real."""
+        lines = tuple(line for line in lines if line)
+        self.update(Text("\n").join(plain(line) for line in lines))
+        self.display = bool(lines)
