@@ -20,10 +20,16 @@ RAY_HOME = "rnnlab/sweeps/ray_backend.py"  # the only module that imports ray; o
 
 
 def read_layers(text: str) -> list[list[str]]:
-    """The ```layers block: one layer a line, lowest first, `N  path path ...` (a path ending in / is a
-    folder: every module under it)."""
-    lines = text.split("```layers\n", 1)[1].split("```", 1)[0].splitlines()
-    return [line.split()[1:] for line in lines if line.strip()]
+    """The ```layers block: one layer a line, lowest first, `N  path path ...`, an indented line carrying
+    on the layer above (a path ending in / is a folder: every module under it)."""
+    layers = []
+    for line in text.split("```layers\n", 1)[1].split("```", 1)[0].splitlines():
+        if line[:1].isspace() and layers:
+            layers[-1] += line.split()
+        elif line.strip():
+            assert line.split()[0] == str(len(layers) + 1), f"layers out of order at {line!r}"
+            layers.append(line.split()[1:])
+    return layers
 
 
 def layer_of(path: str, layers: list[list[str]]) -> int | None:
