@@ -50,7 +50,7 @@ class RnnlabApp(App):
     def warm_up(self) -> None:
         """Import the model and task registries (torch, ~2 s of one core, once) while the user reads the
         browser: the new-run form then shows at once instead of after a frozen pause."""
-        from .launch_fields import registries
+        from .screens.launch import registries
 
         registries()
 
