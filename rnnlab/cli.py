@@ -205,7 +205,8 @@ def translate(
 ) -> None:
     """Decode an input with a seq2seq run: its output and the attention over the input."""
     from .console import attention_heatmap
-    from .translating import load_seq2seq, translate as decode_one
+    from .decoding import translate as decode_one
+    from .translating import load_seq2seq
 
     run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     loaded = load_seq2seq(run_dir, checkpoint)

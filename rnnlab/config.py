@@ -15,6 +15,7 @@ does not have either (a typo), is still an error. `drop_foreign_keys` is that
 rule's one home. A key an arch/task has renamed (its Options' `RENAMED`, e.g.
 the esn's `sparsity` -> `rc_connectivity`) is read as the new one, in a file
 or a --set, with a note: `rename_old_keys`, so old run directories still load.
+Those rules, and which keys select a class, are in selection.py.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from typing import Any
 
 import tomli_w
 
-from . import options
+from . import options, selection
 from .errors import ConfigError
 from .options import opt
+from .selection import by_section, default_selection
 
 OPTIMIZERS = ["sgd", "momentum", "adam", "adamw", "rmsprop", "adagrad"]
 SCHEDULES = ["none", "exponential", "staircase", "step", "cosine", "plateau"]
@@ -185,14 +187,6 @@ class Config:
 
 
 SECTIONS = ("model", "task", "train", "probes")
-DEFAULT_SELECTION = {"model": "lstm", "task": "charlm"}
-
-
-def _registries():
-    from .models import ARCHS  # imported late: models import rnnlab.options, not config
-    from .tasks import TASKS
-
-    return {"model": (ARCHS, "arch"), "task": (TASKS, "name")}
 
 
 def section_class(section: str, selected: str | None = None):
@@ -203,13 +197,9 @@ def section_class(section: str, selected: str | None = None):
         return ProbesConfig
     if section == "":
         return RunOptions
-    registry, selector = _registries()[section]
-    name = selected or _default_selection(section)
+    registry, selector = by_section()[section]
+    name = selected or default_selection(section)
     return registry.get(name).Options
-
-
-def _default_selection(section: str) -> str:
-    return DEFAULT_SELECTION[section]
 
 
 def read_toml(path: Path) -> dict:
@@ -244,67 +234,6 @@ def _typed(raw: str, tp) -> Any:
         return raw  # the type check then names the key and the expected type
 
 
-def _selection(raw: dict, section: str):
-    """The arch/task `raw` picks for `section` (its default when the table does not say; None if not a table)."""
-    table = raw.get(section, {})
-    return table.get(_registries()[section][1], _default_selection(section)) if isinstance(table, dict) else None
-
-
-def _registered(section: str, choice) -> type | None:
-    registry, _ = _registries()[section]
-    return registry.get(choice) if isinstance(choice, str) and choice in registry.names() else None
-
-
-def drop_foreign_keys(raw: dict, file_choice: dict[str, Any], source: str | None = None) -> list[str]:
-    """Remove, in place, the [model]/[task] keys of `raw` that belong to the file's arch/task but not to the
-    one now chosen; return one note per section that lost keys.
-
-    `raw` is the file's tables with the selectors already overridden and nothing else yet; `file_choice`
-    maps "model"/"task" to what the file itself chose. A key the file's own selection lacks is a typo, and
-    an error even where the new selection has it; every key of a section whose selection did not change
-    stays (its build checks it).
-    """
-    notes = []
-    for section, (_, selector) in _registries().items():
-        table, before, after = raw.get(section), file_choice.get(section), _selection(raw, section)
-        old, new = _registered(section, before), _registered(section, after)
-        if before == after or old is None or new is None or not isinstance(table, dict):
-            continue
-        keep = {f.name for f in dataclasses.fields(new.Options)}
-        own = [f.name for f in dataclasses.fields(old.Options)]
-        for key in table:
-            if key not in own:
-                raise ConfigError(f"{section}.{key}", table[key], f"unknown key (to the file's {section}.{selector} "
-                                  f"= {before!r})", ", ".join(own))
-        dropped = [key for key in table if key not in keep]
-        if not dropped:
-            continue
-        _check_pairing(raw)  # the new arch cannot do the task at all: that, not a note, is what to say
-        for key in dropped:
-            del table[key]
-        names = ", ".join(f"{section}.{key}" for key in dropped)
-        came, has = ("it", "such key") if len(dropped) == 1 else ("they", "such keys")
-        notes.append(f"{names} dropped: {came} came from {source or 'the config file'} and "
-                     f"{section}.{selector} = {after!r} has no {has}")
-    return notes
-
-
-def rename_old_keys(table: dict, section: str, notes: list[str], source: str | None = None) -> None:
-    """Read, in place, the keys an arch/task has renamed (its Options' RENAMED: old -> (new, conversion,
-    what the note says)) as the new ones, with a note: old run directories and presets still load."""
-    registered = _registered(section, table.get(_registries()[section][1], _default_selection(section)))
-    for old, (new, convert, how) in getattr(registered.Options, "RENAMED", {}).items() if registered else ():
-        if old not in table:
-            continue
-        value = table.pop(old)
-        if new in table:
-            raise ConfigError(f"{section}.{old}", value, f"is the old name of {section}.{new} ({how}), "
-                              "which is given too", f"only {section}.{new}")
-        table[new] = convert(value, f"{section}.{old}")
-        notes.append(f"{section}.{old} = {value!r} (from {source or 'the config file'}) read as "
-                     f"{section}.{new} = {table[new]!r}: the key was renamed ({how})")
-
-
 def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> Config:
     """Merge overrides into a raw TOML dict and validate everything.
 
@@ -320,16 +249,17 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
     renamed: list[str] = []
     for section in ("model", "task"):  # the file's own old keys, before anything compares key names
         if isinstance(raw.get(section), dict):
-            rename_old_keys(raw[section], section, renamed, source)
-    file_choice = {section: _selection(raw, section) for section in ("model", "task")}
+            selection.rename_old_keys(raw[section], section, renamed, source)
+    file_choice = {section: selection.selected(raw, section) for section in ("model", "task")}
     # Selectors first: the chosen arch/task decides which keys exist.
     for path, value in parsed:
-        if path in (["model", "arch"], ["task", "name"]):
+        if ".".join(path) in selection.selectors():
             table = raw.setdefault(path[0], {})
             if not isinstance(table, dict):
                 raise ConfigError(path[0], table, "expected a table", f"[{path[0]}] with keys")
             table[path[1]] = _typed(value, str)  # model.arch="gru" (TOML-quoted) works like model.arch=gru
-    notes = renamed + drop_foreign_keys(raw, file_choice, source)  # before the other overrides: never dropped
+    # before the other overrides: those are never dropped
+    notes = renamed + selection.drop_foreign_keys(raw, file_choice, source)
     if swept:
         notes.append(f"the [sweep] table of {source or 'the config file'} is left out: this is its base config "
                      f"(`rnnlab sweep {source or 'FILE'}` runs the sweep)")
@@ -340,12 +270,12 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
         table = raw.setdefault(section, {}) if section else raw
         if section and not isinstance(table, dict):
             raise ConfigError(section, table, "expected a table")
-        selected = table.get(_registries()[section][1]) if section in ("model", "task") else None
+        selected = table.get(by_section()[section][1]) if section in ("model", "task") else None
         cls = section_class(section, selected if isinstance(selected, str) else None)
         if key in getattr(cls, "RENAMED", {}):  # --set model.sparsity=0.9: the old name, read as the new one
             table.pop(cls.RENAMED[key][0], None)  # the override wins over the file's value of the new key
             table[key] = _typed(value, options.field_type(cls, cls.RENAMED[key][0]))
-            rename_old_keys(table, section, notes, "--set")
+            selection.rename_old_keys(table, section, notes, "--set")
             continue
         table[key] = _typed(value, options.field_type(cls, key))
     top = {k: v for k, v in raw.items() if k not in SECTIONS}
@@ -355,8 +285,8 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
         if not isinstance(table, dict):
             raise ConfigError(section, table, "expected a table", "[" + section + "] with keys")
         if section in ("model", "task"):
-            registry, selector = _registries()[section]
-            choice = table.get(selector, _default_selection(section))
+            registry, selector = by_section()[section]
+            choice = table.get(selector, default_selection(section))
             if not isinstance(choice, str):
                 raise ConfigError(f"{section}.{selector}", choice, "expected string", ", ".join(registry.names()))
             cls = registry.get(choice).Options
@@ -366,29 +296,10 @@ def resolve(raw: dict, overrides: list[str] = (), source: str | None = None) -> 
             built[section] = options.build(cls, table, section)
         except ConfigError:
             if section == "model":
-                _check_pairing(raw)  # a preset key unknown to the arch: maybe the arch cannot do the task at all
+                # a preset key unknown to the arch: maybe the arch cannot do the task at all
+                selection.check_pairing(raw)
             raise
     return Config(**built, notes=notes)
-
-
-def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
-    """The error for a model that cannot emit an output sequence of its own length (one message, two checks)."""
-    return ConfigError("model.arch", arch, f"task {task!r} maps a sequence to another of a different length: "
-                       "it needs an encoder-decoder", "seq2seq")
-
-
-def _check_pairing(raw: dict) -> None:
-    """Raise the arch/task mismatch, if that is what a bad or trimmed [model]/[task] table means: a
-    seq2seq preset's `model.cell` is unknown to lstm, or about to be dropped (drop_foreign_keys), only
-    because `--set model.arch=lstm` replaced the encoder-decoder the task needs. (A config that merely
-    pairs them, with nothing to drop, still loads: `prepare` refuses to train it.)"""
-    chosen = {}
-    for section in _registries():
-        chosen[section] = _registered(section, _selection(raw, section))
-        if chosen[section] is None:
-            return  # the section's own build names the bad selector
-    if getattr(chosen["task"], "needs_decoder", False) and not hasattr(chosen["model"], "decode"):
-        raise needs_encoder_decoder(chosen["model"].registry_name, chosen["task"].registry_name)
 
 
 def load(path: str | Path | None, overrides: list[str] = ()) -> Config:

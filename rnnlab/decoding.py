@@ -6,17 +6,23 @@ token to choose and a state, `step(tokens, state)` feeds the chosen tokens
 both fit that shape, so the same code decodes both. Beam search also needs
 `reorder(state, index)`: hypotheses are rows of one batch, and after each
 step the surviving rows (with repeats) are gathered.
+
+A seq2seq model decodes here too (`translate`, with the vocabularies as
+`Seq2SeqVocab`): below the probes, which record its attention, and below
+translating.py, which loads a run to decode.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from .errors import ConfigError
+from .tasks.seq2seq import EOS, PAD, output_tokens
 
 
 @dataclass
@@ -199,3 +205,69 @@ def describe_score(hypothesis: Hypothesis) -> str:
     n = max(len(hypothesis.tokens), 1)
     return f"log p = {hypothesis.logprob:.2f} ({hypothesis.logprob / n:.3f} per token, perplexity " \
            f"{math.exp(-hypothesis.logprob / n):.2f})"
+
+
+class Seq2SeqVocab(NamedTuple):
+    source: list[str]  # id -> token, PAD first
+    target: list[str]  # id -> token, PAD and EOS first
+    joiner: str  # "" for characters, " " for words
+
+    def encode(self, text: str) -> Tensor:
+        """Text -> source ids (S,); a token the run never saw is a one-line error."""
+        tokens = text.split() if self.joiner else list(text)
+        index = {token: i for i, token in enumerate(self.source)}
+        unknown = sorted({t for t in tokens if t not in index or index[t] == PAD})
+        if not tokens or unknown:
+            raise ConfigError("input", text, f"not in the source vocabulary: {' '.join(map(repr, unknown))}"
+                              if unknown else "is empty", "tokens of: " + self.joiner.join(self.source[1:]))
+        return torch.tensor([index[t] for t in tokens])
+
+    def output_tokens(self, ids) -> list[str]:
+        return output_tokens(ids, self.target)
+
+
+class Seq2SeqStepper:
+    """A seq2seq decoder for beam_search: one source, hypotheses as rows of a batch."""
+
+    def __init__(self, model, source: Tensor):
+        self.model = model
+        self.memory = model.encode(source[None])  # batch of one
+
+    def start(self):
+        bos = torch.full((1,), self.model.bos, dtype=torch.long, device=self.memory.states.device)
+        logits, carry, _ = self.model.step(bos, self.model.initial_carry(self.memory), self.memory)
+        return logits, (carry, self.memory)
+
+    def step(self, tokens: Tensor, state):
+        carry, memory = state
+        logits, carry, _ = self.model.step(tokens, carry, memory)
+        return logits, (carry, memory)
+
+    def reorder(self, state, index: Tensor):
+        carry, memory = state
+        carry = tuple(c.index_select(1, index) for c in carry) if isinstance(carry, tuple) \
+            else carry.index_select(1, index)  # (L, K, H)
+        memory = type(memory)(*(None if part is None else part.index_select(0, index) for part in memory))
+        return carry, memory
+
+
+class Decoding(NamedTuple):
+    source: list[str]
+    output: list[str]  # without EOS
+    attention: list[list[float]] | None  # (U, S): for each output token (and the EOS), weights over the source
+
+
+@torch.no_grad()
+def translate(model, vocab: Seq2SeqVocab, source: Tensor, max_len: int, beam: int = 1,
+              alpha: float = 0.0) -> Decoding:
+    """Decode one source (S,); the attention of the chosen output is read by feeding it back (teacher forcing)."""
+    if beam > 1:
+        tokens = beam_search(Seq2SeqStepper(model, source), beam, max_len, eos=EOS, alpha=alpha).tokens
+    else:
+        tokens = model.decode(source[None], max_len).ids[0].tolist()
+        tokens = tokens[:tokens.index(EOS) + 1] if EOS in tokens else tokens
+    output = torch.tensor(tokens, dtype=torch.long)[None]
+    model(source[None], targets=output)  # fills last_attention (1, U, S)
+    weights = model.last_attention
+    attention = [[round(float(w), 4) for w in row] for row in weights[0]] if weights is not None else None
+    return Decoding([vocab.source[i] for i in source.tolist()], vocab.output_tokens(tokens), attention)

@@ -1,4 +1,5 @@
-"""Name -> class registries for architectures and tasks.
+"""Name -> class registries for architectures and tasks (the tables: models/registry.py ARCHS,
+tasks/registry.py TASKS).
 
 Adding an architecture or task is one new class with a decorator:
 

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from rnnlab import store
 from rnnlab.cli import app as cli_app
-from rnnlab.decoding import beam_search, sequence_logprob
+from rnnlab.decoding import Seq2SeqStepper, beam_search, sequence_logprob, translate
 from rnnlab.train import Trainer, prepare
-from rnnlab.translating import Seq2SeqStepper, load_seq2seq, translate
+from rnnlab.translating import load_seq2seq
 from rnnlab.tui.app import make_app
 from rnnlab.tui.screens.attention import AttentionScreen
 

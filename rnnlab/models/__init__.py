@@ -1,8 +1,6 @@
-"""The architecture registry. `rnnlab list archs` prints it."""
+"""The model package: importing it registers every architecture in ARCHS (models/registry.py)."""
 
-from ..registry import Registry
-
-ARCHS = Registry("architecture", "model.arch")
+from .registry import ARCHS
 
 # each import registers its architectures
 from . import fused  # noqa: E402,F401,I001

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import SequenceModel, TaskSpec, input_layer
 from .cell_base import ARCH
 from .cells import CELLS

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, TaskSpec
 from .cells import ACTIVATION_CODES, activate
 from .delay import StackedRecurrentModel, run_loop

@@ -22,7 +22,7 @@ from typing import List, Tuple
 import torch
 from torch import Tensor, nn
 
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .cell_base import Cell, Knobs
 from .cells import CELLS, LSTMCell

@@ -37,7 +37,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .cell_base import ACTIVATION_CODES, ARCH, Knobs
 from .cells import CELLS, LSTMCell

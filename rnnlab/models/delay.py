@@ -32,7 +32,7 @@ from torch.autograd.function import once_differentiable
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .cells import ACTIVATION_CODES, activate
 from .init import init_recurrent_block

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec
 from .cells import ACTIVATION_CODES
 from .custom import loops_for
@@ -100,7 +100,7 @@ class ESNOptions(RecurrentOptions):
     washout: int = opt(0, "first steps of a fresh sequence left out of the readout's fit (ridge) and gradient "
                        "(bptt); evaluation judges them unless the task runs a warm-up (series: task.warmup)", min=0)
 
-    # old key -> (new key, conversion, what the note says): config.rename_old_keys reads old run directories
+    # old key -> (new key, conversion, what the note says): selection.rename_old_keys reads old run directories
     RENAMED = {"sparsity": ("rc_connectivity", from_sparsity, "rc_connectivity = 1 - sparsity")}
 
     def check(self, section: str) -> None:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .init import init_recurrent
 

@@ -36,7 +36,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..errors import ConfigError
 from ..options import opt
-from . import ARCHS
+from .registry import ARCHS
 from .attention import AdditiveAttention
 from .base import RecurrentOptions, SequenceModel, TaskSpec
 from .init import init_recurrent

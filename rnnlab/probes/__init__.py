@@ -8,6 +8,7 @@ windows), in eval mode and float32, the Prober records:
   spectrum  eigenvalues / radius / singular values of every recurrent block, and,
             every `probes.jacobian_every` steps, the spectrum of dh_t/dh_{t-1}
   heads     a memory model's (NTM) read and write weightings on the first probe example (heads.py)
+  attention an encoder-decoder's greedy answer to the first probe example, with its weights (attention.py)
 Probes never touch the parameters' .grad, the RNG, or the training mode they found.
 """
 
@@ -57,7 +58,7 @@ class Prober:
                     events.append(("spectrum", {"matrices": {name: matrix_spectrum(block)
                                                              for name, block in square_blocks(model).items()}}))
             if self.attends:
-                from ..translating import attention_event  # only seq2seq runs pay for the import
+                from .attention import attention_event  # only seq2seq runs pay for importing decoding
 
                 payload = attention_event(model, self.task, self.x, self.y)
                 events.extend([("attention", payload)] if payload is not None else [])

@@ -1,8 +1,6 @@
-"""The task registry. `rnnlab list tasks` prints it."""
+"""The task package: importing it registers every task in TASKS (tasks/registry.py)."""
 
-from ..registry import Registry
-
-TASKS = Registry("task", "task.name")
+from .registry import TASKS
 
 # each import registers its tasks
 from . import charlm  # noqa: E402,F401,I001

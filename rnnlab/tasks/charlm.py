@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..models.base import TaskSpec
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import Task, TaskOptions
 from .corpus import EMBEDDED, load_corpus
 from .tokenizers import BPEVocabulary, Vocabulary, WordVocabulary

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import TaskOptions
 from .seq2seq import Seq2SeqTask
 

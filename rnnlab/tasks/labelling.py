@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from ..errors import ConfigError
 from ..models.base import TaskSpec
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import GeneratedTask, TaskOptions, error_rate_summary
 from .memory import ClassifyAtEnd
 

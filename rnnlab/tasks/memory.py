@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from ..models.base import TaskSpec
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import GeneratedTask, TaskOptions, error_rate_summary
 from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt, train_lengths_opt
 

@@ -36,7 +36,7 @@ from sacrebleu.metrics import BLEU
 from ..errors import ConfigError
 from ..models.base import TaskSpec
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import EVAL_SEED, GeneratedTask, TaskOptions
 from .lengths import VariableLength, check_lengths, eval_lengths_opt, length_batches_opt
 
@@ -57,6 +57,17 @@ class Vocab:
 
     def encode(self, tokens) -> list[int]:
         return [self.index[token] for token in tokens]
+
+
+def output_tokens(ids, tokens: list[str]) -> list[str]:
+    """Target ids -> tokens, up to (not including) the first EOS, PAD dropped (a task's, a loaded run's)."""
+    out = []
+    for i in ids:
+        if i == EOS:
+            break
+        if i != PAD:
+            out.append(tokens[i])
+    return out
 
 
 def bucket_ranges(low: int, high: int, count: int) -> list[tuple[int, int]]:
@@ -136,14 +147,7 @@ class Seq2SeqTask(GeneratedTask):
 
     # -- text --------------------------------------------------------------------------
     def target_tokens(self, ids) -> list[str]:
-        """Target ids -> tokens, up to (not including) the first EOS, PAD dropped."""
-        out = []
-        for i in ids:
-            if i == EOS:
-                break
-            if i != PAD:
-                out.append(self.target.tokens[i])
-        return out
+        return output_tokens(ids, self.target.tokens)
 
     def source_tokens(self, ids) -> list[str]:
         return [self.source.tokens[i] for i in ids if i != PAD]

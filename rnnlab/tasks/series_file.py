@@ -30,7 +30,7 @@ import torch
 
 from ..errors import ConfigError
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .timeseries import SeriesOptions, SeriesTask
 
 

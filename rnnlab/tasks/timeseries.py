@@ -36,7 +36,7 @@ import torch
 from ..errors import ConfigError
 from ..models.base import TaskSpec
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .base import Task, TaskOptions
 
 

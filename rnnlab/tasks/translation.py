@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from ..errors import ConfigError
 from ..options import opt
-from . import TASKS
+from .registry import TASKS
 from .seq2seq import LengthOptions, Seq2SeqTask
 
 CONSONANTS, VOWELS = "bdgklmnprstvz", "aeiou"

@@ -17,7 +17,7 @@ from typing import Callable
 
 import torch
 
-from ..config import needs_encoder_decoder
+from ..selection import needs_encoder_decoder
 from ..errors import ConfigError
 from .bptt import FullBPTT, TruncatedBPTT
 from . import ekf, rtrl

@@ -112,7 +112,8 @@ class AttentionScreen(Screen):
 
     @work(thread=True, exclusive=True, group="decode")
     def _decode(self, text: str, beam: int) -> None:
-        from ...translating import load_seq2seq, translate  # torch: off the UI thread
+        from ...decoding import translate  # torch: off the UI thread
+        from ...translating import load_seq2seq
 
         try:
             if self.loaded is None:

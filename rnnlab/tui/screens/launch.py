@@ -9,12 +9,11 @@ config's own rule (drop_foreign_keys), and the form shows its note.
 The architecture and task registries import torch (about 2 s): the screen opens
 at once with a loading indicator, a thread imports them (the app also warms them
 up in the background, see RnnlabApp.warm_up), and the form is mounted after.
+Its widgets are widgets/launch_form.py; its fields (keys, help, choices) tui/launch_fields.py.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 from pathlib import Path
 
 import tomli_w
@@ -22,71 +21,17 @@ import tomli_w
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, LoadingIndicator, Select, Static, TextArea
+from textual.widgets import Button, Footer, Header, Input, LoadingIndicator, Select, Static, TextArea
 from textual.worker import get_current_worker
 
-from ... import config, store, worker
+from ... import config, selection, store, worker
 from ...errors import ConfigError
-from ...options import describe
+from ..launch_fields import FIELDS, as_text, choice, field_id, field_info, lookup, registries
 from ..literal import plain
-
-# The key hyperparameters; every other key keeps the preset's value (or its default).
-FIELDS = ("name", "model.arch", "model.hidden", "model.layers", "model.dropout", "task.name", "task.corpus",
-          "task.tokenizer", "task.seq_len", "train.steps", "train.batch_size", "train.optimizer", "train.lr",
-          "train.clip", "train.algorithm", "probes.every", "device")
-DEVICES = ["auto", "cpu", "cuda", "mps"]  # a preset's cuda:N is added to these when it has one
-SELECTORS = ("model.arch", "task.name")  # fields chosen from a registry
-
-
-def registries() -> dict:
-    """The registries of the selector fields. The first call imports every model and task (torch, ~2 s):
-    a thread's job (LaunchScreen._prepare, RnnlabApp.warm_up), after which it costs nothing."""
-    from ...models import ARCHS
-    from ...tasks import TASKS
-
-    return {"model.arch": ARCHS, "task.name": TASKS}
-
-
-def _split(key: str) -> tuple[str, str]:
-    return key.rpartition(".")[::2]  # "model.hidden" -> ("model", "hidden"), "seed" -> ("", "seed")
-
-
-def _lookup(raw: dict, key: str):
-    section, name = _split(key)
-    table = raw.get(section, {}) if section else raw
-    return table.get(name) if isinstance(table, dict) else None
-
-
-def _as_text(value) -> str:
-    """A value as the user would type it after `--set key=` (TOML for numbers and booleans)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value if isinstance(value, str) else str(value)
-
-
-@functools.lru_cache(maxsize=None)  # describe() reads type hints: slow enough to matter per keystroke
-def _field_info(key: str, arch: str | None = None, task: str | None = None) -> tuple[dict, list | None] | None:
-    """(describe() row, choices) of `key` for the chosen arch/task; None if that class has no such key."""
-    section, name = _split(key)
-    try:
-        cls = config.section_class(section, {"model": arch, "task": task}.get(section))
-    except ConfigError:  # an unknown arch/task: resolve() reports it on the selector
-        cls = config.section_class(section)
-    for row, field in zip(describe(cls), dataclasses.fields(cls)):
-        if row["key"] == name:
-            return row, field.metadata.get("choices")
-    return None
-
-
-def _preset_label(path: Path) -> str:
-    """The preset's name and its first comment line (what it is for)."""
-    try:
-        first = (path.read_text(encoding="utf-8").splitlines() or [""])[0]
-    except (OSError, UnicodeDecodeError):
-        first = ""
-    return f"{path.stem} - {first.lstrip('# ')}" if first.startswith("#") else path.stem
+from ..widgets.launch_form import LaunchForm
+from ..widgets.problem import ProblemLine
 
 
 def _error_line(log: Path, code: int | None) -> str:
@@ -97,19 +42,6 @@ def _error_line(log: Path, code: int | None) -> str:
         lines = []
     errors = [line for line in lines if line.startswith("error:")]
     return (errors or lines or [f"error: rnnlab run exited with code {code} before creating a run"])[-1]
-
-
-class LaunchForm(Vertical):
-    """The form, mounted once the registries are loaded; its widgets are the screen's (compose_form)."""
-
-    DEFAULT_CSS = "LaunchForm { height: 1fr; }"
-
-    def __init__(self, build):
-        super().__init__(id="launch-form")
-        self.build = build
-
-    def compose(self) -> ComposeResult:
-        yield from self.build()
 
 
 class LaunchScreen(Screen):
@@ -142,7 +74,6 @@ class LaunchScreen(Screen):
         self.raw: dict = {}
         self.preset_error: str | None = None  # the preset file is unreadable (its bad values show per field)
         self.initial: dict[str, str] = {}  # what the preset says: only departures become overrides
-        self.choices: dict[str, list[tuple[str, str]]] = {}  # (label, value) of each Select field
         self.valid = False
         self.form_filled = False  # load_preset has run once (see _show_form)
         self.launching = False
@@ -168,7 +99,7 @@ class LaunchScreen(Screen):
         try:
             registries()
             for key in FIELDS:
-                _field_info(key)
+                field_info(key)
         except Exception as error:  # noqa: BLE001 - a broken install: say so instead of spinning forever
             self.app.call_from_thread(self._not_loaded, f"cannot load the architectures and tasks: {error}")
             return
@@ -184,59 +115,15 @@ class LaunchScreen(Screen):
     async def _show_form(self) -> None:
         if not self.is_mounted:  # escape before the registries were in
             return
-        await self.mount(LaunchForm(self.compose_form), before=self.query_one(Footer))
+        await self.mount(LaunchForm(self.presets), before=self.query_one(Footer))
         await self.query_one("#loading").remove()
         if not self.form_filled:  # the preset Select's first Changed may have filled it during the awaits;
             self.load_preset(self.query_one("#preset", Select).value or None)  # again would undo typing
         if self.focused is None:  # the form is usable from the first await on: a field clicked since keeps it
             self.query_one("#preset", Select).focus()
 
-    def compose_form(self) -> ComposeResult:
-        # Text prompts: a str prompt is parsed as markup, and a preset's comment line is anybody's text.
-        choices = [("defaults - every key at its default", "")] + [(plain(_preset_label(p)), str(p))
-                                                                   for p in self.presets]
-        first = next((p for p in self.presets if p.stem == "quickstart"), self.presets[0] if self.presets else "")
-        with Horizontal(id="preset-row", classes="field"):
-            yield Label("preset")
-            yield Select(choices, value=str(first), allow_blank=False, compact=True, id="preset")
-        with VerticalScroll(id="form"):
-            for key in FIELDS:
-                with Vertical(classes="row"):
-                    with Horizontal(classes="field"):
-                        yield Label(key)
-                        yield self._make_widget(key)
-                    yield Static("", classes="problem", id=self.field_id(key, "problem"))
-            with Vertical(classes="row"):
-                with Horizontal(classes="field"):
-                    yield Label("sweep")
-                    yield TextArea(id="field-sweep", compact=True, soft_wrap=False,
-                                   placeholder="key=v1,v2,... a line: a sweep (empty: one run)")
-                yield Static("", classes="problem", id="problem-sweep")
-        yield Static("", id="problem", classes="problem")
-        yield Static("", id="note", classes="hint")  # keys of the preset a switched arch/task drops
-        with Horizontal(id="actions"):
-            yield Button("Launch", variant="primary", compact=True, id="launch", disabled=True)
-            yield Static("", id="help", classes="hint")  # the focused field's meaning, or the launch's progress
-
-    @staticmethod
-    def field_id(key: str, kind: str = "field") -> str:
-        return f"{kind}-{key.replace('.', '-')}"
-
-    def _make_widget(self, key: str):
-        if key in SELECTORS:  # generated from the registry, with each entry's one-line summary
-            options = [(f"{name} - {cls.summary}", name) for name, cls in registries()[key].items()]
-        elif key == "device":
-            options = [(name, name) for name in DEVICES]
-        else:
-            info = _field_info(key)
-            if info is None or not info[1]:
-                return Input(compact=True, id=self.field_id(key), select_on_focus=False)
-            options = [(str(choice), str(choice)) for choice in info[1]]
-        self.choices[key] = options
-        return Select(options, allow_blank=False, compact=True, id=self.field_id(key))
-
     def widget(self, key: str) -> Input | Select:
-        return self.query_one(f"#{self.field_id(key)}")
+        return self.query_one(f"#{field_id(key)}")
 
     # -- the preset and the form ---------------------------------------------------------
     def load_preset(self, path: str | None) -> None:
@@ -247,18 +134,17 @@ class LaunchScreen(Screen):
             self.raw = config.read_toml(self.preset) if self.preset else {}
         except ConfigError as error:
             self.preset_error = str(error)
-        selected = {s: _lookup(self.raw, f"{s}.{sel}") for s, sel in (("model", "arch"), ("task", "name"))}
-        selected = {s: v for s, v in selected.items() if isinstance(v, str)}
+        chosen = choice({key: lookup(self.raw, key) for key in registries()})
         for key in FIELDS:
-            value = _lookup(self.raw, key)
+            value = lookup(self.raw, key)
             if value is None:
-                info = _field_info(key, selected.get("model"), selected.get("task"))
+                info = field_info(key, chosen)
                 value = info[0]["default"] if info else ""
-            self.initial[key] = _as_text(value)
+            self.initial[key] = as_text(value)
         for key in FIELDS:
             widget = self.widget(key)
             if isinstance(widget, Select):
-                options = self.choices[key]
+                options = self.query_one(LaunchForm).choices[key]
                 if self.initial[key] not in [value for _, value in options]:  # e.g. cuda:1, or an unknown arch
                     options = [*options, (plain(self.initial[key]), self.initial[key])]
                 widget.set_options(options)
@@ -268,8 +154,9 @@ class LaunchScreen(Screen):
     def value(self, key: str) -> str:
         return str(self.widget(key).value)
 
-    def selected(self) -> tuple[str, str]:
-        return self.value("model.arch"), self.value("task.name")
+    def selected(self) -> tuple:
+        """The form's arch/task, for field_info."""
+        return choice({key: self.value(key) for key in registries()})
 
     def overrides(self) -> list[str]:
         """`--set key=value` for each field that departs from the preset (enabled fields only)."""
@@ -284,11 +171,11 @@ class LaunchScreen(Screen):
         self.validated = seen
         for key in FIELDS:
             self._problem(key, "")
-        self._say("#problem", self.preset_error or "")
-        self._say("#note", "")
+        self.query_one("#problem", ProblemLine).say(self.preset_error or "")
+        self.query_one("#note", ProblemLine).say("")
+        kept = selection.prune_to_selection(FIELDS, {key: self.value(key) for key in FIELDS})
         for key in FIELDS:  # a key the chosen arch/task does not have is greyed out, not sent
-            if _split(key)[0] in ("model", "task") and key not in SELECTORS:
-                self.widget(key).disabled = _field_info(key, *self.selected()) is None
+            self.widget(key).disabled = key not in kept
         self.valid = self.preset_error is None
         if self.valid:
             from ...tasks.corpus import EMBEDDED, read_text_file  # loaded by _prepare: no cost here
@@ -296,7 +183,7 @@ class LaunchScreen(Screen):
             try:
                 # A switched arch/task drops the preset's keys it lacks, as `rnnlab run` will: say which.
                 cfg = config.resolve(self.raw, self.overrides(), self.preset.name if self.preset else None)
-                self._say("#note", "\n".join(f"note: {line}" for line in cfg.notes))
+                self.query_one("#note", ProblemLine).say(*(f"note: {line}" for line in cfg.notes))
                 corpus = getattr(cfg.task, "corpus", None)
                 # The corpus is read when the task is built, not in resolve(); a missing path is
                 # cheap to see now (read_text_file fails on it before reading anything).
@@ -313,7 +200,7 @@ class LaunchScreen(Screen):
 
         text = self.query_one("#field-sweep", TextArea).text
         self.sweep_lines = [line.strip() for line in text.splitlines() if line.strip()]
-        self._say("#problem-sweep", "")
+        self.query_one("#problem-sweep", ProblemLine).say("")
         if not self.sweep_lines:
             return
         table = self.raw.get("sweep") if isinstance(self.raw.get("sweep"), dict) else {}
@@ -321,7 +208,7 @@ class LaunchScreen(Screen):
             count = len(build_spec(table, self.sweep_lines).expand())
         except ConfigError as error:
             self.valid = False
-            self._say("#problem-sweep", str(error).removeprefix("error: "))
+            self.query_one("#problem-sweep", ProblemLine).say(str(error).removeprefix("error: "))
             return
         if self.valid:
             trials = f"{count} trial{'s' * (count != 1)}"
@@ -334,16 +221,10 @@ class LaunchScreen(Screen):
         if key in FIELDS:
             self._problem(key, message.removeprefix("error: "))
         else:
-            self._say("#problem", message.removeprefix("error: "))
+            self.query_one("#problem", ProblemLine).say(message.removeprefix("error: "))
 
     def _problem(self, key: str, message: str) -> None:
-        self._say(f"#{self.field_id(key, 'problem')}", message)
-
-    def _say(self, selector: str, message: str) -> None:
-        """Problem lines take no room while there is nothing to say (80x24 has none to spare)."""
-        line = self.query_one(selector, Static)
-        line.update(plain(message))  # config errors echo the preset's and the typed values: literal
-        line.display = bool(message)
+        self.query_one(f"#{field_id(key, 'problem')}", ProblemLine).say(message)
 
     @on(Select.Changed, "#preset")
     def _preset_changed(self, event: Select.Changed) -> None:
@@ -361,7 +242,7 @@ class LaunchScreen(Screen):
 
     def on_descendant_focus(self, event) -> None:
         """The focused field's help line: what it means and what is allowed."""
-        key = next((k for k in FIELDS if self.field_id(k) == event.widget.id), None)
+        key = next((k for k in FIELDS if field_id(k) == event.widget.id), None)
         if event.widget.id == "preset":
             text = "preset: the experiment file the form starts from"
         elif event.widget.id == "field-sweep":
@@ -369,12 +250,12 @@ class LaunchScreen(Screen):
                     "each point is a run")
         elif key is None:
             return
-        elif key in SELECTORS:
+        elif key in registries():
             name = self.value(key)
             registry = registries()[key]
             text = f"{key}: {registry.get(name).summary}" if name in registry.names() else key
         else:
-            info = _field_info(key, *self.selected())
+            info = field_info(key, self.selected())
             text = f"{key}: {info[0]['help']} ({info[0]['allowed']})" if info else key
         self.query_one("#help", Static).update(plain(text))
 

@@ -2,8 +2,9 @@
 
 Everything shown comes from the run directory: a thread worker tails it
 (`watch_run`, new bytes only) and posts `RunUpdate`s; the screen feeds their
-events to a `RunCurves` and marks itself dirty; a 2 Hz timer (REPAINT_SECONDS) repaints when
-dirty, all widgets in one `batch_update()`. So a finished run, a run this app
+events to a `RunCurves` and marks itself dirty; a 2 Hz timer (REPAINT_SECONDS) repaints the
+header and log when dirty, and the plots, which cost far more, at most once a second
+(PLOT_SECONDS), all widgets in one `batch_update()`. So a finished run, a run this app
 launched and a run started headless in another terminal look the same, and a
 trainer writing 1000 steps/s costs at most 2 repaints a second.
 
@@ -21,6 +22,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, RichLog
 from textual.worker import get_current_worker
@@ -79,6 +81,9 @@ class LiveScreen(Screen):
     LiveScreen #log { height: 5; border-top: hkey $foreground 20%; background: $surface; }
     LiveScreen.-tall #log { height: 6; }
     """
+    # What the footer's keys depend on (check_action): setting one to a new value refreshes the bindings.
+    shown_state: var[str | None] = var(None, bindings=True)  # stop/continue follow the run's state
+    arch: var[str | None] = var(None, bindings=True)  # attention (seq2seq) and heads (ntm) are for those archs
 
     def __init__(self, run: RunDir, process: subprocess.Popen | None = None):
         super().__init__()
@@ -93,7 +98,6 @@ class LiveScreen(Screen):
         self.plots_drawn_at = 0.0  # monotonic time of the last plot rebuild
         self.logged = 0  # how many of curves.logs are in the log pane
         self.started_noted = False
-        self.shown_state: str | None = None
         self.resume_log: Path | None = None  # the output of a trainer that `c` started
         self.resuming_since: float | None = None  # monotonic time of `c`, until the trainer runs (or exits)
         self.resumes_seen = 0  # `resume` events read: a new one means the trainer is back
@@ -128,10 +132,8 @@ class LiveScreen(Screen):
             except (KeyError, TypeError, ValueError, AttributeError):
                 self.malformed += 1  # valid JSON, wrong shape: skip it like a corrupt line
         if update.status is not None or self.status is None:
-            was_seq2seq = self.is_seq2seq()
             self.status = update.status  # keep the last good status when the directory vanishes
-            if self.is_seq2seq() != was_seq2seq:
-                self.refresh_bindings()
+            self.arch = (self.status or {}).get("arch")
         self.problem = update.problem
         if update.status is None and not self.run.path.exists() and "deleted" not in (self.problem or ""):
             # the watcher reports one problem at a time, and corrupt lines outrank a deletion there
@@ -188,9 +190,7 @@ class LiveScreen(Screen):
             for line in self.curves.logs[self.logged:]:
                 self.write_log(line)
             self.logged = len(self.curves.logs)
-        if self.state != self.shown_state:  # stop/continue follow the state (the footer recomposes)
-            self.shown_state = self.state
-            self.refresh_bindings()
+        self.shown_state = self.state  # a new state refreshes the footer's stop/continue
 
     def reap(self) -> None:
         """Collect our trainer's exit: until then its zombie pid looks alive and 'crashed' is never seen."""
@@ -220,7 +220,7 @@ class LiveScreen(Screen):
         if action == "attention":  # listed for seq2seq runs only: at 80 columns each key costs another
             return self.is_seq2seq()
         if action == "heads":  # likewise, NTM runs only
-            return (self.status or {}).get("arch") == "ntm"
+            return self.arch == "ntm"
         return True
 
     # A binding that check_action disables (greyed or hidden in the footer) does not run its action: the key
@@ -287,7 +287,7 @@ class LiveScreen(Screen):
             self.app.open_sample(self.run)
 
     def is_seq2seq(self) -> bool:
-        return (self.status or {}).get("arch") == "seq2seq"
+        return self.arch == "seq2seq"
 
     def action_attention(self) -> None:
         if not self.is_seq2seq():

@@ -23,6 +23,7 @@ from ...errors import ConfigError
 from ...literal import visible
 from ...store import RunDir
 from ..literal import plain
+from ..widgets.problem import ProblemLine
 
 FLUSH_SECONDS = 0.03  # batch characters: one repaint per ~30 ms, not one per character
 
@@ -121,16 +122,14 @@ class SampleScreen(Screen):
                 yield Label(label)
                 yield Input(value, id=name, compact=True, placeholder="-")
             yield Button("Generate", id="generate", compact=True, variant="primary")
-        yield Static("", id="problem", classes="problem")
+        yield ProblemLine(id="problem")  # errors echo the prompt and the vocabulary
         yield Static("", id="info", classes="hint")
         with VerticalScroll(id="output", can_focus=True):
             yield Static("", id="text")
-        yield Static("", id="legend", classes="hint")
+        yield ProblemLine(id="legend", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
-        self._say("#problem", "")
-        self._say("#legend", "")
         self.load("best")
 
     # -- loading -------------------------------------------------------------------------
@@ -212,16 +211,10 @@ class SampleScreen(Screen):
                     raise ConfigError("--prompt", "", "must not be empty", "at least one character")
                 self.loaded.vocab.encode(settings["prompt"])
         except ConfigError as error:
-            self._say("#problem", str(error))
+            self.query_one("#problem", ProblemLine).say(str(error))
             return False
-        self._say("#problem", "")
+        self.query_one("#problem", ProblemLine).say("")
         return True
-
-    def _say(self, selector: str, message: str) -> None:
-        """Problem and legend lines take no room while empty (80x24 has none to spare)."""
-        line = self.query_one(selector, Static)
-        line.update(plain(message))  # errors echo the prompt and the vocabulary: literal
-        line.display = bool(message)
 
     @on(Input.Submitted)
     @on(Button.Pressed, "#generate")
@@ -275,7 +268,7 @@ class SampleScreen(Screen):
     def _failed(self, serial: int, message: str) -> None:
         if serial == self.serial:
             self.state = "ready"
-            self._say("#problem", message)
+            self.query_one("#problem", ProblemLine).say(message)
 
     def _finished(self, serial: int, record: dict) -> None:
         if serial != self.serial:
@@ -323,7 +316,7 @@ class SampleScreen(Screen):
         else:
             self.rendered = plain(self.prompt, "bold", keep="\n\t") + plain(self.generated, keep="\n\t")
         self.query_one("#text", Static).update(self.rendered)
-        self._say("#legend", legend)
+        self.query_one("#legend", ProblemLine).say(legend)
         if self.state == "generating":
             self.query_one("#output", VerticalScroll).scroll_end(animate=False)
 

@@ -15,6 +15,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
@@ -172,6 +173,9 @@ class SweepScreen(Screen):
     SweepScreen SweepPlot { width: 1fr; height: 1fr; margin-left: 1; }
     SweepScreen #noplot { width: 1fr; padding: 1 2; }
     """
+    # What the footer's keys depend on (check_action): setting one to a new value refreshes the bindings.
+    narrow = var(False, bindings=True)  # below NARROW columns the plot and the trials take turns (v)
+    plot_count = var(0, bindings=True)  # p cycles the plots: listed once there are two
 
     def __init__(self, sweep: store.SweepDir):
         super().__init__()
@@ -193,13 +197,13 @@ class SweepScreen(Screen):
 
     def on_resize(self) -> None:
         self.paint_plot()
-        self.refresh_bindings()
+        self.narrow = self.size.width < NARROW
 
     def check_action(self, action: str, parameters) -> bool | None:
         if action == "toggle_view":
-            return self.size.width < NARROW
+            return self.narrow
         if action == "next_plot":
-            return len(self.view.plots) > 1
+            return self.plot_count > 1
         return True
 
     def on_mount(self) -> None:
@@ -225,6 +229,7 @@ class SweepScreen(Screen):
         if view == self.view:
             return
         self.view = view
+        self.plot_count = len(view.plots)
         self.paint_progress()
         if view.record is not None:
             self.paint_results()
