@@ -317,6 +317,50 @@ def test_a_resized_plot_draws_the_ticks_of_its_new_size(tmp_path):
     assert resized != asyncio.run(plot_texts((80, 24)))
 
 
+def test_w_smooths_the_every_step_curves_and_l_puts_the_loss_on_a_log_axis(tmp_path):
+    """The debiased EMA on request (rnnlab.curves.smooth), the raw points kept faint beneath; log-y loss."""
+    from rnnlab.tui.widgets.plots import SMOOTHING
+
+    run = constant_lr_run(tmp_path / "runs")
+
+    async def main():
+        app = make_app(runs_dir=tmp_path / "runs")
+        async with app.run_test(size=(120, 40)) as pilot:
+            screen = await open_constant_lr(pilot, run)
+            loss = screen.query_one(LossPlot)
+            assert "train" in loss.series and loss.smoothing == 0
+            raw_points = loss.series["train"]
+            await pilot.press("w")
+            await wait_for(pilot, lambda: "train (smoothed 0.6)" in loss.series, what="the smoothed curve")
+            assert all(plot.smoothing == 0.6 for plot in screen.query(RunPlot))  # every page alike
+            assert "━ train (smoothed 0.6)" in loss.render().plain  # the legend says so
+            # the curve drawn is the formula's, downsampled as the raw one is (test_curves checks the formula)
+            assert loss.series["train (smoothed 0.6)"] == raw_points
+            for _ in SMOOTHING[2:]:
+                await pilot.press("w")
+            assert loss.smoothing == SMOOTHING[-1]
+            await pilot.press("w")  # after the last weight: off again
+            await wait_for(pilot, lambda: "train" in loss.series, what="the raw curve again")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: loss.shown_title.startswith("log10 loss"), what="the log axis")
+            await pilot.press("l")
+            await wait_for(pilot, lambda: loss.shown_title.startswith("loss ("), what="the linear axis again")
+
+    asyncio.run(main())
+
+
+def test_snapshot_smoothed(tmp_path, snap_compare, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = constant_lr_run(Path("runs"))
+
+    async def run_before(pilot):
+        screen = await open_constant_lr(pilot, run)
+        await pilot.press("w", "w")  # 0.9
+        await wait_for(pilot, lambda: "train (smoothed 0.9)" in screen.query_one(LossPlot).series, what="0.9")
+
+    assert snap_compare(make_app(runs_dir=Path("runs")), terminal_size=(80, 24), run_before=run_before)
+
+
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
 def test_snapshot_constant_lr(tmp_path, snap_compare, size, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -145,6 +145,29 @@ def test_mark_two_and_compare_shows_overlaid_curves_and_config_diff(fixture_dir)
     run(scenario, fixture_dir)
 
 
+def test_compare_legends_every_run_below_its_plots_and_w_smooths_the_train_curves(fixture_dir):
+    from rnnlab.tui.screens.compare import ComparePlot
+
+    async def scenario(app, pilot, screen):
+        app.open_compare([store.RunDir(fixture_dir / name) for name in (LSTM, GRU, ELMAN)])
+        await wait_for_compare(app, pilot)
+        train = app.screen.query_one("#train", ComparePlot)
+        assert set(train.series) == {"tiny-lstm", "tiny-gru", "tiny-elman"}
+        assert "━ tiny-lstm" in train.render().plain  # the legend below the plot, not over its data
+        await pilot.press("w")
+        assert set(train.series) == {"tiny-lstm (smoothed 0.6)", "tiny-gru (smoothed 0.6)",
+                                     "tiny-elman (smoothed 0.6)"}
+        assert set(app.screen.query_one("#val", ComparePlot).series) == {"tiny-lstm", "tiny-gru", "tiny-elman"}
+    run(scenario, fixture_dir, size=(120, 40))
+
+
+async def wait_for_compare(app, pilot):
+    from tui_fixtures import wait_for
+
+    await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.loaded is not None,
+                   what="the compared runs")
+
+
 def test_compare_with_an_unreadable_config_shows_question_marks(fixture_dir):
     async def scenario(app, pilot, screen):
         app.open_compare([store.RunDir(fixture_dir / name) for name in (LSTM, GRU, BROKEN)])

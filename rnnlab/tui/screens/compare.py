@@ -16,7 +16,7 @@ from ...curves import RunCurves
 from ...errors import RnnlabError
 from ...store import RunDir
 from ...termplot import downsample, round_axes
-from ..widgets.plots import RunPlot
+from ..widgets.plots import RunPlot, next_smoothing
 from ..widgets.table import Table
 from ..literal import plain
 
@@ -121,14 +121,9 @@ class ComparePlot(RunPlot):
     heading = "compare"
 
     def show(self, title: str, series: dict[str, tuple[list, list]], every_step: bool = False) -> None:
-        version = (title, id(series), self.size, self.smoothing)
-        self.last_drawing = lambda: self.show(title, series, every_step)
-        if version == self.drawn_version:
+        if not self.start_drawing((title, id(series)), lambda: self.show(title, series, every_step)):
             return
-        self.drawn_version, self.drawn_size = version, self.size
         plt = self.plt
-        plt.clear_figure()
-        self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []
         for label, (xs, ys) in series.items():
             self.line(label, xs, ys, thin=every_step)  # the legend shows labels through visible()
         round_axes(plt, self.drawn_x, self.drawn_y, self.size.width or 60, self.size.height or 15)
@@ -138,7 +133,8 @@ class ComparePlot(RunPlot):
 
 
 class CompareScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back"),
+                Binding("w", "smooth", "Smooth", tooltip="The train curves' EMA weight: off, 0.6, 0.9, 0.99")]
     DEFAULT_CSS = """
     CompareScreen #plots { height: 1fr; min-height: 8; }
     CompareScreen #diff { height: auto; max-height: 45%; }
@@ -194,6 +190,12 @@ class CompareScreen(Screen):
 
     def plot(self, selector: str, title: str, series: dict[str, tuple[list, list]]) -> None:
         self.query_one(selector, ComparePlot).show(title, series, every_step=selector == "#train")
+
+    def action_smooth(self) -> None:
+        plot = self.query_one("#train", ComparePlot)
+        plot.smoothing = next_smoothing(plot.smoothing)
+        if self.loaded is not None:
+            self.plot("#train", self.loaded.train_title, self.loaded.train)
 
     def fill_table(self, loaded: Loaded) -> None:
         table = self.query_one("#diff", DataTable)

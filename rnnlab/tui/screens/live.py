@@ -35,7 +35,7 @@ from ..literal import notify
 from ..messages import RunUpdate
 from ..watch import watch_run
 from ..widgets.header import RunHeader, num
-from ..widgets.plots import DYNAMICS, LENGTHS, TRAINING, RunPlot
+from ..widgets.plots import DYNAMICS, LENGTHS, TRAINING, LossPlot, RunPlot, next_smoothing
 
 PAGES = ("training", "dynamics", "lengths")  # lengths: only for runs whose evals score by length
 REPAINT_SECONDS = 0.5  # the header and log: at most 2 repaints a second, however fast events arrive
@@ -66,6 +66,9 @@ class LiveScreen(Screen):
         Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
         Binding("h", "heads", "Heads", tooltip="An NTM run's read and write heads over memory slots and time"),
         Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
+        # Not in the footer (80 columns are full): ? lists them; the plots' legend and title say the state.
+        Binding("w", "smooth", "Smooth the every-step curves (off, 0.6, 0.9, 0.99)", show=False),
+        Binding("l", "log_loss", "Loss on a log axis (on/off)", show=False),
     ]
     # Every plot of the page is always shown: three side by side on a short terminal (80x24 too: a plot
     # hidden there was a plot the user never saw), the first across the top when there is height for two rows.
@@ -276,6 +279,18 @@ class LiveScreen(Screen):
         self.page = pages[(pages.index(self.page) + 1) % len(pages)]
         self.query_one(ContentSwitcher).current = self.page
         self.dirty = True
+
+    def action_smooth(self) -> None:
+        weight = next_smoothing(self.query(RunPlot).first().smoothing)
+        for plot in self.query(RunPlot):
+            plot.smoothing = weight
+            plot.draw(self.curves)  # its version holds the weight: drawn again now, on every page (the
+            # smoothed curves' legend says the weight: no toast over the plots)
+
+    def action_log_loss(self) -> None:
+        plot = self.query_one(LossPlot)
+        plot.log_y = not plot.log_y
+        plot.draw(self.curves)
 
     def action_sample(self) -> None:
         if not (self.run.checkpoint("best").exists() or self.run.checkpoint("last").exists()):

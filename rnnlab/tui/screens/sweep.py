@@ -124,14 +124,9 @@ class SweepPlot(RunPlot):
     integer_x = False
 
     def show(self, series: dict, metric: str, key: str) -> None:
-        version = (repr(series), metric, key, self.size)  # the size: its ticks are chosen for it
-        self.last_drawing = lambda: self.show(series, metric, key)
-        if version == self.drawn_version:
+        if not self.start_drawing((repr(series), metric, key), lambda: self.show(series, metric, key)):
             return
-        self.drawn_version, self.drawn_size = version, self.size
         plt = self.plt
-        plt.clear_figure()
-        self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []
         xs_all = [x for xs, *_ in series.values() for x in xs]
         log_x = results.geometric(xs_all)
         scale = math.log10 if log_x else float

@@ -25,6 +25,15 @@ CIRCLE = [2 * math.pi * k / 120 for k in range(121)]  # the unit circle, for the
 COLOURS = ("cyan", "magenta", "yellow", "green", "red", "blue", "white")
 
 
+SMOOTHING = (0.0, 0.6, 0.9, 0.99)  # the EMA weights `w` steps through (TensorBoard's slider: 0 to 0.999)
+
+
+def next_smoothing(weight: float) -> float:
+    """The weight after `weight` in SMOOTHING (from the last one: off again)."""
+    later = [w for w in SMOOTHING if w > weight]
+    return later[0] if later else SMOOTHING[0]
+
+
 def _points(xs: list, ys: list, log10: bool = False) -> tuple[list, list]:
     """Drop what plotext cannot draw: None, NaN/inf (a diverged step) and, for log10, values <= 0."""
     keep = [(x, y) for x, y in zip(xs, ys)
@@ -60,19 +69,26 @@ class RunPlot(PlotextPlot):
         if self.last_drawing is not None:
             self.last_drawing()
 
-    def draw(self, curves: RunCurves) -> None:
-        # Rebuilding a plot costs CPU the trainer beside us would use: skip it when its data is unchanged.
-        # (the run's end too: an empty plot's title changes when it ends; the size too: the ticks are
-        # chosen for it, and a plot first drawn before its layout kept the fallback size's ticks)
-        version = (curves.probes_seen if self.probes_only else curves.events_seen, curves.end is None, self.size,
-                   self.smoothing, self.log_y)
-        self.last_drawing = lambda: self.draw(curves)
+    def start_drawing(self, data_version: tuple, again) -> bool:
+        """Whether to draw now, into an empty figure: not when the same data was drawn last at this size and
+        with these settings (rebuilding a plot costs CPU the trainer beside us would use; the size counts:
+        the ticks are chosen for it, and a plot first drawn before its layout kept the fallback's). `again`
+        draws the same data again, at a new size."""
+        self.last_drawing = again
+        version = (*data_version, self.size, self.smoothing, self.log_y)
         if version == self.drawn_version:
-            return
+            return False
         self.drawn_version, self.drawn_size = version, self.size
-        plt = self.plt
-        plt.clear_figure()  # the widget sets size and theme again at every render
+        self.plt.clear_figure()  # the widget sets size and theme again at every render
         self.series, self.legend, self.drawn_x, self.drawn_y = {}, [], [], []
+        return True
+
+    def draw(self, curves: RunCurves) -> None:
+        # the run's end counts too: an empty plot's title changes when it ends
+        if not self.start_drawing((curves.probes_seen if self.probes_only else curves.events_seen,
+                                   curves.end is None), lambda: self.draw(curves)):
+            return
+        plt = self.plt
         try:
             title = self.plot(curves)
             # Round ticks, and a readable range for a flat series (a constant learning rate): rnnlab/ticks.py
