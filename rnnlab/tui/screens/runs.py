@@ -73,7 +73,7 @@ class RunsScreen(LabelActions, Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="/ filter by id, arch, task, state", id="filter", compact=True)
+        yield Input(placeholder="/ filter: text, tag:NAME arch:lstm state:finished val<1.6", id="filter", compact=True)
         yield Static(id="empty", classes="hint")  # above the table: where the eye looks for rows
         # The marker and id stay in view when a narrow terminal scrolls the other columns (left/right).
         yield Table(cursor_type="row", zebra_stripes=True, fixed_columns=2)
