@@ -331,3 +331,39 @@ def test_a_non_numeric_time_flags_the_run_instead_of_breaking_the_listing(tmp_pa
     rows = {row.id: row for row in store.list_runs(tmp_path)}
     assert rows[good.id].state == "finished"
     assert rows[bad.id].state == "corrupt" and "noon" in rows[bad.id].problem
+
+
+def test_a_cached_listing_reads_only_the_runs_that_changed(tmp_path, monkeypatch):
+    """The runs browser lists every 2 s: with a cache, an unchanged run's status.json is not read again;
+    a changed, tagged, new or deleted run shows as it is now; a running run is always read."""
+    from rnnlab.store import runs as runs_module
+
+    runs_dir = tmp_path / "runs"
+    made = []
+    for i, state in enumerate(("finished", "stopped", "running")):
+        run = store.create_run(runs_dir, f"r{i}", now=1_795_000_000.0 + i)
+        run.write_status({"id": run.id, "state": state, "step": 1, "total_steps": 9, "started": 1e9 + i,
+                          "host": "elsewhere", "pid": 1})  # running on another host: stays running
+        made.append(run)
+    read = []
+    real = runs_module.summarize
+    monkeypatch.setattr(runs_module, "summarize", lambda path: read.append(path.name) or real(path))
+    cache: dict = {}
+    first = store.list_runs(runs_dir, cache=cache)
+    assert sorted(read) == sorted(run.id for run in made)
+    read.clear()
+    again = store.list_runs(runs_dir, cache=cache)
+    assert [(s.id, s.state) for s in again] == [(s.id, s.state) for s in first]
+    assert read == [made[2].id]  # only the running one (its duration grows)
+    assert again[1] is first[1]  # an unchanged run: the very summary listed before
+    made[0].update_status(step=5)
+    store.update_labels(made[1].path, add=("baseline",))
+    newer = store.create_run(runs_dir, "r3", now=1_795_000_100.0)
+    newer.write_status({"id": newer.id, "state": "finished", "started": 2e9})
+    store.remove_run(made[2])
+    read.clear()
+    listed = {summary.id: summary for summary in store.list_runs(runs_dir, cache=cache)}
+    assert sorted(read) == sorted([made[0].id, made[1].id, newer.id])
+    assert listed[made[0].id].step == 5 and listed[made[1].id].tags == ("baseline",)
+    assert made[2].id not in listed and made[2].path not in cache
+    assert list(listed.values()) == store.list_runs(runs_dir)  # the same as listing afresh

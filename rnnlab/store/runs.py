@@ -17,7 +17,7 @@ from ..literal import visible
 from ..worker import is_gone
 from .files import ACTIVATIONS, CHECKPOINTS, CONFIG, EVENTS, RESUME_LOG, STATES, STATUS, atomic_write, safe_name
 from .status import STATUS_TYPES, Status
-from .labels import read_labels
+from .labels import LABELS, read_labels
 
 
 class RunDir:
@@ -338,11 +338,39 @@ def _number(value) -> float | None:
     return float(value)
 
 
-def list_runs(runs_dir: Path) -> list[RunSummary]:
-    """Every run directory, newest first; corrupt ones included and flagged."""
+def list_runs(runs_dir: Path, cache: dict | None = None) -> list[RunSummary]:
+    """Every run directory, newest first; corrupt ones included and flagged.
+
+    `cache` (path -> (stamp, summary)) is for a caller that lists again and again (the runs browser, every
+    2 s): a run whose status.json and labels.json are the same files as last time is not read again (with
+    10,000 runs, a refresh costs their stats, not their JSON). A running run is always read: its duration
+    grows, and its pid may have died since."""
+    paths = _run_paths(Path(runs_dir))
+    if cache is None:
+        summaries = [summarize(p) for p in paths]
+    else:
+        summaries = []
+        for path in paths:
+            stamp, known = _stamp(path), cache.get(path)
+            if known is None or known[0] != stamp or known[1].state == "running":
+                known = cache[path] = (stamp, summarize(path))
+            summaries.append(known[1])
+        for gone in set(cache) - set(paths):
+            del cache[gone]
     # Start time first: ids of runs started in the same second do not sort by time.
-    return sorted((summarize(p) for p in _run_paths(Path(runs_dir))),
-                  key=lambda s: (s.started or 0.0, s.id), reverse=True)
+    return sorted(summaries, key=lambda s: (s.started or 0.0, s.id), reverse=True)
+
+
+def _stamp(path: Path) -> tuple:
+    """What changes when a run's listed files do: each one's inode, size and mtime (an atomic write is a new
+    inode), or None while it is absent."""
+    def stat(name: str):
+        try:
+            info = os.stat(path / name)
+        except OSError:
+            return None
+        return info.st_ino, info.st_size, info.st_mtime_ns
+    return stat(STATUS), stat(LABELS)
 
 
 def remove_run(run: RunDir, ignore_errors: bool = False) -> None:

@@ -7,6 +7,7 @@ A sweep's trials are grouped under one row per sweep, collapsed until `e` expand
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -70,6 +71,8 @@ class RunsScreen(LabelActions, Screen):
         self.shown_filter = run_filter.parse("")  # the filter box, parsed (rnnlab.run_filter)
         self.sort_column, self.sort_reverse = "started", True  # newest first
         self.problem: str | None = None
+        self.listing_cache: dict = {}  # store.list_runs' (a refresh reads only the runs that changed)
+        self.listing_lock = threading.Lock()
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -99,7 +102,8 @@ class RunsScreen(LabelActions, Screen):
     def read_runs(self) -> tuple[list[RunSummary] | None, str | None, list[SweepInfo] | None]:
         """The runs, why not (the browser must survive an unlistable runs dir), and the sweeps."""
         try:
-            runs = list_runs(self.runs_dir)
+            with self.listing_lock:  # a cancelled refresh's thread may still be listing
+                runs = list_runs(self.runs_dir, cache=self.listing_cache)
         except (OSError, TypeError, ValueError) as error:  # no permission; a status.json with odd types
             return None, f"cannot list {self.runs_dir}: {getattr(error, 'strerror', None) or error}", None
         try:
