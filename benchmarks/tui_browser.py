@@ -54,26 +54,30 @@ def make_runs(runs_dir: Path, count: int, seed: int = 0) -> None:
         run.events_path.write_text("".join(json.dumps(e) + "\n" for e in events))
 
 
-async def time_open(runs_dir: Path, count: int) -> tuple[float, float]:
-    """Seconds from app start until the runs table holds `count` rows, and until that frame is painted."""
+async def time_open(runs_dir: Path, count: int) -> tuple[float, float, float]:
+    """Seconds from app start until the table holds its first rows (a screenful: it adds the rest a chunk per
+    repaint), until it holds all `count` rows, and until that frame is painted."""
     from textual.widgets import DataTable
 
     from rnnlab.tui.screens.runs import RunsScreen
 
-    began = time.perf_counter()
+    began, first = time.perf_counter(), None
     app = make_app(runs_dir=runs_dir)
     async with app.run_test(size=(120, 40)) as pilot:
         while True:
             screen = app.screen
-            if isinstance(screen, RunsScreen) and screen.query_one(DataTable).row_count >= count:
+            rows = screen.query_one(DataTable).row_count if isinstance(screen, RunsScreen) else 0
+            if first is None and rows:  # (no pause here: a pause would wait for every chunk)
+                first = time.perf_counter() - began
+            if rows >= count:
                 filled = time.perf_counter() - began
                 await pilot.pause()  # let the screen draw the table (layout, column widths, first rows)
                 painted = time.perf_counter() - began
                 break
             await pilot.pause(0.005)
-            if time.perf_counter() - began > 30:
+            if time.perf_counter() - began > 60:
                 raise TimeoutError("the table never filled")
-    return filled, painted
+    return first, filled, painted
 
 
 def main() -> None:
@@ -100,13 +104,15 @@ def main() -> None:
             store.list_runs(runs_dir, cache=cache)
             refresh.append(time.perf_counter() - began)
         timings = [asyncio.run(time_open(runs_dir, args.runs)) for _ in range(args.repeat)]
-        opening, painting = [t[0] for t in timings], [t[1] for t in timings]
+        first, opening, painting = [t[0] for t in timings], [t[1] for t in timings], [t[2] for t in timings]
     print(f"store.list_runs: median {statistics.median(listing) * 1000:.0f} ms "
           f"(min {min(listing) * 1000:.0f}, max {max(listing) * 1000:.0f})")
     print(f"store.list_runs, a refresh with its cache (the browser's, every 2 s; the {args.runs // 5} 'running' "
           f"runs read again): median {statistics.median(refresh) * 1000:.0f} ms")
+    print(f"app start -> first rows in the table: median {statistics.median(first):.3f} s "
+          f"(min {min(first):.3f}, max {max(first):.3f}); target < 1 s")
     print(f"app start -> table with {args.runs} rows: median {statistics.median(opening):.3f} s "
-          f"(min {min(opening):.3f}, max {max(opening):.3f}); target < 1 s")
+          f"(min {min(opening):.3f}, max {max(opening):.3f})")
     print(f"  ... and drawn on screen: median {statistics.median(painting):.3f} s "
           f"(min {min(painting):.3f}, max {max(painting):.3f})")
 

@@ -29,6 +29,7 @@ from .confirm import ConfirmScreen
 from .run_labels import LabelActions
 
 REFRESH_SECONDS = 2.0  # a run started in another terminal shows up within 2 s
+FIRST_ROWS, MORE_ROWS = 200, 1000  # rows added before the first frame, then per repaint (add_rows)
 MARK = "●"
 OPEN, CLOSED = "▾", "▸"  # before a sweep's id: its trials shown, or not
 
@@ -71,6 +72,9 @@ class RunsScreen(LabelActions, Screen):
         self.shown_filter = run_filter.parse("")  # the filter box, parsed (rnnlab.run_filter)
         self.sort_column, self.sort_reverse = "started", True  # newest first
         self.problem: str | None = None
+        self.added = 0  # how many of self.shown the table holds (the rest are being added: add_rows)
+        self.generation = 0  # of the table's rows: a newer rebuild stops an older one's adding
+        self.cursor_wanted: str | None = None  # the row key to put the cursor on once its row is added
         self.listing_cache: dict = {}  # store.list_runs' (a refresh reads only the runs that changed)
         self.listing_lock = threading.Lock()
 
@@ -185,7 +189,8 @@ class RunsScreen(LabelActions, Screen):
         shown = self.rows()
         styles = state_styles(self.app.theme_variables)
         before = {row_key(row): row for row in self.shown}
-        same_rows = keep_columns and [row_key(row) for row in shown] == [row_key(row) for row in self.shown]
+        same_rows = (keep_columns and self.added == len(self.shown)
+                     and [row_key(row) for row in shown] == [row_key(row) for row in self.shown])
         self.shown = shown
         if same_rows:  # the usual 2 s refresh of a running run: update its cells in place
             for summary in (row for row in shown if row != before[row_key(row)]):
@@ -198,12 +203,34 @@ class RunsScreen(LabelActions, Screen):
                 for key, label, _ in COLUMNS:
                     arrow = (" ▼" if self.sort_reverse else " ▲") if key == self.sort_column else ""
                     table.add_column(Text(label + arrow, justify="right" if key in RIGHT else "left"), key=key)
-            for summary in shown:
-                table.add_row(*self.row_cells(summary, styles), key=row_key(summary))
-            keys = [row_key(row) for row in shown]
-            if cursor is not None and row_key(cursor) in keys:
-                table.move_cursor(row=keys.index(row_key(cursor)), animate=False)
+            self.added, self.generation = 0, self.generation + 1
+            self.cursor_wanted = row_key(cursor) if cursor is not None else None
+            self.add_rows(self.generation, FIRST_ROWS)
         self.update_status()
+
+    def put_cursor(self, key: str) -> None:
+        """The cursor on the row of `key`: now, or once add_rows has added it."""
+        table = self.query_one(DataTable)
+        if key in table.rows:
+            table.move_cursor(row=table.get_row_index(key), animate=False)
+        else:
+            self.cursor_wanted = key
+
+    def add_rows(self, generation: int, count: int) -> None:
+        """Add the next `count` rows of self.shown; the rest after the next repaint. 10,000 rows at once took
+        the table 2-3 s (each row's cells measured on its idle) before the first frame; a screenful first,
+        then the rest a thousand at a time, keeps the screen live and the filter usable meanwhile."""
+        if generation != self.generation:  # a newer rebuild took over
+            return
+        table, styles = self.query_one(DataTable), state_styles(self.app.theme_variables)
+        for summary in self.shown[self.added:self.added + count]:
+            table.add_row(*self.row_cells(summary, styles), key=row_key(summary))
+            if row_key(summary) == self.cursor_wanted:  # the row the cursor was on before the rebuild
+                table.move_cursor(row=table.row_count - 1, animate=False)
+                self.cursor_wanted = None
+        self.added = table.row_count
+        if self.added < len(self.shown):
+            self.call_after_refresh(lambda: self.is_attached and self.add_rows(generation, MORE_ROWS))
 
     # -- what the user sees besides the table ------------------------------------------
     def cursor_summary(self) -> RunSummary | None:
@@ -282,8 +309,7 @@ class RunsScreen(LabelActions, Screen):
         else:
             return
         self.rebuild(keep_columns=True)
-        keys = [row_key(row) for row in self.shown]
-        self.query_one(DataTable).move_cursor(row=keys.index(row_key(cursor)), animate=False)
+        self.put_cursor(row_key(cursor))
 
     def action_mark(self) -> None:
         """Mark the run; on a sweep, mark every trial of it (or unmark them all when all are marked)."""
@@ -298,7 +324,8 @@ class RunsScreen(LabelActions, Screen):
             for row in self.shown:  # the row, and the sweep's row and trials (its mark follows theirs)
                 if row is cursor or sweep is not None and (
                         row.sweep == sweep or isinstance(row, SweepGroup) and row.id == sweep):
-                    table.update_cell(row_key(row), "mark", Text(self.mark_of(row)))
+                    if row_key(row) in table.rows:  # else not added yet: it comes with its mark
+                        table.update_cell(row_key(row), "mark", Text(self.mark_of(row)))
             self.update_status()
 
     def marked_runs(self) -> list[RunSummary]:
