@@ -383,6 +383,15 @@ def test_a_long_list_shows_a_screenful_first_and_the_rest_after(tmp_path, monkey
     async def scenario(app, pilot, screen):
         table = screen.query_one(DataTable)
         await wait_for(pilot, lambda: table.row_count == 230, what="every row, chunk by chunk")
+        screen.action_reverse()  # a rebuild: its first chunk now, the rest after repaints
+        assert table.row_count == 40 and "230 runs" in str(screen.query_one("#status", Static).render())
+        screen.query_one("#filter", Input).value = "bench-7"  # filtering while the rows are still coming
+        await wait_for(pilot, lambda: table.row_count == 11, what="the filtered rows")  # 7, 70-79
+        await pilot.pause(0.2)
+        assert table.row_count == 11  # the earlier rebuild's remaining chunks did not come back
+        screen.query_one("#filter", Input).value = ""
+        screen.action_reverse()  # back to newest first
+        await wait_for(pilot, lambda: table.row_count == 230, what="every row again")
         assert ids(screen) == [f"20261118-{100000 + i:06d}-bench-{i}-{i:04x}" for i in reversed(range(230))]
         table.move_cursor(row=200)  # a row of the last chunk
         wanted = screen.cursor_summary().id
