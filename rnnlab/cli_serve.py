@@ -1,4 +1,4 @@
-"""`rnnlab serve`: the same app in a browser, through textual-serve.
+"""`rnnlab serve`: the same app in a browser, through textual-serve (rnnlab/tui/serve.py).
 
 textual-serve starts one `rnnlab tui` process per browser tab and streams its screen over a websocket:
 nothing here draws or serves pages itself. Whoever reaches the address drives the app as its owner does
@@ -50,11 +50,11 @@ def serve(
     runs_dir: RunsDir = None,
 ) -> None:
     """Open the app in a browser: serve it on http://HOST:PORT (one app per browser tab)."""
-    from textual_serve.server import Server
+    from .tui.serve import serve as serve_app  # textual-serve is the TUI's: imported only here
 
     runs_dir = runs_dir_of(runs_dir)
     check_free(host, port)
     if host not in LOCAL_HOSTS:
         err.print(f"warning: serving on {host}:{port}, not only this machine: anyone who can reach it can launch, "
                   "stop and delete runs in " + str(runs_dir), markup=False, highlight=False)
-    Server(app_command(runs_dir), host=host, port=port, title="rnnlab").serve()
+    serve_app(app_command(runs_dir), host, port)

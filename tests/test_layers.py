@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "architecture.md"
-TEXTUAL = ("textual", "rich.live")  # the TUI's alone: DESIGN.md's library never imports them
+TEXTUAL = ("textual", "textual_serve", "rich.live")  # the TUI's alone: DESIGN.md's library never imports them
 LIVE_OK = ("rnnlab/cli",)  # ... but the CLI's sweep table is a rich.live one
 RAY_HOME = "rnnlab/sweeps/ray_backend.py"  # the only module that imports ray; others import it lazily
 
