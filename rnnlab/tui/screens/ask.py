@@ -16,6 +16,10 @@ class AskScreen(ModalScreen[str | None]):
     """Dismisses with the typed text on enter, None on escape (nothing changes)."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    # compact: one line; its own background, so an empty field is still seen as one
+    DEFAULT_CSS = """
+    AskScreen #answer { background: $boost; margin: 1 0 0 0; }
+    """
 
     def __init__(self, question: str, value: str = "", hint: str = ""):
         super().__init__(classes="dialog")  # app.tcss
