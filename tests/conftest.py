@@ -1,12 +1,22 @@
-"""Every snapshot waits for the screen's tables to be measured before it is taken."""
+"""Every snapshot waits for the screen's tables to be measured before it is taken; the corpus cache is the
+session's own."""
 
 from __future__ import annotations
 
 import inspect
+import os
+import tempfile
 
 import pytest
 
 from tui_fixtures import tables_settled, wait_for
+
+
+def pytest_configure(config) -> None:
+    """One corpus cache for the whole session, children included (rnnlab/tasks/corpus_cache.py): the tests
+    share its speed-up but never read or fill the user's ~/.cache."""
+    if "RNNLAB_CACHE" not in os.environ:
+        os.environ["RNNLAB_CACHE"] = tempfile.mkdtemp(prefix="rnnlab-test-cache-")
 
 
 @pytest.fixture

@@ -37,6 +37,11 @@ WRITERS = {
     ("sweeps/ray_backend.py", "start", "tempfile.mkdtemp"): "a Ray actor's own temporary runs dir (filled "
                                                             "through store.unpack_run and the trainer)",
     ("sweeps/ray_backend.py", "cleanup", "shutil.rmtree"): "removes that temporary runs dir (not the user's)",
+    ("tasks/corpus_cache.py", "save", "torch.save"): "serialises into a BytesIO; atomic_write writes it",
+    ("tasks/corpus_cache.py", "save", "atomic_write"): "the corpus cache (~/.cache/rnnlab or $RNNLAB_CACHE), "
+                                                       "never a runs dir",
+    ("tasks/corpus_cache.py", "save", "folder.mkdir"): "the corpus cache's folder",
+    ("tasks/corpus_cache.py", "save", "stale.unlink"): "the corpus cache's least recently used entries",
     ("studies/report.py", "write_report", "path.parent.mkdir"): "docs/RESULTS.md's folder: docs generation",
     ("studies/report.py", "write_report", "archive.mkdir"): "docs/results/: docs generation",
     ("studies/report.py", "write_report", "store.atomic_write"): "docs/RESULTS.md and docs/results/*.json",

@@ -22,7 +22,8 @@ from ..options import opt
 from .registry import TASKS
 from .base import Task, TaskOptions
 from .corpus import EMBEDDED, load_corpus
-from .tokenizers import BPEVocabulary, Vocabulary, WordVocabulary
+from . import corpus_cache
+from .tokenizers import BPEVocabulary, Vocabulary, WordVocabulary, vocabulary_from_checkpoint
 
 
 @dataclass
@@ -60,11 +61,12 @@ class CharLM(Task):
         split = int(len(text) * (1 - options.val_fraction))
         train_text, val_text = text[:split], text[split:]  # split as text, so a word vocabulary sees no val words
         self.val_text = val_text  # the words behind any <unk>, for reading validation text back
-        self.vocab = make_vocabulary(options, text, train_text)
+        corpus = corpus_tensors(options, text, train_text, val_text)  # computed once per corpus, then cached
+        self.vocab = vocabulary_from_checkpoint(corpus["vocab"])
         self.loss_unit = "nats/char" if options.tokenizer == "char" else "nats/token"
-        self.train_data, self.val_data = self.vocab.encode(train_text), self.vocab.encode(val_text)  # (N,), (M,)
+        self.train_data, self.val_data = corpus["train_data"], corpus["val_data"]  # (N,), (M,) int64
         # What each validation token covers of the text, in characters (an <unk> covers its whole word).
-        self.val_lengths = torch.tensor([len(piece) for piece in self.vocab.split(val_text)])  # (M,)
+        self.val_lengths = corpus["val_lengths"]  # (M,)
         self.oov = self.vocab.out_of_vocabulary(self.val_data) if isinstance(self.vocab, WordVocabulary) else None
         shortest = min(len(self.train_data), len(self.val_data)) - 1
         if options.seq_len > shortest:
@@ -75,7 +77,7 @@ class CharLM(Task):
                              causal=True)
         # Baselines token by token, (M,), so they are averaged over exactly the tokens an evaluation judges.
         self.unigram_losses = self._unigram_token_losses()
-        self.ngram_losses = self._ngram_token_losses()
+        self.ngram_losses = corpus["ngram_losses"]
         self._judge(torch.arange(len(self.val_data)))  # the whole text, until eval_batches narrows it
 
     def _judge(self, positions: torch.Tensor) -> None:
@@ -87,19 +89,6 @@ class CharLM(Task):
             known = self.ngram_losses[positions]
             known = known[~known.isnan()]  # the first order-1 tokens of the text have no full context
             self.ngram_loss = float(known.mean()) if len(known) else None
-
-    def _ngram_token_losses(self) -> torch.Tensor | None:
-        """-ln P (nats/token) of every validation token under an interpolated Kneser-Ney n-gram model of the
-        training text, (M,), NaN where a token has no full context; None when ngram_order is 0."""
-        order = self.options.ngram_order
-        if not order:
-            return None
-        if len(self.vocab) ** order >= 2 ** 62:
-            raise ConfigError("task.ngram_order", order, f"{len(self.vocab)} tokens to the power {order} "
-                              "overflow the n-gram codes", f"an integer <= {int(62 / math.log2(len(self.vocab)))}")
-        from .ngram import KneserNey
-
-        return KneserNey(self.train_data, len(self.vocab), order).token_losses(self.val_data)
 
     def _unigram_token_losses(self) -> torch.Tensor:
         """-ln P of every validation token under a model without memory: train token frequencies, add-one
@@ -171,6 +160,38 @@ class CharLM(Task):
 
     def checkpoint_extras(self) -> dict:
         return self.vocab.to_checkpoint()
+
+
+def corpus_tensors(options: CharLMOptions, text: str, train_text: str, val_text: str) -> dict:
+    """The vocabulary (as its checkpoint form), the encoded train (N,) and validation (M,) text, the
+    characters each validation token covers (M,) and the n-gram token losses (M,) or None: from the corpus
+    cache when this text and these options were seen before (corpus_cache.py), else computed and stored."""
+    key = corpus_cache.entry_key(text, tokenizer=options.tokenizer, vocab_size=options.vocab_size,
+                                 val_fraction=options.val_fraction, ngram_order=options.ngram_order,
+                                 train_chars=len(train_text))
+    cached = corpus_cache.load(key)
+    if cached is not None:
+        return {**cached, **{name: cached[name].long() for name in corpus_cache.TENSORS}}
+    vocab = make_vocabulary(options, text, train_text)
+    entry = {"vocab": vocab.to_checkpoint(), "train_data": vocab.encode(train_text), "val_data": vocab.encode(val_text),
+             "val_lengths": torch.tensor([len(piece) for piece in vocab.split(val_text)])}
+    entry["ngram_losses"] = ngram_token_losses(options.ngram_order, entry["train_data"], entry["val_data"], len(vocab))
+    corpus_cache.save(key, {**entry, **{name: corpus_cache.compact_ids(entry[name], len(vocab))
+                                        for name in ("train_data", "val_data")}})
+    return entry
+
+
+def ngram_token_losses(order: int, train_data: torch.Tensor, val_data: torch.Tensor, vocab_size: int):
+    """-ln P (nats/token) of every validation token under an interpolated Kneser-Ney n-gram model of the
+    training text, (M,), NaN where a token has no full context; None when the order is 0."""
+    if not order:
+        return None
+    if vocab_size ** order >= 2 ** 62:
+        raise ConfigError("task.ngram_order", order, f"{vocab_size} tokens to the power {order} "
+                          "overflow the n-gram codes", f"an integer <= {int(62 / math.log2(vocab_size))}")
+    from .ngram import KneserNey
+
+    return KneserNey(train_data, vocab_size, order).token_losses(val_data)
 
 
 def make_vocabulary(options: CharLMOptions, text: str, train_text: str) -> Vocabulary:
