@@ -148,8 +148,9 @@ class RunOptions:
     seed: int = opt(0, "seeds weights, batches, dropout and sampling", min=0)
     device: str = opt("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     precision: str = opt("fp32", "bf16 uses autocast on CUDA", choices=["fp32", "bf16"])
-    threads: int = opt(0, "CPU threads torch may use (0: its default, one per core); 1 suits small models "
-                       "on a busy machine, where a second thread mostly waits", min=0, max=1024)
+    threads: int = opt(0, "CPU threads torch may use; 0: chosen, one thread, or every idle core for a model of "
+                       "250k+ parameters on the CPU (OMP_NUM_THREADS, when set, is kept): a second thread mostly "
+                       "waits beside a busy process (rnnlab/train/threads.py, benchmarks/threads.py)", min=0, max=1024)
 
     def check(self, section: str) -> None:
         if not DEVICE_PATTERN.match(self.device):

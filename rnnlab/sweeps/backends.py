@@ -183,9 +183,9 @@ def worker_main(jobs, messages, threads: int) -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    import torch
+    from ..train.threads import assign
 
-    torch.set_num_threads(threads)
+    assign(threads)  # imports torch, once per worker; trials with threads = 0 keep this share
     pid = os.getpid()
 
     def send(message):

@@ -106,9 +106,9 @@ class TrialWorker:
         for sig in (signal.SIGTERM, signal.SIGINT):  # between trials: take no more (the trainer's own while training)
             signal.signal(sig, self._on_signal)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # Ray blocks it; a second stop sends it
-        import torch
+        from ..train.threads import assign
 
-        torch.set_num_threads(threads)
+        assign(threads)  # imports torch, once per actor; trials with threads = 0 keep this share
         self.shared: dict[str, bool] = {}  # probe path -> whether this actor sees it
         self.local: Path | None = None  # its own runs directory, where the driver's is out of sight
         self.trainer, self.key, self.ship = None, None, False

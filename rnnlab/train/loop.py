@@ -30,6 +30,7 @@ from .divergence import DivergenceWatch
 from .optim import Schedule, make_optimizer
 from .evaluation import validation_metrics
 from .steps import StepContext, StepResult
+from .threads import choose_threads
 
 STATUS_SECONDS = 5.0  # how stale status.json's step may get between evaluations
 
@@ -47,12 +48,11 @@ class Prepared:
 def prepare(cfg: Config) -> Prepared:
     """Build device, task and model; every config error surfaces here, before a run dir exists."""
     device = resolve_device(cfg.device)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     check_precision(cfg.precision, device)
     torch.manual_seed(cfg.seed)  # weights are the first thing drawn from the seed
     task = build_task(cfg.task, cfg.seed)
     model = build_model(cfg.model, task.spec).to(device)
+    torch.set_num_threads(choose_threads(cfg.threads, model, device))  # threads = 0: chosen (threads.py)
     check_algorithm(cfg, model, task)
     return Prepared(cfg, task, model, device)
 
@@ -213,7 +213,7 @@ class Trainer:
             else:
                 self.emit("start", run_id=self.run.id, device=str(self.device), params=count_parameters(self.model),
                           total_steps=tc.steps, arch=self.cfg.model.arch, task=self.cfg.task.name,
-                          baseline=self.no_memory.get("baseline"), ngram=self.no_memory.get("ngram"),
+                          threads=torch.get_num_threads(), baseline=self.no_memory.get("baseline"), ngram=self.no_memory.get("ngram"),
                           loss_unit=self.task.loss_unit, baseline_label=self.task.baseline_label)
             return self._loop()
         finally:
