@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import pytest
@@ -139,3 +140,37 @@ def test_read_30_predict_31_trains_and_refuses_truncated_bptt(tmp_path):
     assert all(e["tokens_per_s"] > 0 for e in train)
     with pytest.raises(ConfigError, match="task.predict"):
         prepare(tiny_config(tmp_path, task__seq_len=30, task__predict="last", train__algorithm="tbptt"))
+
+
+def test_carried_evaluation_is_one_uninterrupted_pass_over_each_stream(tmp_path):
+    """eval_state = carried: batch j holds every stream's j-th window, and judge's carried state makes the
+    loss that of reading each stream in one go (any lost or wrong state shows)."""
+    from rnnlab.models import build_model
+    from rnnlab.train.evaluation import judge
+
+    torch.manual_seed(0)
+    task = task_on(corpus(tmp_path), seq_len=10, eval_state="carried")
+    cfg = config.load(None, ["model.arch=lstm", "model.hidden=12", "model.embed=6"])
+    model = build_model(cfg.model, task.spec).double().eval()
+    batches = list(task.eval_batches(3, 5))  # 15 windows: 3 streams of 5
+    assert len(batches) == 5 and all(x.shape == (3, 10) for x, _, _ in batches)
+    streams_x = torch.cat([x for x, _, _ in batches], dim=1)  # (3, 50)
+    assert torch.equal(streams_x.reshape(-1), task.val_data[:150])  # stream r: windows 5r .. 5r+4, in order
+    carried, _ = judge(model, task, batches, torch.device("cpu"), contextlib.nullcontext())
+    with torch.no_grad():
+        output, _ = model(streams_x)  # (3, 50, V): each stream read in one go
+        whole = task.loss(output, torch.cat([y for _, y, _ in batches], dim=1), None)
+    assert carried == pytest.approx(float(whole), rel=1e-6)  # judge scores in float32
+    reset = task_on(corpus(tmp_path), seq_len=10)
+    reset_loss, _ = judge(model, reset, reset.eval_batches(3, 5), torch.device("cpu"), contextlib.nullcontext())
+    assert reset_loss != pytest.approx(carried, rel=1e-4)  # the state mattered
+    assert task.metrics(1.0)["baseline"] == reset.metrics(1.0)["baseline"]  # the same characters judged
+
+
+def test_carried_evaluation_drops_windows_that_do_not_fill_every_stream_and_refuses_predict_last(tmp_path):
+    task = task_on(corpus(tmp_path), seq_len=10, eval_state="carried")
+    windows = (len(task.val_data) - 1) // 10
+    batches = list(task.eval_batches(4, 1000))
+    assert sum(x.numel() for x, _, _ in batches) == 10 * 4 * (windows // 4)
+    with pytest.raises(ConfigError, match="task.eval_state"):
+        task_on(corpus(tmp_path), seq_len=10, eval_state="carried", predict="last")

@@ -40,10 +40,17 @@ class CharLMOptions(TaskOptions):
     predict: str = opt("all", "all: the next token at every position; last: read seq_len tokens and "
                        "predict only the next one (the read-30-predict-31 set-up with seq_len = 30)",
                        choices=["all", "last"])
+    eval_state: str = opt("reset", "validation windows: reset (each from a zero state) | carried (the validation "
+                          "text as train.batch_size streams, each window continuing the state of the one before "
+                          "it: the protocol of char-rnn and AWD-LSTM, where no character is read without its "
+                          "history)", choices=["reset", "carried"])
     ngram_order: int = opt(5, "order n of the interpolated Kneser-Ney n-gram model reported beside the unigram "
                            "baseline (0: none)", min=0, max=8)
 
     def check(self, section: str) -> None:
+        if self.eval_state == "carried" and self.predict == "last":
+            raise ConfigError("task.eval_state", "carried", "a window that predicts only its last token has no "
+                              "stream to carry a state along", "reset, or task.predict = all")
         # A relative path is resolved now so a resumed run finds the same file.
         if self.corpus != EMBEDDED:
             self.corpus = str(Path(self.corpus).expanduser().resolve())
@@ -121,16 +128,32 @@ class CharLM(Task):
                               f"an integer <= {len(self.train_data) // 2}")
         return self.train_data[: length * batch_size].view(batch_size, length)
 
+    @property
+    def eval_carries_state(self) -> bool:
+        """Row b of each evaluation batch continues row b of the batch before (evaluation.judge carries the
+        model's state across them)."""
+        return self.options.eval_state == "carried"
+
     def eval_batches(self, batch_size: int, count: int):
-        """Fixed, non-overlapping windows from the start of the validation text."""
+        """Fixed, non-overlapping windows from the start of the validation text: batches of consecutive
+        windows (reset), or (carried) the same text as batch_size streams, batch j holding each stream's
+        j-th window (the last windows that do not fill every stream are left out)."""
         seq_len = self.options.seq_len
         windows = (len(self.val_data) - 1) // seq_len
         usable = min(windows, batch_size * count)
+        rows = min(batch_size, usable)
+        if self.eval_carries_state:
+            usable = rows * (usable // rows)
         x = self.val_data[: usable * seq_len].view(usable, seq_len)  # (W, T)
         y = self.val_data[1: usable * seq_len + 1].view(usable, seq_len)
         mask = self._judged(y)
         positions = torch.arange(1, usable * seq_len + 1).view(usable, seq_len)  # (W, T): where each target sits
         self._judge(positions[mask] if mask is not None else positions.reshape(-1))
+        if self.eval_carries_state:  # (rows, W/rows, T): stream r is windows r*W/rows .. of the text, in order
+            xs, ys = x.view(rows, usable // rows, seq_len), y.view(rows, usable // rows, seq_len)
+            for j in range(usable // rows):
+                yield xs[:, j], ys[:, j], None
+            return
         for start in range(0, usable, batch_size):
             batch = y[start:start + batch_size]
             yield x[start:start + batch_size], batch, self._judged(batch)

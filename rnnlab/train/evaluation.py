@@ -23,13 +23,16 @@ def validation_metrics(model, task, tc, device: torch.device, autocast) -> dict:
 
 
 def judge(model, task, batches, device: torch.device, autocast) -> tuple[float, dict]:
-    """The mean loss per judged token over `batches`, and the summed batch (and decoding) statistics."""
+    """The mean loss per judged token over `batches`, and the summed batch (and decoding) statistics.
+    A task whose batches continue each other (`eval_carries_state`) has the model's state carried along."""
     total, count, totals = 0.0, 0, {}
+    carry, state = getattr(task, "eval_carries_state", False), None
     for x, y, mask in batches:
         x, y = x.to(device), y.to(device)
         mask = mask.to(device) if mask is not None else None
         with autocast:
-            output, _ = apply_model(model, x, y)
+            output, next_state = apply_model(model, x, y, state)
+        state = next_state if carry else None
         output = output.float()
         tokens = int(mask.sum()) if mask is not None else y.numel()
         total += float(task.loss(output, y, mask)) * tokens
