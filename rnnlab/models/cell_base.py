@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
-from typing import List, NamedTuple
+from typing import Callable, List, NamedTuple, Optional
 
 import torch
 import torch.nn.functional as F
@@ -62,11 +62,55 @@ def activate(v: Tensor, code: int) -> Tensor:
     return v
 
 
+def activation_slope(pre: Tensor, h: Tensor, code: int) -> Tensor:
+    """f'(pre) for activate's codes, as torch's own backward computes it (h = f(pre))."""
+    if code == 0:
+        return 1.0 - h * h  # tanh
+    if code == 1:
+        return (pre > 0).to(pre.dtype)  # relu
+    if code == 2:
+        return ((pre >= 0.0) & (pre <= 6.0)).to(pre.dtype)  # clamp(0, 6) passes the gradient at its ends
+    if code == 3:
+        return torch.where(pre > 0, torch.ones_like(h), h + 1.0)  # elu: exp(pre) = h + 1 below 0
+    if code == 4:
+        return torch.where(pre > 20.0, torch.ones_like(h), torch.sigmoid(pre))  # softplus is linear past 20
+    if code == 5:
+        return 1.0 / (1.0 + pre.abs()) ** 2  # softsign
+    if code == 7:
+        return h * (1.0 - h)  # sigmoid
+    return torch.ones_like(h)
+
+
+def activation_backward(grad: Tensor, pre: Tensor, value: Tensor, code: int) -> Tensor:
+    """grad f'(pre), value = f(pre): torch's own fused backward kernels where f has one."""
+    if code == 0:
+        return torch.ops.aten.tanh_backward(grad, value)
+    if code == 7:
+        return torch.ops.aten.sigmoid_backward(grad, value)
+    return grad * activation_slope(pre, value, code)
+
+
 class Knobs(NamedTuple):
     """What an update reads of its cell's settings, typed for TorchScript."""
 
     activation: int  # ACTIVATION_CODES[settings.activation]
     coupled: bool  # the peephole LSTM's input gate is 1 - forget
+
+
+class HandBackward(NamedTuple):
+    """A cell's backward through one step, derived by hand; sequence_grad.CellSequence walks it back in time.
+
+    step(dh (B, H), carry, kept, params, knobs) -> (dL/dpre_t (B, G*H), the part of dh that reaches
+      h_{t-1} past U (B, H) or None, carry). TorchScript. pre_t = gi_t + gh_t; dh is the whole dL/dh_t;
+      kept is what the cell's update returned third at step t (its gates, then what else the backward
+      reads), then the state before the step (h_{t-1} [, c_{t-1}]). carry: dL/dc_t first for a paired
+      cell, then sums over time the step adds to (the gradients of params[1:]), empty at the last step.
+    finish(sums) -> the gradients of params[1:] (peepholes, retention) from the sums; None when
+      params is [U] alone.
+    """
+
+    step: Callable
+    finish: Optional[Callable] = None
 
 
 # ---- recurrent halves: (z (B, H), params) -> gh (B, G*H); params[0] is always the recurrent weight
@@ -98,6 +142,7 @@ class Cell(nn.Module):
     paired = False  # the state is (h, c)
     recurrent = staticmethod(dense_half)
     update = None  # (gi, gh, state, params, knobs) -> (h, state, gates): see the module docstring
+    hand_backward: HandBackward | None = None  # None: autograd through the time loop
 
     def __init__(self, input_size: int, hidden: int, options):  # options: a type(self).Options
         super().__init__()

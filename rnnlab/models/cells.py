@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,20 +19,32 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..options import opt
 from .base import RecurrentOptions
-from .cell_base import ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, Knobs, activate
+from .cell_base import (ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, HandBackward, Knobs, activate,
+                        activation_backward)
 
-# Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), then its class.
+sigmoid_backward, tanh_backward = torch.ops.aten.sigmoid_backward, torch.ops.aten.tanh_backward  # (grad, output)
+
+# Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), its backward step
+# (cell_base.HandBackward) where it has one, then its class. An update returns third its gates, then
+# what its backward step reads besides (kept: tensors it computed anyway, so keeping them costs nothing).
 
 
 def elman_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                   knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = activate(gi + gh, knobs.activation)  # (B, H)
-    return h, [h], []
+    pre = gi + gh
+    h = activate(pre, knobs.activation)  # (B, H)
+    return h, [h], [pre, h]
+
+
+def elman_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+               knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    return [activation_backward(dh, kept[0], kept[1], knobs.activation)], None, carry  # h_{t-1} acts through U alone
 
 
 class ElmanCell(Cell):
     name, summary = "elman", "Elman RNN with a choice of activation, custom cell (TorchScript loop)"
     update = staticmethod(elman_update)
+    hand_backward = HandBackward(elman_step)
 
     @dataclass
     class Options(ActivationOptions):
@@ -45,8 +57,18 @@ def lstm_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor
     i, f, g, o = (gi + gh).chunk(4, 1)
     i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
     c = f * state[1] + i * g
-    h = o * torch.tanh(c)
-    return h, [h, c], [i, f, g, o]
+    tc = torch.tanh(c)
+    h = o * tc
+    return h, [h, c], [i, f, g, o, tc]
+
+
+def lstm_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+              knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    i, f, g, o, tc, c_prev = kept[0], kept[1], kept[2], kept[3], kept[4], kept[6]  # (B, H) each
+    dc = carry[0] + tanh_backward(dh * o, tc)  # dL/dc_t: through h = o tanh(c), and from c_{t+1}
+    grads = [sigmoid_backward(dc * g, i), sigmoid_backward(dc * c_prev, f), tanh_backward(dc * i, g),
+             sigmoid_backward(dh * tc, o)]  # c = f c_{t-1} + i g
+    return grads, None, [dc * f]
 
 
 class LSTMCell(Cell):
@@ -54,6 +76,7 @@ class LSTMCell(Cell):
     gates = ("input", "forget", "cell", "output")
     paired = True
     update = staticmethod(lstm_update)
+    hand_backward = HandBackward(lstm_step)
 
     @dataclass
     class Options(RecurrentOptions):
@@ -108,10 +131,19 @@ def mgu_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor]
     return h, [h], [u, new]
 
 
+def mgu_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+             knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    u, new, h_prev = kept[0], kept[1], kept[2]
+    du = dh * u
+    grads = [sigmoid_backward(dh * (new - h_prev), u), tanh_backward(du, new)]
+    return grads, dh - du, carry
+
+
 class MGUCell(Cell):
     name, summary = "mgu", "Minimal gated unit: h_t = u tanh(W x + U h + b) + (1 - u) h_{t-1}"
     gates = ("update", "new")
     update = staticmethod(mgu_update)
+    hand_backward = HandBackward(mgu_step)
 
     @dataclass
     class Options(RecurrentOptions):
@@ -130,13 +162,37 @@ def peephole_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Te
     g = torch.tanh(g)
     c = f * c_prev + i * g
     o = torch.sigmoid(o + peep[2] * c)
-    h = o * torch.tanh(c)
-    return h, [h, c], [i, f, g, o]
+    tc = torch.tanh(c)
+    h = o * tc
+    return h, [h, c], [i, f, g, o, tc, c]
+
+
+def peephole_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+                  knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    # The LSTM's, and: o's pre-activation reads c_t (p_o), i's and f's read c_{t-1} (p_i, p_f).
+    # Coupled, i = 1 - f: the input block gets no gradient and f's scales by c_{t-1} - g.
+    i, f, g, o, tc, c, c_prev = kept[0], kept[1], kept[2], kept[3], kept[4], kept[5], kept[7]  # (B, H) each
+    peep = params[1]  # (3, H)
+    do = sigmoid_backward(dh * tc, o)
+    dc = torch.addcmul(carry[0] + tanh_backward(dh * o, tc), do, peep[2])  # dL/dc_t
+    if knobs.coupled:
+        di, df = torch.zeros_like(dc), sigmoid_backward(dc * (c_prev - g), f)
+    else:
+        di, df = sigmoid_backward(dc * g, i), sigmoid_backward(dc * c_prev, f)
+    dc_prev = torch.addcmul(torch.addcmul(dc * f, di, peep[0]), df, peep[1])
+    sums = [torch.addcmul(carry[1], di, c_prev), torch.addcmul(carry[2], df, c_prev),
+            torch.addcmul(carry[3], do, c)] if len(carry) > 1 else [di * c_prev, df * c_prev, do * c]
+    return [di, df, tanh_backward(dc * i, g), do], None, [dc_prev] + sums
+
+
+def peephole_finish(sums: List[Tensor]) -> List[Tensor]:
+    return [torch.stack([s.sum(0) for s in sums])]  # (3, H): dL/dp_i, dL/dp_f, dL/dp_o
 
 
 class PeepholeLSTMCell(LSTMCell):
     name, summary = "lstm_peephole", "LSTM with diagonal peepholes from the cell (Gers & Schmidhuber)"
     update = staticmethod(peephole_update)
+    hand_backward = HandBackward(peephole_step, peephole_finish)
 
     @dataclass
     class Options(RecurrentOptions):
@@ -159,8 +215,22 @@ def inverse_softplus(value: float) -> float:
 def leaky_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                   knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
     a = params[1]  # (H,) retention 1 - 1/tau, per unit
-    h = a * state[0] + (1.0 - a) * activate(gi + gh, knobs.activation)
-    return h, [h], []
+    pre = gi + gh
+    value = activate(pre, knobs.activation)
+    h = a * state[0] + (1.0 - a) * value
+    return h, [h], [pre, value]
+
+
+def leaky_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+               knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    pre, value, h_prev, a = kept[0], kept[1], kept[2], params[1]
+    # dL/da sums dh (h_{t-1} - f(pre)) over time (and batch, in finish)
+    total = torch.addcmul(carry[0], dh, h_prev - value) if len(carry) > 0 else dh * (h_prev - value)
+    return [activation_backward(dh * (1.0 - a), pre, value, knobs.activation)], dh * a, [total]
+
+
+def leaky_finish(sums: List[Tensor]) -> List[Tensor]:
+    return [sums[0].sum(0)]  # (H,)
 
 
 class LeakyCell(Cell):
@@ -171,6 +241,7 @@ class LeakyCell(Cell):
 
     name, summary = "leaky", "Leaky-integrator RNN, h_t = a h_{t-1} + (1 - a) f(W x + U h + b), a = 1 - 1/tau"
     update = staticmethod(leaky_update)
+    hand_backward = HandBackward(leaky_step, leaky_finish)
 
     @dataclass
     class Options(ActivationOptions):
@@ -212,13 +283,21 @@ class LeakyCell(Cell):
 
 def residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                      knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = state[0] + activate(gi + gh, knobs.activation)
-    return h, [h], []
+    pre = gi + gh
+    value = activate(pre, knobs.activation)
+    h = state[0] + value
+    return h, [h], [pre, value]
+
+
+def residual_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+                  knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    return [activation_backward(dh, kept[0], kept[1], knobs.activation)], dh, carry  # the identity passes dh whole
 
 
 class ResidualCell(Cell):
     name, summary = "residual", "Residual RNN, h_t = h_{t-1} + f(W x + U h + b)"
     update = staticmethod(residual_update)
+    hand_backward = HandBackward(residual_step)
 
     @dataclass
     class Options(ActivationOptions):
@@ -231,7 +310,15 @@ def gated_residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: L
     keep = torch.sigmoid(gl)  # l_t: how much of h_{t-1} passes unchanged
     new = activate(gn, knobs.activation)
     h = keep * state[0] + (1.0 - keep) * new
-    return h, [h], [keep, new]
+    return h, [h], [keep, new, gn]
+
+
+def gated_residual_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+                        knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    keep, new, gn, h_prev = kept[0], kept[1], kept[2], kept[3]
+    through = dh * keep  # what of dh reaches h_{t-1} directly
+    grads = [sigmoid_backward(dh * (h_prev - new), keep), activation_backward(dh - through, gn, new, knobs.activation)]
+    return grads, through, carry
 
 
 class GatedResidualCell(Cell):
@@ -239,6 +326,7 @@ class GatedResidualCell(Cell):
     summary = "Gated residual RNN, h_t = l h_{t-1} + (1 - l) f(W x + U h + b), l a sigmoid gate"
     gates = ("keep", "new")
     update = staticmethod(gated_residual_update)
+    hand_backward = HandBackward(gated_residual_step)
 
     @dataclass
     class Options(ActivationOptions):

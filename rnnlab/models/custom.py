@@ -26,6 +26,7 @@ from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .cell_base import Cell, Knobs
 from .cells import CELLS, LSTMCell
+from .sequence_grad import run_sequence
 
 
 def make_loop(recurrent, update):
@@ -65,8 +66,16 @@ def loops_for(cell):
     return loops(cell.recurrent, cell.update)
 
 
-def run_loop(cell, gi: Tensor, state: List[Tensor], compiled: bool = True) -> Tuple[Tensor, List[Tensor]]:
-    """One cell over time from its input half gi (B, T, G*H): outputs (B, T, H) and the final state."""
+def run_loop(cell, gi: Tensor, state: List[Tensor], compiled: bool = True,
+             hand_backward: bool = True) -> Tuple[Tensor, List[Tensor]]:
+    """One cell over time from its input half gi (B, T, G*H): outputs (B, T, H) and the final state.
+
+    With a gradient to compute, a cell with a HandBackward runs as one sequence_grad.CellSequence
+    (hand_backward=False: autograd through the loop, the reference it is tested against). Under
+    autocast it does not: the loop's mixed dtypes (a bf16 h, a float32 c) are autograd's to track."""
+    if (hand_backward and cell.hand_backward is not None and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(gi.device.type)):
+        return run_sequence(cell, gi, state, compiled)
     eager, scripted = loops_for(cell)
     loop = scripted if compiled and scripted is not None else eager
     # No graph optimisation: TorchScript's own autodiff (DifferentiableGraph) was slower here and
@@ -96,6 +105,7 @@ class CustomRecurrentModel(SequenceModel):
         for cell in self.cells:  # the recurrent-init keys every arch shares
             cell.init_recurrent(options)
         self.compiled = True  # False forces the eager loop (tests compare the two)
+        self.hand_backward = True  # False: autograd through the loop, for every cell (tests compare the two)
 
     @property
     def paired(self) -> bool:
@@ -109,7 +119,8 @@ class CustomRecurrentModel(SequenceModel):
         finals = []
         for layer, cell in enumerate(self.cells):
             gi = cell.project_inputs(inputs)  # (B, T, G*H): every step's input half in one matmul
-            hidden, final = run_loop(cell, gi, [p[layer] for p in parts], self.compiled)  # (B, T, H)
+            hidden, final = run_loop(cell, gi, [p[layer] for p in parts], self.compiled,
+                                     self.hand_backward)  # (B, T, H)
             finals.append(final)
             inputs = self.drop(hidden)  # dropout between layers and before the head
         new = tuple(torch.stack([f[k] for f in finals]) for k in range(len(parts)))  # each (L, B, H)
