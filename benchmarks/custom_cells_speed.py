@@ -1,18 +1,30 @@
-"""Benchmark: custom-cell models against the fused torch LSTM, forward + backward on CPU.
+"""Benchmark: custom-cell models against the fused torch kernels, forward + backward on CPU.
 
 Same shape for all (1 layer, 256 units, batch 32, seq 128, embedded tokens,
-cross-entropy, backward): tokens/s of each arch and its ratio to its nearest
+cross-entropy, backward): tokens/s of each arch, with its hand-derived
+backward (models/sequence_grad.py) where it has one and with autograd through
+the time loop (what every cell ran before), each as a ratio to its nearest
 fused model (lstm for the LSTM-likes, gru for the GRU-likes, elman for the
-rest). Issue 5's target: >= 0.5 for single-layer custom cells. Runs are
-interleaved (fused, custom, fused, ...) so a busy neighbour on the shared
-cores slows both alike; the best of the repeats is kept.
+rest). Issue 17's target: >= 0.8 for lstm_cell, lstm_peephole (fused LSTM),
+leaky, residual, gated_residual (fused Elman). Runs are interleaved (fused,
+hand, autograd, fused, ...) so a busy neighbour on the shared cores slows all
+alike; the best of the repeats is kept.
 
-    python benchmarks/custom_cells_speed.py [--archs lstm_cell,mgu] [--repeats 5] [--eager]
+`matmul floor` is the fused step's time over the time of the cell's recurrent
+matmuls alone (T products forward, T backward, dL/dU once): the ratio the cell
+would reach if all its pointwise work were free. --flush-denormal runs with
+torch.set_flush_denormal(True): the untrained residual net's h grows by f(.)
+each step, its logits reach the hundreds and the softmax's gradient holds
+denormal floats, which make the read-out's matmuls many times slower on x86
+whatever the cell; flushing shows the cell's own speed.
+
+    python benchmarks/custom_cells_speed.py [--archs lstm_cell,mgu] [--repeats 5] [--eager] [--flush-denormal]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
@@ -37,12 +49,27 @@ def seconds_per_step(model, x, y, steps: int) -> float:
         F.cross_entropy(out.transpose(1, 2), y).backward()
         model.zero_grad(set_to_none=True)
 
-    for _ in range(3):  # warm-up: TorchScript profiles the first calls, then optimises
+    for _ in range(2):  # warm-up: TorchScript profiles the first calls
         one()
     start = time.perf_counter()
     for _ in range(steps):
         one()
     return (time.perf_counter() - start) / steps
+
+
+def matmul_seconds(blocks: int, hidden: int, batch: int, seq: int, steps: int) -> float:
+    """The recurrent matmuls of one training step of a cell with `blocks` weight blocks, alone."""
+    weight = torch.randn(blocks * hidden, hidden) / hidden ** 0.5  # (G*H, H)
+    h, grad = torch.randn(batch, hidden), torch.randn(batch, blocks * hidden)
+    best = float("inf")
+    for _ in range(steps):
+        start = time.perf_counter()
+        for _ in range(seq):
+            h.mm(weight.t())  # forward: U h_{t-1}
+            grad.mm(weight)  # backward: dL/dpre_t U
+        grad.new_empty(batch * seq, blocks * hidden).t().mm(h.new_empty(batch * seq, hidden))  # dL/dU
+        best = min(best, time.perf_counter() - start)
+    return best
 
 
 def main() -> None:
@@ -54,22 +81,37 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--eager", action="store_true", help="run the custom loops eagerly (no TorchScript)")
+    parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) (see above)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, loop: {'eager' if args.eager else compile_path()}")
+    if args.flush_denormal:
+        torch.set_flush_denormal(True)
+    load = os.getloadavg()[0]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, loop: {'eager' if args.eager else compile_path()}, "
+          f"{os.cpu_count()} cores, load average {load:.2f} (other processes share the cores: figures vary by ~10%)"
+          + (", denormals flushed" if args.flush_denormal else ""))
     x = torch.randint(0, 96, (args.batch, args.seq))
     y = torch.randint(0, 96, (args.batch, args.seq))
     tokens = args.batch * args.seq
+    print(f"{'arch':15s} {'hand tok/s':>10s} {'fused':>12s} {'tok/s':>8s}   ratio  autograd loop  matmul floor")
     for arch in args.archs.split(","):
         reference = FUSED.get(arch, "elman")
         fused = build(reference, args.hidden)
         model = build(arch, args.hidden)
         model.compiled = not args.eager
-        fused_s, custom_s = [], []
+        times: dict[str, list[float]] = {"fused": [], "hand": [], "autograd": []}
+        has_hand = model.cells[0].hand_backward is not None
         for _ in range(args.repeats):
-            fused_s.append(seconds_per_step(fused, x, y, args.steps))
-            custom_s.append(seconds_per_step(model, x, y, args.steps))
-        f, c = min(fused_s), min(custom_s)  # best of repeats: the least disturbed measurement
-        print(f"{arch:15s} {tokens / c:9.0f} tok/s   fused {reference:6s} {tokens / f:9.0f} tok/s   ratio {f / c:.2f}")
+            times["fused"].append(seconds_per_step(fused, x, y, args.steps))
+            for name, hand in (("hand", True), ("autograd", False)):
+                if hand and not has_hand:
+                    continue
+                model.hand_backward = hand
+                times[name].append(seconds_per_step(model, x, y, args.steps))
+        f, a = min(times["fused"]), min(times["autograd"])  # best of repeats: the least disturbed measurement
+        c = min(times["hand"]) if has_hand else a
+        floor = f / matmul_seconds(max(1, len(model.cells[0].gates)), args.hidden, args.batch, args.seq, args.repeats)
+        print(f"{arch:15s} {tokens / c:10.0f}   {reference:6s} {tokens / f:9.0f}   {f / c:5.2f}  "
+              f"{f / a:13.2f}  {floor:12.2f}" + ("" if has_hand else "  (no hand backward: autograd loop)"))
 
 
 if __name__ == "__main__":

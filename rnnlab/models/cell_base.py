@@ -3,7 +3,10 @@
 A cell is two TorchScript-compatible functions and its parameters:
 
   recurrent(z (B, H), params) -> gh (B, G*H)      the recurrent half (U z; + b_hh for the GRU)
-  update(gi (B, G*H), gh, state, params, knobs) -> (h (B, H), new state [h] or [h, c], gates in `gates` order)
+  update(gi (B, G*H), gh, state, params, knobs) -> (h (B, H), new state [h] or [h, c], kept)
+
+kept holds the gates in `gates` order (what the probes read), then whatever else the cell's
+hand-derived backward reads (tanh(c), a pre-activation): tensors the update computed anyway.
 
 gi = x_t W_ih^T + b is the input half. It does not depend on the state, so the models compute it for
 every time step in one matmul; except in the GRU, b_hh is folded into it (b_ih + b_hh: a bias add and
@@ -13,7 +16,9 @@ feeds `recurrent` a transformed state), Cell.step for the probes, and the fused 
 (unrolled.py, through the elman/lstm/gru rows of cells.CELLS). TorchScript takes no callables as
 arguments, so the loops find both halves in their closure (one scripted loop per cell class), and
 what the update reads of the cell's settings comes as one typed argument, Knobs (the activation's
-code, the peephole coupling). The cells themselves, and their table, are in cells.py.
+code, the peephole coupling). The cells themselves, and their table, are in cells.py. A cell may also
+declare its backward through one step (HandBackward, beside its update in cells.py): training then
+runs it as sequence_grad.CellSequence, with no autograd graph inside the sequence.
 
 A cell is built with its own arch's options (its nested `Options` dataclass): typed, every setting it
 reads declared there. The deep and bidirectional wrappers build that from their own keys
@@ -188,9 +193,9 @@ class Cell(nn.Module):
         """One step from the raw input x (B, I); state h or (h, c) as the probes keep it."""
         parts = list(state) if self.paired else [state]
         params = self.step_params()
-        h, new, gates = self.update(self.project_inputs(x), self.recurrent(parts[0], params), parts, params,
-                                    self.knobs)
-        return h, (tuple(new) if self.paired else new[0]), dict(zip(self.gates, gates))
+        h, new, kept = self.update(self.project_inputs(x), self.recurrent(parts[0], params), parts, params,
+                                   self.knobs)
+        return h, (tuple(new) if self.paired else new[0]), dict(zip(self.gates, kept))  # kept: gates first
 
     def init_recurrent(self, options: RecurrentOptions) -> None:
         """The recurrent-init keys every arch shares (model.init ...), block by block."""

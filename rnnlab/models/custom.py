@@ -6,8 +6,14 @@ cells from cells.py. Speed, on the CPU: the input projections of all time
 steps are one matmul per layer, (B, T, I) -> (B, T, G*H), before the loop,
 the loop walks `gi.unbind(1)` (T slices gi[:, t] would each zero-fill a
 (B, T, G*H) gradient in backward: quadratic in T), and the loop itself is a
-TorchScript function, run without graph optimisation (see forward). When
-scripting fails the same loop runs eagerly. torch.compile works here (gcc)
+TorchScript function, run without graph optimisation (see run_loop). When
+scripting fails the same loop runs eagerly. In training, a cell that declares
+its hand-derived backward (cells.py: every cell but gru and indrnn) runs its
+whole sequence as one autograd node (sequence_grad.py): the loop without a
+graph, then time in reverse with the recurrent weight's gradient as one
+matmul; ~1.2-1.3x the training speed of autograd through the loop for the
+LSTMs (issue 17). model.hand_backward = False runs autograd's loop instead
+(the reference, and the way to a double backward). torch.compile works here (gcc)
 and ran the loop ~20% faster than eager, but took 20-85 s to compile per
 input shape (train windows, eval windows, sampling at T = 1): more than a
 two-minute run saves. benchmarks/custom_cells_speed.py measures it all.
