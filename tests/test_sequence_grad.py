@@ -12,7 +12,7 @@ from rnnlab.models import TaskSpec, build_model
 from rnnlab.models.cell_base import ACTIVATION_CODES, activate, activation_backward, activation_slope
 from rnnlab.models.cells import CELLS
 from rnnlab.models.custom import run_loop
-from rnnlab.models.sequence_grad import CellSequence
+from rnnlab.models.sequence_grad import CellSequence, sequence_loops
 
 FEATURES = TaskSpec(input_size=3, output_size=2)
 HAND = {"elman", "lstm", "mgu", "lstm_peephole", "leaky", "residual", "gated_residual"}
@@ -42,6 +42,8 @@ def build(arch, hidden=3, layers=2, dropout=0.0, **extra):
 def test_the_cells_with_a_hand_backward():
     """The others (gru: b_hh inside the reset gate; indrnn: a diagonal recurrence) run autograd's loop."""
     assert {name for name, cell in CELLS.items() if cell.hand_backward is not None} == HAND
+    for name in HAND:  # a step TorchScript cannot compile would run eagerly with only a warning
+        assert all(isinstance(loop, torch.jit.ScriptFunction) for loop in sequence_loops(CELLS[name], True)), name
 
 
 @pytest.mark.parametrize("arch,extra", VARIANTS, ids=IDS)
