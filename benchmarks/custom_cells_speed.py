@@ -61,13 +61,15 @@ def matmul_seconds(blocks: int, hidden: int, batch: int, seq: int, steps: int) -
     """The recurrent matmuls of one training step of a cell with `blocks` weight blocks, alone."""
     weight = torch.randn(blocks * hidden, hidden) / hidden ** 0.5  # (G*H, H)
     h, grad = torch.randn(batch, hidden), torch.randn(batch, blocks * hidden)
+    # random values, not new_empty's leftovers: denormal garbage would slow the products
+    grads, states = torch.randn(batch * seq, blocks * hidden), torch.randn(batch * seq, hidden)
     best = float("inf")
     for _ in range(steps):
         start = time.perf_counter()
         for _ in range(seq):
             h.mm(weight.t())  # forward: U h_{t-1}
             grad.mm(weight)  # backward: dL/dpre_t U
-        grad.new_empty(batch * seq, blocks * hidden).t().mm(h.new_empty(batch * seq, hidden))  # dL/dU
+        grads.t().mm(states)  # dL/dU
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -87,7 +89,7 @@ def main() -> None:
         torch.set_flush_denormal(True)
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, loop: {'eager' if args.eager else compile_path()}, "
-          f"{os.cpu_count()} cores, load average {load:.2f} (other processes share the cores: figures vary by ~10%)"
+          f"{os.cpu_count()} cores, load average {load:.2f} (other processes share the cores: figures vary from run to run)"
           + (", denormals flushed" if args.flush_denormal else ""))
     x = torch.randint(0, 96, (args.batch, args.seq))
     y = torch.randint(0, 96, (args.batch, args.seq))

@@ -46,6 +46,12 @@ def test_the_cells_with_a_hand_backward():
         assert all(isinstance(loop, torch.jit.ScriptFunction) for loop in sequence_loops(CELLS[name], True)), name
 
 
+def test_a_cell_with_new_equations_does_not_inherit_a_backward():
+    lstm = CELLS["lstm"]
+    assert type("Other", (lstm,), {"update": staticmethod(CELLS["lstm_peephole"].update)}).hand_backward is None
+    assert type("Same", (lstm,), {"name": "same"}).hand_backward is lstm.hand_backward
+
+
 @pytest.mark.parametrize("arch,extra", VARIANTS, ids=IDS)
 def test_gradcheck_the_sequence(arch, extra):
     """CellSequence alone against finite differences: its input half, initial state and every parameter."""

@@ -103,13 +103,15 @@ class Knobs(NamedTuple):
 
 
 class HandBackward(NamedTuple):
-    """A cell's backward through one step, derived by hand; sequence_grad.CellSequence walks it back in time.
+    """A cell's backward through one step, derived by hand; sequence_grad.CellSequence walks it back in time
+    (for the recurrent half dense_half, U z: it adds dL/dpre_t U to dL/dh_{t-1} and forms dL/dU itself).
 
-    step(dh (B, H), carry, kept, params, knobs) -> (dL/dpre_t (B, G*H), the part of dh that reaches
-      h_{t-1} past U (B, H) or None, carry). TorchScript. pre_t = gi_t + gh_t; dh is the whole dL/dh_t;
-      kept is what the cell's update returned third at step t (its gates, then what else the backward
-      reads), then the state before the step (h_{t-1} [, c_{t-1}]). carry: dL/dc_t first for a paired
-      cell, then sums over time the step adds to (the gradients of params[1:]), empty at the last step.
+    step(dh (B, H), carry, kept, params, knobs) -> (dL/dpre_t as its G blocks [(B, H)], the part of dh
+      that reaches h_{t-1} past U (B, H) or None, carry). TorchScript. pre_t = gi_t + gh_t; dh is the
+      whole dL/dh_t; kept is what the cell's update returned third at step t (its gates, then what else
+      the backward reads), then the state before the step (h_{t-1} [, c_{t-1}]). carry: dL/dc_t first
+      for a paired cell, then sums over time (for the gradients of params[1:]), which the first step
+      of the walk back (t = T - 1) finds absent and starts.
     finish(sums) -> the gradients of params[1:] (peepholes, retention) from the sums; None when
       params is [U] alone.
     """
@@ -148,6 +150,11 @@ class Cell(nn.Module):
     recurrent = staticmethod(dense_half)
     update = None  # (gi, gh, state, params, knobs) -> (h, state, gates): see the module docstring
     hand_backward: HandBackward | None = None  # None: autograd through the time loop
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if ({"update", "recurrent"} & set(vars(cls))) and "hand_backward" not in vars(cls):
+            cls.hand_backward = None  # a backward derived for the parent's equations would be wrong here
 
     def __init__(self, input_size: int, hidden: int, options):  # options: a type(self).Options
         super().__init__()
