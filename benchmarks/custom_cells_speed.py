@@ -10,9 +10,12 @@ leaky, residual, gated_residual (fused Elman). Runs are interleaved (fused,
 hand, autograd, fused, ...) so a busy neighbour on the shared cores slows all
 alike; the best of the repeats is kept.
 
-`matmul floor` is the fused step's time over the time of the cell's recurrent
-matmuls alone (T products forward, T backward, dL/dU once): the ratio the cell
-would reach if all its pointwise work were free. --flush-denormal runs with
+`matmul work` is the fused model's matmul work per token over the custom
+model's (input projection, recurrence, read-out): the ratio a cell would show
+if both ran matmul-bound at one FLOP rate. A cell with more weight blocks than
+its counterpart does more work (gated_residual: 2 blocks against the Elman's 1,
+0.57 at 256 units), and more pointwise work per step, which the fused kernels
+(oneDNN's RNN on CPU) fuse into their own loops. --flush-denormal runs with
 torch.set_flush_denormal(True): the untrained residual net's h grows by f(.)
 each step, its logits reach the hundreds and the softmax's gradient holds
 denormal floats, which make the read-out's matmuls many times slower on x86
@@ -35,6 +38,7 @@ from rnnlab.models import TaskSpec, build_model
 from rnnlab.models.custom import compile_path
 
 FUSED = {"lstm_cell": "lstm", "lstm_peephole": "lstm", "gru_cell": "gru", "mgu": "gru"}  # else elman
+FUSED_BLOCKS = {"lstm": 4, "gru": 3, "elman": 1}
 SPEC = TaskSpec(input_size=96, output_size=96, vocab_size=96)
 
 
@@ -57,21 +61,10 @@ def seconds_per_step(model, x, y, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def matmul_seconds(blocks: int, hidden: int, batch: int, seq: int, steps: int) -> float:
-    """The recurrent matmuls of one training step of a cell with `blocks` weight blocks, alone."""
-    weight = torch.randn(blocks * hidden, hidden) / hidden ** 0.5  # (G*H, H)
-    h, grad = torch.randn(batch, hidden), torch.randn(batch, blocks * hidden)
-    # random values, not new_empty's leftovers: denormal garbage would slow the products
-    grads, states = torch.randn(batch * seq, blocks * hidden), torch.randn(batch * seq, hidden)
-    best = float("inf")
-    for _ in range(steps):
-        start = time.perf_counter()
-        for _ in range(seq):
-            h.mm(weight.t())  # forward: U h_{t-1}
-            grad.mm(weight)  # backward: dL/dpre_t U
-        grads.t().mm(states)  # dL/dU
-        best = min(best, time.perf_counter() - start)
-    return best
+def matmul_flops(blocks: int, hidden: int, embed: int, vocab: int) -> int:
+    """Multiply-adds per token of a 1-layer model whose cell has `blocks` weight blocks: the input
+    projection, the recurrence, the read-out (a training step does each three times: forward, two grads)."""
+    return blocks * hidden * (embed + hidden) + hidden * vocab
 
 
 def main() -> None:
@@ -94,7 +87,7 @@ def main() -> None:
     x = torch.randint(0, 96, (args.batch, args.seq))
     y = torch.randint(0, 96, (args.batch, args.seq))
     tokens = args.batch * args.seq
-    print(f"{'arch':15s} {'hand tok/s':>10s} {'fused':>12s} {'tok/s':>8s}   ratio  autograd loop  matmul floor")
+    print(f"{'arch':15s} {'hand tok/s':>10s} {'fused':>12s} {'tok/s':>8s}   ratio  autograd loop  matmul work")
     for arch in args.archs.split(","):
         reference = FUSED.get(arch, "elman")
         fused = build(reference, args.hidden)
@@ -111,9 +104,10 @@ def main() -> None:
                 times[name].append(seconds_per_step(model, x, y, args.steps))
         f, a = min(times["fused"]), min(times["autograd"])  # best of repeats: the least disturbed measurement
         c = min(times["hand"]) if has_hand else a
-        floor = f / matmul_seconds(max(1, len(model.cells[0].gates)), args.hidden, args.batch, args.seq, args.repeats)
+        sizes = (args.hidden, model.embed.embedding_dim, SPEC.vocab_size)
+        work = matmul_flops(FUSED_BLOCKS[reference], *sizes) / matmul_flops(max(1, len(model.cells[0].gates)), *sizes)
         print(f"{arch:15s} {tokens / c:10.0f}   {reference:6s} {tokens / f:9.0f}   {f / c:5.2f}  "
-              f"{f / a:13.2f}  {floor:12.2f}" + ("" if has_hand else "  (no hand backward: autograd loop)"))
+              f"{f / a:13.2f}  {work:11.2f}" + ("" if has_hand else "  (no hand backward: autograd loop)"))
 
 
 if __name__ == "__main__":
