@@ -6,12 +6,17 @@ PyTorch's "Optimizing CUDA RNN with TorchScript" post, runs one layer's whole se
 autograd node instead:
 
   forward   the cell's own update (the loop of custom.py, same ops, same numbers) without a graph,
-            keeping only what backward needs: every h_t and c_t, and every recurrent half gh_t
-  backward  the cell's HandBackward (cell_base.py; each cell declares its own in cells.py): first the
-            pointwise factors of all steps at once (pre = gi + gh, the gates recomputed from it), then
-            time in reverse, per step a few fused pointwise ops and dL/dh_{t-1} = dL/dpre_t U, and
-            after the loop dL/dU = dpre (T*B, G*H)^T h_{t-1} (T*B, H): one matmul. The input
-            projection's gradient is autograd's, one matmul outside (gi is computed before the loop).
+            keeping per step only references to what the update computed anyway: what it returns
+            third (its gates, tanh(c), a pre-activation) and the state before the step
+  backward  time in reverse around the cell's backward step (HandBackward, cell_base.py; each cell
+            declares its own beside its update in cells.py): per step a few pointwise ops, written
+            with torch's own fused sigmoid/tanh backward kernels, and dL/dh_{t-1} = dL/dpre_t U + the
+            direct path; each step's dL/dpre_t goes straight into one (B, T, G*H) buffer, so after
+            the loop dL/dU = dpre (B*T, G*H)^T h_{t-1} (B*T, H) is one matmul. The input projection's
+            gradient is autograd's, one matmul outside (gi is computed before the loop).
+
+Precomputing the pointwise factors of all steps at once, over (T, B, G*H) tensors, was tried and
+was slower on the CPU: the big temporaries leave the cache, the per-step ones stay in it.
 
 The backward is differentiable once: a double backward (create_graph=True) raises instead of going
 wrong. Nothing that needs one, or needs each h_t as a tensor of its own (the probes, the Pascanu
