@@ -26,7 +26,7 @@ whatever the cell; flushing shows the cell's own speed.
 Measured (issue 17) with --repeats 2 on the shared 2-core machine, torch 2.13 CPU, load average ~6
 (busy: three other sessions; ratios moved by up to ~0.1 between runs): ratio to the fused kernel with
 the hand backward (autograd loop in brackets) lstm_cell 0.92 (0.69), lstm_peephole 0.83 (0.60),
-gru_cell 0.90 (no hand backward), mgu 2.02 (1.54), elman_act 1.06 (0.99), leaky 0.95 (0.67),
+gru_cell 1.11 (0.91; measured after the rest), mgu 2.02 (1.54), elman_act 1.06 (0.99), leaky 0.95 (0.67),
 residual 0.37 (0.37), gated_residual 0.59 (0.46); with --flush-denormal residual 1.01 (0.91),
 gated_residual 0.54 (its matmul work alone is 1.75x the Elman's: 0.57).
 """

@@ -15,11 +15,11 @@ from rnnlab.models.custom import run_loop
 from rnnlab.models.sequence_grad import CellSequence, sequence_loops
 
 FEATURES = TaskSpec(input_size=3, output_size=2)
-HAND = {"elman", "lstm", "mgu", "lstm_peephole", "leaky", "residual", "gated_residual"}
+HAND = {"elman", "lstm", "gru", "mgu", "lstm_peephole", "leaky", "residual", "gated_residual"}
 
 # (arch, extra --set keys): every cell with a hand-derived backward, and the knobs its backward reads
 VARIANTS = [("elman_act", {"activation": a}) for a in ACTIVATION_CODES]
-VARIANTS += [("lstm_cell", {}), ("lstm_peephole", {}), ("lstm_peephole", {"coupled": "true"}), ("mgu", {}),
+VARIANTS += [("lstm_cell", {}), ("gru_cell", {}), ("lstm_peephole", {}), ("lstm_peephole", {"coupled": "true"}), ("mgu", {}),
              ("leaky", {"tau": 3.0}), ("leaky", {"tau_mode": "learned", "activation": "relu"}),
              ("leaky", {"timescales": "[2,8]", "tau_mode": "per_unit", "activation": "softsign"}),
              ("residual", {}), ("residual", {"activation": "elu"}), ("gated_residual", {}),
@@ -40,7 +40,7 @@ def build(arch, hidden=3, layers=2, dropout=0.0, **extra):
 
 
 def test_the_cells_with_a_hand_backward():
-    """The others (gru: b_hh inside the reset gate; indrnn: a diagonal recurrence) run autograd's loop."""
+    """indrnn (a diagonal recurrence, u * h) runs autograd's loop."""
     assert {name for name, cell in CELLS.items() if cell.hand_backward is not None} == HAND
     for name in HAND:  # a step TorchScript cannot compile would run eagerly with only a warning
         assert all(isinstance(loop, torch.jit.ScriptFunction) for loop in sequence_loops(CELLS[name], True)), name

@@ -104,7 +104,7 @@ class Knobs(NamedTuple):
 
 class HandBackward(NamedTuple):
     """A cell's backward through one step, derived by hand; sequence_grad.CellSequence walks it back in time
-    (for the recurrent half dense_half, U z: it adds dL/dpre_t U to dL/dh_{t-1} and forms dL/dU itself).
+    (for a recurrent half U z [+ b]: it adds dL/dgh_t U to dL/dh_{t-1} and forms dL/dU itself).
 
     step(dh (B, H), carry, kept, params, knobs) -> (dL/dpre_t as its G blocks [(B, H)], the part of dh
       that reaches h_{t-1} past U (B, H) or None, carry). TorchScript. pre_t = gi_t + gh_t; dh is the
@@ -112,12 +112,15 @@ class HandBackward(NamedTuple):
       the backward reads), then the state before the step (h_{t-1} [, c_{t-1}]). carry: dL/dc_t first
       for a paired cell, then sums over time (for the gradients of params[1:]), which the first step
       of the walk back (t = T - 1) finds absent and starts.
-    finish(sums) -> the gradients of params[1:] (peepholes, retention) from the sums; None when
-      params is [U] alone.
+    finish(sums, dgh (B, T, G*H)) -> the gradients of params[1:] (peepholes, retention, the GRU's
+      b_hh) from the sums and dL/dgh; None when params is [U] alone.
+    split: the recurrent half's gradient is not the input half's (the GRU: r scales U_n h + b_n); step
+      then returns 2 G blocks, dL/dgi_t's then dL/dgh_t's.
     """
 
     step: Callable
     finish: Optional[Callable] = None
+    split: bool = False
 
 
 # ---- recurrent halves: (z (B, H), params) -> gh (B, G*H); params[0] is always the recurrent weight

@@ -102,7 +102,21 @@ def gru_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor]
     r, z = torch.sigmoid(ri + rh), torch.sigmoid(zi + zh)
     n = torch.tanh(ni + r * nh)
     h = (1.0 - z) * n + z * state[0]
-    return h, [h], [r, z, n]
+    return h, [h], [r, z, n, nh]
+
+
+def gru_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+             knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    r, z, n, nh, h_prev = kept[0], kept[1], kept[2], kept[3], kept[4]
+    through = dh * z  # h = (1 - z) n + z h_{t-1}
+    dz = sigmoid_backward(dh * (h_prev - n), z)
+    dn = tanh_backward(dh - through, n)  # n = tanh(ni + r nh)
+    dr = sigmoid_backward(dn * nh, r)
+    return [dr, dz, dn, dr, dz, dn * r], through, carry  # the input half's, then the recurrent half's
+
+
+def gru_finish(sums: List[Tensor], dgh: Tensor) -> List[Tensor]:
+    return [dgh.sum((0, 1))]  # (3H,): b_hh, inside the recurrent half
 
 
 class GRUCell(Cell):
@@ -110,6 +124,7 @@ class GRUCell(Cell):
     gates = ("reset", "update", "new")
     recurrent = staticmethod(biased_half)
     update = staticmethod(gru_update)
+    hand_backward = HandBackward(gru_step, gru_finish, split=True)
 
     @dataclass
     class Options(RecurrentOptions):
@@ -185,7 +200,7 @@ def peephole_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: L
     return [di, df, tanh_backward(dc * i, g), do], None, [dc_prev] + sums
 
 
-def peephole_finish(sums: List[Tensor]) -> List[Tensor]:
+def peephole_finish(sums: List[Tensor], dgh: Tensor) -> List[Tensor]:
     return [torch.stack([s.sum(0) for s in sums])]  # (3, H): dL/dp_i, dL/dp_f, dL/dp_o
 
 
@@ -229,7 +244,7 @@ def leaky_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List
     return [activation_backward(dh * (1.0 - a), pre, value, knobs.activation)], dh * a, [total]
 
 
-def leaky_finish(sums: List[Tensor]) -> List[Tensor]:
+def leaky_finish(sums: List[Tensor], dgh: Tensor) -> List[Tensor]:
     return [sums[0].sum(0)]  # (H,)
 
 

@@ -8,7 +8,7 @@ the loop walks `gi.unbind(1)` (T slices gi[:, t] would each zero-fill a
 (B, T, G*H) gradient in backward: quadratic in T), and the loop itself is a
 TorchScript function, run without graph optimisation (see run_loop). When
 scripting fails the same loop runs eagerly. In training, a cell that declares
-its hand-derived backward (cells.py: every cell but gru and indrnn) runs its
+its hand-derived backward (cells.py: every cell but indrnn) runs its
 whole sequence as one autograd node (sequence_grad.py): the loop without a
 graph, then time in reverse with the recurrent weight's gradient as one
 matmul: lstm_cell went from 0.69 to 0.92 of the fused LSTM's training speed,

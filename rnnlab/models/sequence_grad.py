@@ -59,18 +59,24 @@ def make_reverse_loop(step):
     """Time in reverse around one cell's backward step."""
 
     def reverse(grad_hidden: Tensor, carry: List[Tensor], kept: List[List[Tensor]], weight: Tensor,
-                params: List[Tensor], knobs: Knobs) -> Tuple[Tensor, List[Tensor]]:
-        # grad_hidden (B, T, H): dL/dh_t from above; carry: dL/d(final state). Returns dL/dpre (B, T, G*H)
-        # and the carry at t = 0: dL/d(initial state), then the step's sums.
+                params: List[Tensor], knobs: Knobs, split: bool) -> Tuple[Tensor, Tensor, List[Tensor]]:
+        # grad_hidden (B, T, H): dL/dh_t from above; carry: dL/d(final state). Returns dL/dgi and dL/dgh
+        # (B, T, G*H) each (one tensor unless split), and the carry at t = 0: dL/d(initial state), then
+        # the step's sums.
         grads = grad_hidden.unbind(1)
-        dpre = grad_hidden.new_empty(grad_hidden.shape[0], len(grads), weight.shape[0])  # (B, T, G*H)
+        dgi = grad_hidden.new_empty(grad_hidden.shape[0], len(grads), weight.shape[0])  # (B, T, G*H)
+        dgh = torch.empty_like(dgi) if split else dgi
         dh_next, rest = carry[0], carry[1:]
         for t in range(len(grads) - 1, -1, -1):
             dh = grads[t] + dh_next  # (B, H): from above and from step t + 1
             blocks, direct, rest = step(dh, rest, kept[t], params, knobs)
-            slot = torch.cat(blocks, 1, out=dpre[:, t])  # (B, G*H), written in place: no stack after the loop
+            # written in place, (B, G*H): no stack after the loop
+            half = len(blocks) // 2 if split else len(blocks)
+            slot = torch.cat(blocks[:half], 1, out=dgi[:, t])
+            if split:
+                slot = torch.cat(blocks[half:], 1, out=dgh[:, t])
             dh_next = slot.mm(weight) if direct is None else torch.addmm(direct, slot, weight)  # (B, H)
-        return dpre, [dh_next] + rest
+        return dgi, dgh, [dh_next] + rest
 
     return reverse
 
@@ -125,14 +131,15 @@ class CellSequence(torch.autograd.Function):
         state, params, flat = saved[:ctx.count], saved[ctx.count:ctx.inputs], saved[ctx.inputs:]
         kept = [flat[k:k + ctx.per_step] for k in range(0, len(flat), ctx.per_step)]  # per step again
         with torch.jit.optimized_execution(False):
-            dpre, carry = ctx.reverse(grad_hidden, list(grad_final), kept, params[0], list(params), ctx.knobs)
+            dgi, dgh, carry = ctx.reverse(grad_hidden, list(grad_final), kept, params[0], list(params), ctx.knobs,
+                                          ctx.rule.split)
         batch, steps, size = hidden.shape
         h_prev = torch.cat([state[0].unsqueeze(1), hidden[:, :-1]], 1)  # (B, T, H): h_0 ... h_{T-1}
         # dL/dU over all steps at once: (G*H, B*T) x (B*T, H)
-        grad_weight = dpre.reshape(batch * steps, -1).t().mm(h_prev.reshape(batch * steps, size))
+        grad_weight = dgh.reshape(batch * steps, -1).t().mm(h_prev.reshape(batch * steps, size))
         sums = carry[ctx.count:]
-        extras = ctx.rule.finish(sums) if ctx.rule.finish is not None else []
-        return (None, None, dpre, *carry[:ctx.count], grad_weight, *extras)
+        extras = ctx.rule.finish(sums, dgh) if ctx.rule.finish is not None else []
+        return (None, None, dgi, *carry[:ctx.count], grad_weight, *extras)
 
 
 def run_sequence(cell, gi: Tensor, state: List[Tensor], compiled: bool) -> Tuple[Tensor, List[Tensor]]:
