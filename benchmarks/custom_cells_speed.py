@@ -68,15 +68,16 @@ def seconds_per_step(model, x, y, steps: int) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def matmul_flops(blocks: int, hidden: int, embed: int, vocab: int) -> int:
+def matmul_flops(blocks: int, hidden: int, embed: int, vocab: int, dense: bool = True) -> int:
     """Multiply-adds per token of a 1-layer model whose cell has `blocks` weight blocks: the input
-    projection, the recurrence, the read-out (a training step does each three times: forward, two grads)."""
-    return blocks * hidden * (embed + hidden) + hidden * vocab
+    projection, the recurrence (none when not dense: IndRNN's u * h), the read-out (a training step does
+    each three times: forward, two grads)."""
+    return blocks * hidden * (embed + (hidden if dense else 0)) + hidden * vocab
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--archs", default="lstm_cell,lstm_peephole,gru_cell,mgu,elman_act,leaky,residual,gated_residual")
+    parser.add_argument("--archs", default="lstm_cell,lstm_peephole,gru_cell,mgu,elman_act,leaky,residual,gated_residual,indrnn")
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--seq", type=int, default=128)
@@ -112,7 +113,9 @@ def main() -> None:
         f, a = min(times["fused"]), min(times["autograd"])  # best of repeats: the least disturbed measurement
         c = min(times["hand"]) if has_hand else a
         sizes = (args.hidden, model.embed.embedding_dim, SPEC.vocab_size)
-        work = matmul_flops(FUSED_BLOCKS[reference], *sizes) / matmul_flops(max(1, len(model.cells[0].gates)), *sizes)
+        cell = model.cells[0]
+        work = matmul_flops(FUSED_BLOCKS[reference], *sizes) / matmul_flops(max(1, len(cell.gates)), *sizes,
+                                                                             cell.weight_hh.dim() == 2)
         print(f"{arch:15s} {tokens / c:10.0f}   {reference:6s} {tokens / f:9.0f}   {f / c:5.2f}  "
               f"{f / a:13.2f}  {work:11.2f}" + ("" if has_hand else "  (no hand backward: autograd loop)"))
 
