@@ -23,12 +23,14 @@ whatever the cell; flushing shows the cell's own speed.
 
     python benchmarks/custom_cells_speed.py [--archs lstm_cell,mgu] [--repeats 5] [--eager] [--flush-denormal]
 
-Measured (issue 17) with --repeats 2 on the shared 2-core machine, torch 2.13 CPU, load average ~6
-(busy: three other sessions; ratios moved by up to ~0.1 between runs): ratio to the fused kernel with
-the hand backward (autograd loop in brackets) lstm_cell 0.92 (0.69), lstm_peephole 0.83 (0.60),
-gru_cell 1.11 (0.91; measured after the rest), mgu 2.02 (1.54), elman_act 1.06 (0.99), leaky 0.95 (0.67),
-residual 0.37 (0.37), gated_residual 0.59 (0.46); with --flush-denormal residual 1.01 (0.91),
-gated_residual 0.54 (its matmul work alone is 1.75x the Elman's: 0.57).
+Measured (issue 17), three runs of --repeats 2 on the shared 2-core machine (torch 2.13 CPU, load
+average ~6: three other sessions at work, so ratios moved by up to ~0.1 between runs): ratio to the
+fused kernel with the hand backward (autograd through the loop, what ran before, in brackets)
+lstm_cell 0.89-0.92 (0.69-0.71), lstm_peephole 0.79-0.92 (0.60-0.63), gru_cell 1.06-1.13 (0.86-0.92),
+mgu 1.84-2.02 (1.45-1.54), elman_act 1.01-1.06 (0.96-1.03), leaky 0.86-0.95 (0.67-0.81), residual
+0.37-0.41 (0.37-0.41), gated_residual 0.56-0.60 (0.45-0.46), indrnn 1.29-1.74 (autograd only).
+With --flush-denormal: residual 1.01 (0.91-0.95), gated_residual 0.54-0.56 (its matmul work is
+1.75x the Elman's: 0.57).
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ scripting fails the same loop runs eagerly. In training, a cell that declares
 its hand-derived backward (cells.py: every cell but indrnn) runs its
 whole sequence as one autograd node (sequence_grad.py): the loop without a
 graph, then time in reverse with the recurrent weight's gradient as one
-matmul: lstm_cell went from 0.69 to 0.92 of the fused LSTM's training speed,
-lstm_peephole from 0.60 to 0.83 (issue 17). model.hand_backward = False runs autograd's loop instead
+matmul: lstm_cell went from ~0.7 to ~0.9 of the fused LSTM's training speed,
+lstm_peephole from ~0.6 to 0.8-0.9 (issue 17). model.hand_backward = False runs autograd's loop instead
 (the reference, and the way to a double backward). torch.compile works here (gcc)
 and ran the loop ~20% faster than eager, but took 20-85 s to compile per
 input shape (train windows, eval windows, sampling at T = 1): more than a
