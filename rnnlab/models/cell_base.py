@@ -86,6 +86,9 @@ def activation_slope(pre: Tensor, h: Tensor, code: int) -> Tensor:
     return torch.ones_like(h)
 
 
+sigmoid_backward, tanh_backward = torch.ops.aten.sigmoid_backward, torch.ops.aten.tanh_backward  # (grad, output)
+
+
 def activation_backward(grad: Tensor, pre: Tensor, value: Tensor, code: int) -> Tensor:
     """grad f'(pre), value = f(pre): torch's own fused backward kernels where f has one."""
     if code == 0:

@@ -1,9 +1,10 @@
 """The recurrent cells, each written once (its equations, parameters and arch keys), and their table.
 
 The contract a cell fulfils, and the base class that runs it one step, are in cell_base.py. A cell
-is one class here: its `name` (model.cell), its arch's `Options` and `summary` (custom.py registers
-one arch per row of CELLS), its `gates`, its `recurrent` half and its `update`. Adding a cell is
-adding one such class and its row.
+is one class here (the LSTM and its peephole variant in lstm_cells.py): its `name` (model.cell), its
+arch's `Options` and `summary` (custom.py registers one arch per row of CELLS), its `gates`, its
+`recurrent` half, its `update` and, where it has one, its hand-derived backward step. Adding a cell
+is adding one such class and its row.
 """
 
 from __future__ import annotations
@@ -19,10 +20,9 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..options import opt
 from .base import RecurrentOptions
-from .cell_base import (ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, HandBackward, Knobs, activate,
-                        activation_backward)
-
-sigmoid_backward, tanh_backward = torch.ops.aten.sigmoid_backward, torch.ops.aten.tanh_backward  # (grad, output)
+from .cell_base import (ACTIVATION_CODES, ARCH, ActivationOptions, Cell, HandBackward, Knobs, activate,
+                        activation_backward, sigmoid_backward, tanh_backward)
+from .lstm_cells import LSTMCell, PeepholeLSTMCell
 
 # Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), its backward step
 # (cell_base.HandBackward) where it has one, then its class. An update returns third its gates, then
@@ -49,45 +49,6 @@ class ElmanCell(Cell):
     @dataclass
     class Options(ActivationOptions):
         arch: str = opt("elman_act", ARCH)
-
-
-def lstm_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
-                 knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    # torch's nn.LSTM: blocks (input, forget, cell, output), both biases added.
-    i, f, g, o = (gi + gh).chunk(4, 1)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * state[1] + i * g
-    tc = torch.tanh(c)
-    h = o * tc
-    return h, [h, c], [i, f, g, o, tc]
-
-
-def lstm_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
-              knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
-    i, f, g, o, tc, c_prev = kept[0], kept[1], kept[2], kept[3], kept[4], kept[6]  # (B, H) each
-    dc = carry[0] + tanh_backward(dh * o, tc)  # dL/dc_t: through h = o tanh(c), and from c_{t+1}
-    grads = [sigmoid_backward(dc * g, i), sigmoid_backward(dc * c_prev, f), tanh_backward(dc * i, g),
-             sigmoid_backward(dh * tc, o)]  # c = f c_{t-1} + i g
-    return grads, None, [dc * f]
-
-
-class LSTMCell(Cell):
-    name, summary = "lstm", "LSTM as a custom cell: torch's equations and layout, to check the machinery"
-    gates = ("input", "forget", "cell", "output")
-    paired = True
-    update = staticmethod(lstm_update)
-    hand_backward = HandBackward(lstm_step)
-
-    @dataclass
-    class Options(RecurrentOptions):
-        arch: str = opt("lstm_cell", ARCH)
-        forget_bias: float = FORGET_BIAS
-
-    def __init__(self, input_size: int, hidden: int, options: Options):
-        super().__init__(input_size, hidden, options)
-        with torch.no_grad():  # as the fused LSTM: the two biases add up to forget_bias
-            self.bias_ih[hidden:2 * hidden].fill_(options.forget_bias)
-            self.bias_hh[hidden:2 * hidden].zero_()
 
 
 def biased_half(z: Tensor, params: List[Tensor]) -> Tensor:
@@ -163,64 +124,6 @@ class MGUCell(Cell):
     @dataclass
     class Options(RecurrentOptions):
         arch: str = opt("mgu", ARCH)
-
-
-def peephole_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
-                     knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    # Gers & Schmidhuber: c_{t-1} reaches the input and forget gates, c_t the output gate. Coupled
-    # (CIFG): the input gate is 1 - forget (its weight block then goes unused).
-    peep = params[1]  # (3, H): diagonal peepholes for input, forget, output
-    c_prev = state[1]
-    i, f, g, o = (gi + gh).chunk(4, 1)
-    f = torch.sigmoid(f + peep[1] * c_prev)
-    i = 1.0 - f if knobs.coupled else torch.sigmoid(i + peep[0] * c_prev)
-    g = torch.tanh(g)
-    c = f * c_prev + i * g
-    o = torch.sigmoid(o + peep[2] * c)
-    tc = torch.tanh(c)
-    h = o * tc
-    return h, [h, c], [i, f, g, o, tc, c]
-
-
-def peephole_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
-                  knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
-    # The LSTM's, and: o's pre-activation reads c_t (p_o), i's and f's read c_{t-1} (p_i, p_f).
-    # Coupled, i = 1 - f: the input block gets no gradient and f's scales by c_{t-1} - g.
-    i, f, g, o, tc, c, c_prev = kept[0], kept[1], kept[2], kept[3], kept[4], kept[5], kept[7]  # (B, H) each
-    peep = params[1]  # (3, H)
-    do = sigmoid_backward(dh * tc, o)
-    dc = torch.addcmul(carry[0] + tanh_backward(dh * o, tc), do, peep[2])  # dL/dc_t
-    if knobs.coupled:
-        di, df = torch.zeros_like(dc), sigmoid_backward(dc * (c_prev - g), f)
-    else:
-        di, df = sigmoid_backward(dc * g, i), sigmoid_backward(dc * c_prev, f)
-    dc_prev = torch.addcmul(torch.addcmul(dc * f, di, peep[0]), df, peep[1])
-    sums = [torch.addcmul(carry[1], di, c_prev), torch.addcmul(carry[2], df, c_prev),
-            torch.addcmul(carry[3], do, c)] if len(carry) > 1 else [di * c_prev, df * c_prev, do * c]
-    return [di, df, tanh_backward(dc * i, g), do], None, [dc_prev] + sums
-
-
-def peephole_finish(sums: List[Tensor], dgh: Tensor) -> List[Tensor]:
-    return [torch.stack([s.sum(0) for s in sums])]  # (3, H): dL/dp_i, dL/dp_f, dL/dp_o
-
-
-class PeepholeLSTMCell(LSTMCell):
-    name, summary = "lstm_peephole", "LSTM with diagonal peepholes from the cell (Gers & Schmidhuber)"
-    update = staticmethod(peephole_update)
-    hand_backward = HandBackward(peephole_step, peephole_finish)
-
-    @dataclass
-    class Options(RecurrentOptions):
-        arch: str = opt("lstm_peephole", ARCH)
-        forget_bias: float = FORGET_BIAS
-        coupled: bool = opt(False, "tie the input gate to 1 - forget gate (CIFG)")
-
-    def __init__(self, input_size: int, hidden: int, options: Options):
-        super().__init__(input_size, hidden, options)
-        self.peephole = nn.Parameter(torch.zeros(3, hidden))  # (3, H): zero = a plain LSTM at start
-
-    def step_params(self) -> list[Tensor]:
-        return [self.weight_hh, self.peephole]
 
 
 def inverse_softplus(value: float) -> float:
