@@ -1,16 +1,17 @@
 """The recurrent cells, each written once (its equations, parameters and arch keys), and their table.
 
 The contract a cell fulfils, and the base class that runs it one step, are in cell_base.py. A cell
-is one class here: its `name` (model.cell), its arch's `Options` and `summary` (custom.py registers
-one arch per row of CELLS), its `gates`, its `recurrent` half and its `update`. Adding a cell is
-adding one such class and its row.
+is one class here (the LSTM and its peephole variant in lstm_cells.py): its `name` (model.cell), its
+arch's `Options` and `summary` (custom.py registers one arch per row of CELLS), its `gates`, its
+`recurrent` half, its `update` and, where it has one, its hand-derived backward step. Adding a cell
+is adding one such class and its row.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -19,52 +20,35 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..options import opt
 from .base import RecurrentOptions
-from .cell_base import ACTIVATION_CODES, ARCH, FORGET_BIAS, ActivationOptions, Cell, Knobs, activate
+from .cell_base import (ACTIVATION_CODES, ARCH, ActivationOptions, Cell, HandBackward, Knobs, activate,
+                        activation_backward, sigmoid_backward, tanh_backward)
+from .lstm_cells import LSTMCell, PeepholeLSTMCell
 
-# Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), then its class.
+# Each cell: its update (and its recurrent half, where not cell_base.dense_half's U z), its backward step
+# (cell_base.HandBackward) where it has one, then its class. An update returns third its gates, then
+# what its backward step reads besides (kept: tensors it computed anyway, so keeping them costs nothing).
 
 
 def elman_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                   knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = activate(gi + gh, knobs.activation)  # (B, H)
-    return h, [h], []
+    pre = gi + gh
+    h = activate(pre, knobs.activation)  # (B, H)
+    return h, [h], [pre, h]
+
+
+def elman_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+               knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    return [activation_backward(dh, kept[0], kept[1], knobs.activation)], None, carry  # h_{t-1} acts through U alone
 
 
 class ElmanCell(Cell):
     name, summary = "elman", "Elman RNN with a choice of activation, custom cell (TorchScript loop)"
     update = staticmethod(elman_update)
+    hand_backward = HandBackward(elman_step)
 
     @dataclass
     class Options(ActivationOptions):
         arch: str = opt("elman_act", ARCH)
-
-
-def lstm_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
-                 knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    # torch's nn.LSTM: blocks (input, forget, cell, output), both biases added.
-    i, f, g, o = (gi + gh).chunk(4, 1)
-    i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
-    c = f * state[1] + i * g
-    h = o * torch.tanh(c)
-    return h, [h, c], [i, f, g, o]
-
-
-class LSTMCell(Cell):
-    name, summary = "lstm", "LSTM as a custom cell: torch's equations and layout, to check the machinery"
-    gates = ("input", "forget", "cell", "output")
-    paired = True
-    update = staticmethod(lstm_update)
-
-    @dataclass
-    class Options(RecurrentOptions):
-        arch: str = opt("lstm_cell", ARCH)
-        forget_bias: float = FORGET_BIAS
-
-    def __init__(self, input_size: int, hidden: int, options: Options):
-        super().__init__(input_size, hidden, options)
-        with torch.no_grad():  # as the fused LSTM: the two biases add up to forget_bias
-            self.bias_ih[hidden:2 * hidden].fill_(options.forget_bias)
-            self.bias_hh[hidden:2 * hidden].zero_()
 
 
 def biased_half(z: Tensor, params: List[Tensor]) -> Tensor:
@@ -79,7 +63,21 @@ def gru_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor]
     r, z = torch.sigmoid(ri + rh), torch.sigmoid(zi + zh)
     n = torch.tanh(ni + r * nh)
     h = (1.0 - z) * n + z * state[0]
-    return h, [h], [r, z, n]
+    return h, [h], [r, z, n, nh]
+
+
+def gru_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+             knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    r, z, n, nh, h_prev = kept[0], kept[1], kept[2], kept[3], kept[4]
+    through = dh * z  # h = (1 - z) n + z h_{t-1}
+    dz = sigmoid_backward(dh * (h_prev - n), z)
+    dn = tanh_backward(dh - through, n)  # n = tanh(ni + r nh)
+    dr = sigmoid_backward(dn * nh, r)
+    return [dr, dz, dn, dr, dz, dn * r], through, carry  # the input half's, then the recurrent half's
+
+
+def gru_finish(sums: List[Tensor], dgh: Tensor) -> List[Tensor]:
+    return [dgh.sum((0, 1))]  # (3H,): b_hh, inside the recurrent half
 
 
 class GRUCell(Cell):
@@ -87,6 +85,7 @@ class GRUCell(Cell):
     gates = ("reset", "update", "new")
     recurrent = staticmethod(biased_half)
     update = staticmethod(gru_update)
+    hand_backward = HandBackward(gru_step, gru_finish, split=True)
 
     @dataclass
     class Options(RecurrentOptions):
@@ -108,48 +107,23 @@ def mgu_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor]
     return h, [h], [u, new]
 
 
+def mgu_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+             knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    u, new, h_prev = kept[0], kept[1], kept[2]
+    du = dh * u
+    grads = [sigmoid_backward(dh * (new - h_prev), u), tanh_backward(du, new)]
+    return grads, dh - du, carry
+
+
 class MGUCell(Cell):
     name, summary = "mgu", "Minimal gated unit: h_t = u tanh(W x + U h + b) + (1 - u) h_{t-1}"
     gates = ("update", "new")
     update = staticmethod(mgu_update)
+    hand_backward = HandBackward(mgu_step)
 
     @dataclass
     class Options(RecurrentOptions):
         arch: str = opt("mgu", ARCH)
-
-
-def peephole_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
-                     knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    # Gers & Schmidhuber: c_{t-1} reaches the input and forget gates, c_t the output gate. Coupled
-    # (CIFG): the input gate is 1 - forget (its weight block then goes unused).
-    peep = params[1]  # (3, H): diagonal peepholes for input, forget, output
-    c_prev = state[1]
-    i, f, g, o = (gi + gh).chunk(4, 1)
-    f = torch.sigmoid(f + peep[1] * c_prev)
-    i = 1.0 - f if knobs.coupled else torch.sigmoid(i + peep[0] * c_prev)
-    g = torch.tanh(g)
-    c = f * c_prev + i * g
-    o = torch.sigmoid(o + peep[2] * c)
-    h = o * torch.tanh(c)
-    return h, [h, c], [i, f, g, o]
-
-
-class PeepholeLSTMCell(LSTMCell):
-    name, summary = "lstm_peephole", "LSTM with diagonal peepholes from the cell (Gers & Schmidhuber)"
-    update = staticmethod(peephole_update)
-
-    @dataclass
-    class Options(RecurrentOptions):
-        arch: str = opt("lstm_peephole", ARCH)
-        forget_bias: float = FORGET_BIAS
-        coupled: bool = opt(False, "tie the input gate to 1 - forget gate (CIFG)")
-
-    def __init__(self, input_size: int, hidden: int, options: Options):
-        super().__init__(input_size, hidden, options)
-        self.peephole = nn.Parameter(torch.zeros(3, hidden))  # (3, H): zero = a plain LSTM at start
-
-    def step_params(self) -> list[Tensor]:
-        return [self.weight_hh, self.peephole]
 
 
 def inverse_softplus(value: float) -> float:
@@ -159,8 +133,22 @@ def inverse_softplus(value: float) -> float:
 def leaky_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                   knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
     a = params[1]  # (H,) retention 1 - 1/tau, per unit
-    h = a * state[0] + (1.0 - a) * activate(gi + gh, knobs.activation)
-    return h, [h], []
+    pre = gi + gh
+    value = activate(pre, knobs.activation)
+    h = a * state[0] + (1.0 - a) * value
+    return h, [h], [pre, value]
+
+
+def leaky_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+               knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    pre, value, h_prev, a = kept[0], kept[1], kept[2], params[1]
+    # dL/da sums dh (h_{t-1} - f(pre)) over time (and batch, in finish)
+    total = torch.addcmul(carry[0], dh, h_prev - value) if len(carry) > 0 else dh * (h_prev - value)
+    return [activation_backward(dh * (1.0 - a), pre, value, knobs.activation)], dh * a, [total]
+
+
+def leaky_finish(sums: List[Tensor], dgh: Tensor) -> List[Tensor]:
+    return [sums[0].sum(0)]  # (H,)
 
 
 class LeakyCell(Cell):
@@ -171,6 +159,7 @@ class LeakyCell(Cell):
 
     name, summary = "leaky", "Leaky-integrator RNN, h_t = a h_{t-1} + (1 - a) f(W x + U h + b), a = 1 - 1/tau"
     update = staticmethod(leaky_update)
+    hand_backward = HandBackward(leaky_step, leaky_finish)
 
     @dataclass
     class Options(ActivationOptions):
@@ -212,13 +201,21 @@ class LeakyCell(Cell):
 
 def residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: List[Tensor],
                      knobs: Knobs) -> Tuple[Tensor, List[Tensor], List[Tensor]]:
-    h = state[0] + activate(gi + gh, knobs.activation)
-    return h, [h], []
+    pre = gi + gh
+    value = activate(pre, knobs.activation)
+    h = state[0] + value
+    return h, [h], [pre, value]
+
+
+def residual_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+                  knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    return [activation_backward(dh, kept[0], kept[1], knobs.activation)], dh, carry  # the identity passes dh whole
 
 
 class ResidualCell(Cell):
     name, summary = "residual", "Residual RNN, h_t = h_{t-1} + f(W x + U h + b)"
     update = staticmethod(residual_update)
+    hand_backward = HandBackward(residual_step)
 
     @dataclass
     class Options(ActivationOptions):
@@ -231,7 +228,15 @@ def gated_residual_update(gi: Tensor, gh: Tensor, state: List[Tensor], params: L
     keep = torch.sigmoid(gl)  # l_t: how much of h_{t-1} passes unchanged
     new = activate(gn, knobs.activation)
     h = keep * state[0] + (1.0 - keep) * new
-    return h, [h], [keep, new]
+    return h, [h], [keep, new, gn]
+
+
+def gated_residual_step(dh: Tensor, carry: List[Tensor], kept: List[Tensor], params: List[Tensor],
+                        knobs: Knobs) -> Tuple[List[Tensor], Optional[Tensor], List[Tensor]]:
+    keep, new, gn, h_prev = kept[0], kept[1], kept[2], kept[3]
+    through = dh * keep  # what of dh reaches h_{t-1} directly
+    grads = [sigmoid_backward(dh * (h_prev - new), keep), activation_backward(dh - through, gn, new, knobs.activation)]
+    return grads, through, carry
 
 
 class GatedResidualCell(Cell):
@@ -239,6 +244,7 @@ class GatedResidualCell(Cell):
     summary = "Gated residual RNN, h_t = l h_{t-1} + (1 - l) f(W x + U h + b), l a sigmoid gate"
     gates = ("keep", "new")
     update = staticmethod(gated_residual_update)
+    hand_backward = HandBackward(gated_residual_step)
 
     @dataclass
     class Options(ActivationOptions):

@@ -6,8 +6,14 @@ cells from cells.py. Speed, on the CPU: the input projections of all time
 steps are one matmul per layer, (B, T, I) -> (B, T, G*H), before the loop,
 the loop walks `gi.unbind(1)` (T slices gi[:, t] would each zero-fill a
 (B, T, G*H) gradient in backward: quadratic in T), and the loop itself is a
-TorchScript function, run without graph optimisation (see forward). When
-scripting fails the same loop runs eagerly. torch.compile works here (gcc)
+TorchScript function, run without graph optimisation (see run_loop). When
+scripting fails the same loop runs eagerly. In training, a cell that declares
+its hand-derived backward (cells.py: every cell but indrnn) runs its
+whole sequence as one autograd node (sequence_grad.py): the loop without a
+graph, then time in reverse with the recurrent weight's gradient as one
+matmul: lstm_cell went from ~0.7 to ~0.9 of the fused LSTM's training speed,
+lstm_peephole from ~0.6 to 0.8-0.9 (issue 17). model.hand_backward = False runs autograd's loop instead
+(the reference, and the way to a double backward). torch.compile works here (gcc)
 and ran the loop ~20% faster than eager, but took 20-85 s to compile per
 input shape (train windows, eval windows, sampling at T = 1): more than a
 two-minute run saves. benchmarks/custom_cells_speed.py measures it all.
@@ -26,6 +32,7 @@ from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
 from .cell_base import Cell, Knobs
 from .cells import CELLS, LSTMCell
+from .sequence_grad import run_sequence
 
 
 def make_loop(recurrent, update):
@@ -65,8 +72,16 @@ def loops_for(cell):
     return loops(cell.recurrent, cell.update)
 
 
-def run_loop(cell, gi: Tensor, state: List[Tensor], compiled: bool = True) -> Tuple[Tensor, List[Tensor]]:
-    """One cell over time from its input half gi (B, T, G*H): outputs (B, T, H) and the final state."""
+def run_loop(cell, gi: Tensor, state: List[Tensor], compiled: bool = True,
+             hand_backward: bool = True) -> Tuple[Tensor, List[Tensor]]:
+    """One cell over time from its input half gi (B, T, G*H): outputs (B, T, H) and the final state.
+
+    With a gradient to compute, a cell with a HandBackward runs as one sequence_grad.CellSequence
+    (hand_backward=False: autograd through the loop, the reference it is tested against). Under
+    autocast it does not: the loop's mixed dtypes (a bf16 h, a float32 c) are autograd's to track."""
+    if (hand_backward and cell.hand_backward is not None and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(gi.device.type)):
+        return run_sequence(cell, gi, state, compiled)
     eager, scripted = loops_for(cell)
     loop = scripted if compiled and scripted is not None else eager
     # No graph optimisation: TorchScript's own autodiff (DifferentiableGraph) was slower here and
@@ -96,6 +111,7 @@ class CustomRecurrentModel(SequenceModel):
         for cell in self.cells:  # the recurrent-init keys every arch shares
             cell.init_recurrent(options)
         self.compiled = True  # False forces the eager loop (tests compare the two)
+        self.hand_backward = True  # False: autograd through the loop, for every cell (tests compare the two)
 
     @property
     def paired(self) -> bool:
@@ -109,7 +125,8 @@ class CustomRecurrentModel(SequenceModel):
         finals = []
         for layer, cell in enumerate(self.cells):
             gi = cell.project_inputs(inputs)  # (B, T, G*H): every step's input half in one matmul
-            hidden, final = run_loop(cell, gi, [p[layer] for p in parts], self.compiled)  # (B, T, H)
+            hidden, final = run_loop(cell, gi, [p[layer] for p in parts], self.compiled,
+                                     self.hand_backward)  # (B, T, H)
             finals.append(final)
             inputs = self.drop(hidden)  # dropout between layers and before the head
         new = tuple(torch.stack([f[k] for f in finals]) for k in range(len(parts)))  # each (L, B, H)

@@ -34,6 +34,7 @@ from ..errors import ConfigError
 from ..options import opt
 from .registry import ARCHS
 from .base import RecurrentOptions, SequenceModel, State, TaskSpec, input_layer
+from .cell_base import activation_slope
 from .cells import ACTIVATION_CODES, activate
 from .init import init_recurrent_block
 
@@ -125,23 +126,6 @@ def delay_loop(gi: Tensor, history: List[Tensor], weight_hh: Tensor, delays: Lis
         outputs.append(h)
         pres.append(pre)
     return torch.stack(outputs, 1), torch.stack(pres, 1)
-
-
-def activation_slope(pre: Tensor, h: Tensor, code: int) -> Tensor:
-    """f'(pre) for cells.activate's codes, as torch's own backward computes it (h = f(pre))."""
-    if code == 0:
-        return 1.0 - h * h  # tanh
-    if code == 1:
-        return (pre > 0).to(pre.dtype)  # relu
-    if code == 2:
-        return ((pre >= 0.0) & (pre <= 6.0)).to(pre.dtype)  # clamp(0, 6) passes the gradient at its ends
-    if code == 3:
-        return torch.where(pre > 0, torch.ones_like(h), h + 1.0)  # elu: exp(pre) = h + 1 below 0
-    if code == 4:
-        return torch.where(pre > 20.0, torch.ones_like(h), torch.sigmoid(pre))  # softplus is linear past 20
-    if code == 5:
-        return 1.0 / (1.0 + pre.abs()) ** 2  # softsign
-    return torch.ones_like(h)
 
 
 def delay_backward_loop(grad_hidden: Tensor, pre: Tensor, hidden: Tensor, weight_hh: Tensor, delays: List[int],
