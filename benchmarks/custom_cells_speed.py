@@ -15,21 +15,22 @@ model's (input projection, recurrence, read-out): the ratio a cell would show
 if both ran matmul-bound at one FLOP rate. A cell with more weight blocks than
 its counterpart does more work (gated_residual: 2 blocks against the Elman's 1,
 0.57 at 256 units), and more pointwise work per step, which the fused kernels
-(oneDNN's RNN on CPU) fuse into their own loops. --flush-denormal runs with
-torch.set_flush_denormal(True): the untrained residual net's h grows by f(.)
-each step, its logits reach the hundreds and the softmax's gradient holds
-denormal floats, which make the read-out's matmuls many times slower on x86
-whatever the cell; flushing shows the cell's own speed.
+(oneDNN's RNN on CPU) fuse into their own loops. Denormals are flushed to
+zero, as the trainer does on the CPU (train/loop.py prepare): the untrained
+residual net's h grows by f(.) each step, its logits reach the hundreds and
+the softmax's gradient holds denormal floats, which make the read-out's
+matmuls many times slower on x86 whatever the cell. --keep-denormal measures
+without the flush (what runs got before it).
 
-    python benchmarks/custom_cells_speed.py [--archs lstm_cell,mgu] [--repeats 5] [--eager] [--flush-denormal]
+    python benchmarks/custom_cells_speed.py [--archs lstm_cell,mgu] [--repeats 5] [--eager] [--keep-denormal]
 
 Measured (issue 17), three runs of --repeats 2 on the shared 2-core machine (torch 2.13 CPU, load
 average ~6: three other sessions at work, so ratios moved by up to ~0.1 between runs): ratio to the
-fused kernel with the hand backward (autograd through the loop, what ran before, in brackets)
+fused kernel with the hand backward (autograd through the loop, what ran before, in brackets), denormals kept
 lstm_cell 0.89-0.92 (0.69-0.71), lstm_peephole 0.79-0.92 (0.60-0.63), gru_cell 1.06-1.13 (0.86-0.92),
 mgu 1.84-2.02 (1.45-1.54), elman_act 1.01-1.06 (0.96-1.03), leaky 0.86-0.95 (0.67-0.81), residual
 0.37-0.41 (0.37-0.41), gated_residual 0.56-0.60 (0.45-0.46), indrnn 1.29-1.74 (autograd only).
-With --flush-denormal: residual 1.01 (0.91-0.95), gated_residual 0.54-0.56 (its matmul work is
+With denormals flushed: residual 1.01 (0.91-0.95), gated_residual 0.54-0.56 (its matmul work is
 1.75x the Elman's: 0.57).
 """
 
@@ -86,14 +87,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--eager", action="store_true", help="run the custom loops eagerly (no TorchScript)")
-    parser.add_argument("--flush-denormal", action="store_true", help="torch.set_flush_denormal(True) (see above)")
+    parser.add_argument("--keep-denormal", action="store_true",
+                        help="do not torch.set_flush_denormal(True), which the trainer does (see above)")
     args = parser.parse_args()
-    if args.flush_denormal:
+    if not args.keep_denormal:
         torch.set_flush_denormal(True)
     load = os.getloadavg()[0]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, loop: {'eager' if args.eager else compile_path()}, "
           f"{os.cpu_count()} cores, load average {load:.2f} (other processes share the cores: figures vary from run to run)"
-          + (", denormals flushed" if args.flush_denormal else ""))
+          + (", denormals kept" if args.keep_denormal else ", denormals flushed (as the trainer)"))
     x = torch.randint(0, 96, (args.batch, args.seq))
     y = torch.randint(0, 96, (args.batch, args.seq))
     tokens = args.batch * args.seq

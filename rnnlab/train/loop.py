@@ -53,6 +53,11 @@ def prepare(cfg: Config) -> Prepared:
     task = build_task(cfg.task, cfg.seed)
     model = build_model(cfg.model, task.spec).to(device)
     torch.set_num_threads(choose_threads(cfg.threads, model, device))  # threads = 0: chosen (threads.py)
+    if device.type == "cpu":
+        # Denormal floats (below 1.2e-38 in float32) make CPU matmuls ~10x slower: an untrained residual
+        # net's softmax gradient was 8% denormal and its step 2.5x slower than with them flushed to zero
+        # (benchmarks/custom_cells_speed.py, against --keep-denormal). Nothing above that bound changes.
+        torch.set_flush_denormal(True)
     check_algorithm(cfg, model, task)
     return Prepared(cfg, task, model, device)
 
