@@ -263,7 +263,10 @@ def main() -> None:
     if args.mode == "interleaved":  # rnnlab's wall time per step, everything included, against plain's
         print(f"tokens/s rnnlab/plain, interleaved: {ratio_wall:.3f} "
               f"({'ok' if ratio_wall >= 0.97 else 'BELOW'} target >= 0.97)")
-        print(f"val loss rnnlab - plain after the same {b['steps'] - (args.order == 'plain')} steps: {diff:+.4f} nats/char")
+        if a["steps"] == b["steps"]:
+            print(f"val loss rnnlab - plain after the same {a['steps']} steps: {diff:+.4f} nats/char")
+        else:  # plain first: it took the step before rnnlab's first, and one after rnnlab's last
+            print(f"val loss rnnlab - plain: {diff:+.4f} nats/char (plain took {b['steps'] - a['steps']} step more)")
     else:
         print(f"tokens/s rnnlab/plain: {ratio:.3f} step time, {ratio_wall:.3f} wall "
               f"({'ok' if ratio >= 0.95 else 'BELOW'} target >= 0.95)")
