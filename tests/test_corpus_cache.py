@@ -129,3 +129,16 @@ def test_least_recently_used_entries_go_beyond_the_limit(cache, corpus, monkeypa
     time.sleep(0.02)
     task(corpus, ngram_order=4)
     assert seen[1] in entries() and seen[2] not in entries() and len(entries()) == 2
+
+
+def test_the_cache_stays_under_its_byte_limit_but_keeps_the_newest(cache, corpus, monkeypatch):
+    task(corpus, ngram_order=1)
+    [first] = cache.glob("corpus-*.pt")
+    monkeypatch.setattr(corpus_cache, "MAX_BYTES", first.stat().st_size + 10)
+    time.sleep(0.02)
+    task(corpus, ngram_order=2)  # together over the limit: the older one goes
+    assert not first.exists() and len(list(cache.glob("corpus-*.pt"))) == 1
+    monkeypatch.setattr(corpus_cache, "MAX_BYTES", 1)
+    time.sleep(0.02)
+    task(corpus, ngram_order=3)  # bigger than the limit alone: still kept (the newest)
+    assert len(list(cache.glob("corpus-*.pt"))) == 1

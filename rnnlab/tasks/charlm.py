@@ -199,8 +199,9 @@ def corpus_tensors(options: CharLMOptions, text: str, train_text: str, val_text:
     entry = {"vocab": vocab.to_checkpoint(), "train_data": vocab.encode(train_text), "val_data": vocab.encode(val_text),
              "val_lengths": torch.tensor([len(piece) for piece in vocab.split(val_text)])}
     entry["ngram_losses"] = ngram_token_losses(options.ngram_order, entry["train_data"], entry["val_data"], len(vocab))
-    corpus_cache.save(key, {**entry, **{name: corpus_cache.compact_ids(entry[name], len(vocab))
-                                        for name in ("train_data", "val_data")}})
+    longest = int(entry["val_lengths"].max()) if len(entry["val_lengths"]) else 0
+    bounds = {"train_data": len(vocab), "val_data": len(vocab), "val_lengths": longest + 1}
+    corpus_cache.save(key, {**entry, **{name: corpus_cache.compact(entry[name], bound) for name, bound in bounds.items()}})
     return entry
 
 

@@ -9,7 +9,7 @@ changed option simply misses. Entries hold tensors, strings and numbers only and
 foreign, unreadable) is a miss, never an error: the cache is a speed-up, and the run computes afresh.
 
 Where: $RNNLAB_CACHE (a folder; `off` turns the cache off), else $XDG_CACHE_HOME/rnnlab, else
-~/.cache/rnnlab. At most MAX_ENTRIES files stay, the least recently used go first.
+~/.cache/rnnlab. At most MAX_ENTRIES files and MAX_BYTES stay, the least recently used going first (the newest stays).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ import torch
 from ..store.files import atomic_write
 
 FORMAT = 1  # bump when an entry's contents change meaning: old entries then miss
-MAX_ENTRIES = 16  # ~4 MB each on the embedded corpus
+MAX_ENTRIES = 16  # ~6 MB each on the embedded corpus
+MAX_BYTES = 1 << 30  # and at most 1 GiB in all (an entry is ~3.5 bytes per character of a corpus)
 TENSORS = ("train_data", "val_data", "val_lengths")  # every entry has these; ngram_losses may be None
 
 
@@ -75,7 +76,7 @@ def _well_formed(saved, key: str) -> bool:
 
 def save(key: str, entry: dict) -> None:
     """Write the entry (atomically: a reader sees all of it or none); a full disk or a read-only home only
-    means no cache. Then drop the least recently used entries beyond MAX_ENTRIES."""
+    means no cache. Then drop the least recently used entries beyond MAX_ENTRIES or MAX_BYTES."""
     folder = cache_dir()
     if folder is None:
         return
@@ -84,13 +85,16 @@ def save(key: str, entry: dict) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write(folder / f"corpus-{key}.pt", buffer.getvalue())
-        entries = sorted(folder.glob("corpus-*.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for stale in entries[MAX_ENTRIES:]:
-            stale.unlink(missing_ok=True)
+        entries = sorted(((p.stat(), p) for p in folder.glob("corpus-*.pt")), key=lambda e: -e[0].st_mtime)
+        total = 0
+        for count, (stat, path) in enumerate(entries):
+            total += stat.st_size
+            if count >= MAX_ENTRIES or (count and total > MAX_BYTES):  # the newest stays, however big
+                path.unlink(missing_ok=True)
     except OSError:
         pass
 
 
-def compact_ids(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
-    """Token ids in the smallest integer type that holds them (an entry on disk is 4x smaller)."""
-    return ids.to(torch.int16 if vocab_size <= 2**15 else torch.int32)
+def compact(values: torch.Tensor, bound: int) -> torch.Tensor:
+    """Non-negative integers below `bound` in the smallest type that holds them (4x smaller on disk)."""
+    return values.to(torch.int16 if bound <= 2**15 else torch.int32)
