@@ -25,8 +25,8 @@ import torch
 from ..store.files import atomic_write
 
 FORMAT = 1  # bump when an entry's contents change meaning: old entries then miss
-MAX_ENTRIES = 16  # ~6 MB each on the embedded corpus
-MAX_BYTES = 1 << 30  # and at most 1 GiB in all (an entry is ~3.5 bytes per character of a corpus)
+MAX_ENTRIES = 16  # 4 MB each on the embedded corpus
+MAX_BYTES = 1 << 30  # and at most 1 GiB in all (an entry is ~2 bytes per character of its corpus)
 TENSORS = ("train_data", "val_data", "val_lengths")  # every entry has these; ngram_losses may be None
 
 
