@@ -41,7 +41,7 @@ WRITERS = {
     ("tasks/corpus_cache.py", "save", "atomic_write"): "the corpus cache (~/.cache/rnnlab or $RNNLAB_CACHE), "
                                                        "never a runs dir",
     ("tasks/corpus_cache.py", "save", "folder.mkdir"): "the corpus cache's folder",
-    ("tasks/corpus_cache.py", "save", "stale.unlink"): "the corpus cache's least recently used entries",
+    ("tasks/corpus_cache.py", "save", "path.unlink"): "the corpus cache's least recently used entries",
     ("studies/report.py", "write_report", "path.parent.mkdir"): "docs/RESULTS.md's folder: docs generation",
     ("studies/report.py", "write_report", "archive.mkdir"): "docs/results/: docs generation",
     ("studies/report.py", "write_report", "store.atomic_write"): "docs/RESULTS.md and docs/results/*.json",
