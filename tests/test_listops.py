@@ -140,3 +140,5 @@ def test_a_tiny_run_learns_above_chance(tmp_path, arch, form):
         # one operator of up to 3 arguments, binarised: its chain of 3 nodes over the operator's leaf
         assert flow["axis"] == "depth" and flow["steps"] == 4
         assert any(e["kind"] == "spectrum" for e in events)
+        shown = runner.invoke(app, ["runs", "show", run.path.name, "--runs-dir", str(runs)])
+        assert shown.exit_code == 0 and "by depth in the tree" in shown.output, shown.output

@@ -84,7 +84,7 @@ class TreeModel(SequenceModel):
         return self.embed(tokens.clamp_min(0))  # (M, E)
 
 
-@ARCHS.register("treernn", "Recursive net (Socher et al.): h = tanh(W [h_left; h_right] + b), binary trees")
+@ARCHS.register("treernn", "Recursive net (Socher et al.): h = tanh(W (h_left, h_right) + b), binary trees")
 class TreeRNN(TreeModel):
     binary_only = True
 

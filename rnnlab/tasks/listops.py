@@ -47,6 +47,7 @@ CLOSE = OP0 + len(OPS)  # "]" (flat form only)
 NO_TOKEN = CLOSE + 1  # an inner node of a binarised tree
 PAD = NO_TOKEN + 1  # after a flat string's end, and on a node table's padding rows
 VOCAB = PAD + 1
+MAX_OPERATORS = 200  # Python recursion builds and evaluates an expression: a left chain of n is n deep
 NAMES = [str(d) for d in range(DIGITS)] + [f"[{op}" for op in OPS] + ["]", "·", "_"]
 
 
@@ -146,7 +147,7 @@ class ListOpsOptions(TaskOptions):
                      choices=["binary", "tree", "flat"])
     shape: str = opt("random", "where an operator's sub-expressions go: balanced (depth ~ log n) | left "
                      "(a left-branching chain, depth n) | random", choices=["random", "balanced", "left"])
-    operators: int = opt(6, "n: operators in each expression", min=1, max=200)
+    operators: int = opt(6, "n: operators in each expression", min=1, max=MAX_OPERATORS)
     max_args: int = opt(3, "arguments of an operator: 2 .. max_args", min=2, max=9)
     train_lengths: list[int] = train_lengths_opt("n (operators)")
     eval_lengths: list[int] = eval_lengths_opt("n (operators)")
@@ -154,9 +155,10 @@ class ListOpsOptions(TaskOptions):
 
     def check(self, section: str) -> None:
         check_lengths(self, section, floor=1)
-        if max(self.train_lengths + self.eval_lengths + [self.operators]) > 200:
-            raise ConfigError(f"{section}.eval_lengths", self.eval_lengths, "an expression is at most 200 "
-                              "operators", "integers <= 200")
+        for key in ("train_lengths", "eval_lengths"):  # as task.operators: the recursion stays shallow
+            if any(n > MAX_OPERATORS for n in getattr(self, key)):
+                raise ConfigError(f"{section}.{key}", getattr(self, key), f"an expression has at most "
+                                  f"{MAX_OPERATORS} operators", f"integers <= {MAX_OPERATORS}")
 
 
 @TASKS.register("listops", "ListOps (Nangia & Bowman 2018): nested MIN/MAX/MED/SM over digits; trees or strings")
