@@ -60,7 +60,8 @@ def node_by_node(model, x):
         def visit(row):
             kids = [visit(int(c)) for c in x[b, row, CHILD:] if c >= 0] or [(zero, zero)]
             h, c = (torch.stack([k[i] for k in kids])[None] for i in range(2))  # (1, K, H)
-            out = model.compose(x[b, row, TOKEN][None], (h, c), leaf=int(x[b, row, HEIGHT]) == 0)
+            inputs = model.node_inputs(x[b, row, TOKEN][None])  # (1, D)
+            out = model.compose(inputs, (h, c), leaf=int(x[b, row, HEIGHT]) == 0)
             return out[0][0], out[1][0]
         roots.append(visit(int((x[b, :, HEIGHT] >= 0).sum()) - 1)[0])
     return model.head(torch.stack(roots))  # (B, O)

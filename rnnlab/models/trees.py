@@ -31,7 +31,7 @@ from ..errors import ConfigError
 from ..options import opt
 from .base import SequenceModel, TaskSpec
 from .registry import ARCHS
-from .tree_table import run_levels
+from .tree_table import run_levels, tokens
 
 
 @dataclass
@@ -69,19 +69,20 @@ class TreeModel(SequenceModel):
     def init_state(self, batch: int, device=None):
         return None  # every tree starts at its leaves
 
-    def compose(self, tokens, children, leaf):  # pragma: no cover - each model
+    def node_inputs(self, ids: torch.Tensor) -> torch.Tensor:  # pragma: no cover - each model
+        """(M, D) what nodes with token ids (M,) read of their own token (an embedding, W x + b)."""
+        raise NotImplementedError
+
+    def compose(self, inputs, children, leaf):  # pragma: no cover - each model
         raise NotImplementedError
 
     def node_states(self, x: torch.Tensor, record: list | None = None) -> tuple[torch.Tensor, ...]:
-        dtype = self.head.weight.dtype
-        return run_levels(x, self.compose, (self.hidden,) * self.widths, dtype, record)
+        inputs = self.node_inputs(tokens(x).clamp_min(0))  # (B*N, D): one matmul for every node's token
+        return run_levels(x, inputs, self.compose, (self.hidden,) * self.widths, record)
 
     def forward(self, x: torch.Tensor, state=None, record: list | None = None):
         h = self.node_states(x, record)[0]  # (B, N, H)
         return self.head(self.drop(h)), None  # (B, N, O)
-
-    def embedded(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.embed(tokens.clamp_min(0))  # (M, E)
 
 
 @ARCHS.register("treernn", "Recursive net (Socher et al.): h = tanh(W (h_left, h_right) + b), binary trees")
@@ -93,9 +94,12 @@ class TreeRNN(TreeModel):
         self.embed = nn.Embedding(spec.vocab_size, options.hidden)  # the leaves' vectors live in h's space
         self.compose_layer = nn.Linear(2 * options.hidden, options.hidden)  # W (H, 2H), b (H,)
 
-    def compose(self, tokens, children, leaf):
+    def node_inputs(self, ids):
+        return self.embed(ids)  # (M, H): a leaf's vector (inner nodes read none)
+
+    def compose(self, inputs, children, leaf):
         if leaf:
-            return (self.embedded(tokens),)  # (M, H)
+            return (inputs,)  # (M, H)
         (h,) = children  # (M, 2, H)
         return (torch.tanh(self.compose_layer(h.flatten(1))),)  # (M, H)
 
@@ -116,9 +120,15 @@ class ChildSumTreeLSTM(TreeModel):
         self.iou = nn.Linear(hidden, 3 * hidden, bias=False)  # U_i, U_o, U_u (3H, H) on h~
         self.forget = nn.Linear(hidden, hidden, bias=False)  # U_f (H, H) on each h_k
 
-    def compose(self, tokens, children, leaf):
+    def node_inputs(self, ids):
+        return self.input(self.embed(ids))  # (M, 4H): W x + b for i, o, u, f
+
+    def compose(self, inputs, children, leaf):
         h_kids, c_kids = children  # (M, K, H) each; zeros for missing children
-        wi, wo, wu, wf = self.input(self.embedded(tokens)).chunk(4, dim=-1)  # (M, H) each
+        wi, wo, wu, wf = inputs.chunk(4, dim=-1)  # (M, H) each
+        if leaf:  # no children: U h~ = 0 and no forget gate, so skip the matmuls on zeros (the same values)
+            c = torch.sigmoid(wi) * torch.tanh(wu)
+            return torch.sigmoid(wo) * torch.tanh(c), c
         ui, uo, uu = self.iou(h_kids.sum(1)).chunk(3, dim=-1)  # (M, H) each, from h~ = sum_k h_k
         i, o, u = torch.sigmoid(wi + ui), torch.sigmoid(wo + uo), torch.tanh(wu + uu)
         f = torch.sigmoid(wf[:, None] + self.forget(h_kids))  # (M, K, H): one gate per child
@@ -143,9 +153,16 @@ class BinaryTreeLSTM(TreeModel):
         self.input = nn.Linear(options.embed, 5 * hidden)  # W_g and b_g for the five gates
         self.children_layer = nn.Linear(2 * hidden, 5 * hidden, bias=False)  # [U_g^left U_g^right] (5H, 2H)
 
-    def compose(self, tokens, children, leaf):
+    def node_inputs(self, ids):
+        return self.input(self.embed(ids))  # (M, 5H): W_g x + b_g
+
+    def compose(self, inputs, children, leaf):
         h_kids, c_kids = children  # (M, 2, H) each
-        gates = self.input(self.embedded(tokens)) + self.children_layer(h_kids.flatten(1))  # (M, 5H)
+        if leaf:  # U h = 0 and c_left = c_right = 0: the leaf's own gates alone (the same values, half the matmuls)
+            i, _, _, o, u = inputs.chunk(5, dim=-1)
+            c = torch.sigmoid(i) * torch.tanh(u)
+            return torch.sigmoid(o) * torch.tanh(c), c
+        gates = inputs + self.children_layer(h_kids.flatten(1))  # (M, 5H)
         i, f_left, f_right, o, u = gates.chunk(5, dim=-1)  # (M, H) each
         c = (torch.sigmoid(i) * torch.tanh(u) + torch.sigmoid(f_left) * c_kids[:, 0]
              + torch.sigmoid(f_right) * c_kids[:, 1])
