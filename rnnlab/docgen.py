@@ -101,8 +101,13 @@ def config_reference() -> str:
     common = {row["key"] for row in describe(RecurrentOptions)}
     out += [*table(RecurrentOptions, "model."), ""]
     for name, cls in ARCHS.items():
-        extra = [row for row in describe(cls.Options) if row["key"] not in common]
-        if extra:
+        own = {row["key"] for row in describe(cls.Options)}
+        extra, lacks = own - common, sorted(common - own)
+        if lacks:  # not a recurrent stack (the tree models): its own keys in full, and what it does not take
+            out += [f"### arch = \"{name}\"", "", cls.summary + ".", "",
+                    f"Its keys are these alone (no {', '.join(f'`model.{k}`' for k in lacks)}):", "",
+                    *table(cls.Options, "model."), ""]
+        elif extra:
             out += [f"### arch = \"{name}\"", "", cls.summary + ".", "",
                     *table(cls.Options, "model.", skip=common), ""]
     out += ["## [task]", "", "`task.name` picks the task; each declares its own keys.", ""]

@@ -54,6 +54,11 @@ def gradflow_plot(events: list[dict], width: int, height: int, color: bool) -> s
     if flow is None:
         return None
     series = {}
+    if flow.get("axis") == "depth":  # a tree model (probes/trees.py): by depth below the root
+        (values,) = flow["layers"].values()
+        series["root loss"] = (list(range(len(values["last"]))), values["last"])
+        title = f"log10 ||dL/dh|| of the root's loss, by depth in the tree (probe at step {flow['step']})"
+        return line_plot(series, title, width, height, xlabel="depth", log_y=True, color=color)
     for layer, values in flow["layers"].items():
         series[f"{layer} last-step loss"] = (list(range(len(values["last"]))), values["last"])
     title = f"log10 ||dL/dh_t|| of the last step's loss, by t (probe at step {flow['step']})"

@@ -11,6 +11,7 @@ from . import esn  # noqa: E402,F401,I001
 from . import delay, clockwork  # noqa: E402,F401,I001
 from . import ntm  # noqa: E402,F401,I001
 from . import jordan  # noqa: E402,F401,I001
+from . import trees  # noqa: E402,F401,I001
 from .base import SequenceModel, TaskSpec, count_parameters, detach_state  # noqa: E402
 
 

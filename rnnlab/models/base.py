@@ -30,6 +30,9 @@ class TaskSpec:
     # Variable lengths: the token filling the steps after a sequence's end (only ever trailing), so a
     # bidirectional model starts its backward pass at each sequence's own end (None: no padding)
     pad: int | None = None
+    # Trees (models/tree_table.py): x is a node table of "binary" or n-ary ("nary") trees, which only a
+    # tree model (reads_trees) composes; None: x is a sequence
+    tree: str | None = None
 
 
 @dataclass

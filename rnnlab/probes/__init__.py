@@ -9,6 +9,8 @@ windows), in eval mode and float32, the Prober records:
             every `probes.jacobian_every` steps, the spectrum of dh_t/dh_{t-1}
   heads     a memory model's (NTM) read and write weightings on the first probe example (heads.py)
   attention an encoder-decoder's greedy answer to the first probe example, with its weights (attention.py)
+  A tree model (trees.py) has a gradflow event by depth below the root instead of by t, and the
+  spectra of its composition matrices.
 Probes never touch the parameters' .grad, the RNG, or the training mode they found.
 """
 
@@ -21,6 +23,7 @@ from ..models.unrolled import cell_kind, is_custom, unrolled_forward
 from .flow import gate_saturation, gradient_flow, gradient_groups
 from .heads import heads_event, records_heads
 from .spectra import jacobian_spectra, matrix_spectrum, weight_spectra
+from .trees import reads_trees, tree_gradient_flow
 
 
 def supports(model) -> bool:
@@ -36,6 +39,8 @@ class Prober:
         self.attends = cfg.every > 0 and getattr(model, "attention", None) is not None and hasattr(model, "decode")
         # memory models (the NTM): a `heads` event, the read and write weightings of the first probe example
         self.heads = cfg.every > 0 and records_heads(model)
+        # recursive nets: gradient flow by depth in the tree (trees.py)
+        self.tree = cfg.every > 0 and cfg.gradflow and reads_trees(model)
         # any other model (delay, clockwork, ntm, jordan, seq2seq, ...): the spectra of its recurrent matrices
         self.spectra_only = cfg.every > 0 and cfg.spectrum and not self.enabled and bool(square_blocks(model))
         x, y, mask = task.probe_batch(cfg.batch)
@@ -44,7 +49,8 @@ class Prober:
         self.task = task
 
     def due(self, step: int) -> bool:
-        return (self.enabled or self.attends or self.heads or self.spectra_only) and step % self.cfg.every == 0
+        return (self.enabled or self.attends or self.heads or self.spectra_only or self.tree) and \
+            step % self.cfg.every == 0
 
     def gradnorms(self, model) -> dict | None:
         return {"groups": gradient_groups(model)} if self.enabled and self.cfg.gradnorms else None
@@ -65,6 +71,8 @@ class Prober:
             if self.heads:
                 payload = heads_event(model, self.x, self.y)
                 events.extend([("heads", payload)] if payload is not None else [])
+            if self.tree:
+                events.append(("gradflow", self.tree_flow(model)))
             return events
         was_training = model.training
         model.eval()
@@ -90,6 +98,16 @@ class Prober:
         finally:
             model.train(was_training)
         return events
+
+
+    def tree_flow(self, model) -> dict:
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.enable_grad(), torch.autocast(self.x.device.type, enabled=False):
+                return tree_gradient_flow(model, self.task, self.x, self.y, self.mask)
+        finally:
+            model.train(was_training)
 
 
 def square_blocks(model) -> dict[str, torch.Tensor]:

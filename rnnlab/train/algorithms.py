@@ -43,6 +43,9 @@ def check_algorithm(cfg, model, task) -> None:
         if not getattr(model, "carries_state", True):
             raise ConfigError("train.algorithm", "tbptt", f"model.arch = {arch!r} cannot carry a state from one "
                               "chunk to the next", "bptt")
+    if task.spec.tree is not None and not getattr(model, "reads_trees", False):  # tree models refuse sequences
+        raise ConfigError("model.arch", arch, f"reads sequences; task {cfg.task.name!r} gives trees (a node table)",
+                          "treernn, treelstm, treelstm_binary, or the task's token strings: task.input = \"flat\"")
     if hasattr(model, "check_task"):  # what only the model knows it needs of a task (an ESN's output feedback)
         model.check_task(task, cfg.task.name)
     if tc.algorithm == "ridge":

@@ -233,9 +233,10 @@ class GradFlowPlot(RunPlot):
                 return f"{self.heading}: not traced for this architecture (fused or custom cells only)"
             return None
         for layer, values in sorted(flow["layers"].items()):
-            last = values["last"]  # (T,) one norm per time step
+            last = values["last"]  # (T,) one norm per time step (a tree: per depth below the root)
             self.line(layer, list(range(len(last))), last, log10=True)
-        return f"{self.heading} (step {flow['step']})" if self.series else None
+        heading = "log10 ||dL/dh|| by depth in the tree" if flow.get("axis") == "depth" else self.heading
+        return f"{heading} (step {flow['step']})" if self.series else None
 
 
 class EigenPlot(RunPlot):
