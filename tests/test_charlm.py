@@ -156,13 +156,14 @@ def test_carried_evaluation_is_one_uninterrupted_pass_over_each_stream(tmp_path)
     assert len(batches) == 5 and all(x.shape == (3, 10) for x, _, _ in batches)
     streams_x = torch.cat([x for x, _, _ in batches], dim=1)  # (3, 50)
     assert torch.equal(streams_x.reshape(-1), task.val_data[:150])  # stream r: windows 5r .. 5r+4, in order
-    carried, _ = judge(model, task, batches, torch.device("cpu"), contextlib.nullcontext())
-    with torch.no_grad():
+    with torch.no_grad():  # as validation_metrics calls judge
+        carried, _ = judge(model, task, batches, torch.device("cpu"), contextlib.nullcontext())
         output, _ = model(streams_x)  # (3, 50, V): each stream read in one go
         whole = task.loss(output, torch.cat([y for _, y, _ in batches], dim=1), None)
     assert carried == pytest.approx(float(whole), rel=1e-6)  # judge scores in float32
     reset = task_on(corpus(tmp_path), seq_len=10)
-    reset_loss, _ = judge(model, reset, reset.eval_batches(3, 5), torch.device("cpu"), contextlib.nullcontext())
+    with torch.no_grad():
+        reset_loss, _ = judge(model, reset, reset.eval_batches(3, 5), torch.device("cpu"), contextlib.nullcontext())
     assert reset_loss != pytest.approx(carried, rel=1e-4)  # the state mattered
     assert task.metrics(1.0)["baseline"] == reset.metrics(1.0)["baseline"]  # the same characters judged
 
