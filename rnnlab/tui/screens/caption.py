@@ -39,7 +39,8 @@ class CaptionScreen(Screen):
     CaptionScreen #title { height: auto; padding: 0 1; }
     CaptionScreen #panes { height: auto; padding: 1 1 0 1; }
     CaptionScreen .pane { width: auto; height: auto; margin-right: 4; }
-    CaptionScreen .pane Label, CaptionScreen .label { color: $text-muted; }
+    CaptionScreen .pane > Static { width: auto; }
+    CaptionScreen .label { color: $text-muted; }
     CaptionScreen #note { height: auto; padding: 1 1; color: $text-muted; }
     """
 
