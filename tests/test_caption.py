@@ -134,18 +134,18 @@ def test_training_adds_the_regulariser_to_the_loss():
 
 def test_refusals():
     with pytest.raises(ConfigError, match="needs an image captioning task"):
-        prepare(config.load(None, ["model.arch=caption", "task.name=reverse", "device=cpu"]))
+        prepare(config.load(None, ["model.arch=image_caption", "task.name=reverse", "device=cpu"]))
     with pytest.raises(ConfigError, match="needs a sequence-to-sequence task"):
         prepare(config.load(None, ["model.arch=seq2seq", "task.name=scenes", "device=cpu"]))
     with pytest.raises(ConfigError, match="model.doubly_stochastic"):
-        prepare(config.load(None, ["model.arch=caption", "model.attention=none", "model.doubly_stochastic=1",
+        prepare(config.load(None, ["model.arch=image_caption", "model.attention=none", "model.doubly_stochastic=1",
                                    "task.name=scenes", "device=cpu"]))
     with pytest.raises(ConfigError, match="task.heldout"):
-        config.load(None, ["model.arch=caption", "task.name=scenes", "task.heldout=17"])
+        config.load(None, ["model.arch=image_caption", "task.name=scenes", "task.heldout=17"])
 
 
 def caption_config(**extra) -> config.Config:
-    values = {"device": "cpu", "model.arch": "caption", "task.name": "scenes", "task.size": 16, "model.cell": "gru",
+    values = {"device": "cpu", "model.arch": "image_caption", "task.name": "scenes", "task.size": 16, "model.cell": "gru",
               "model.hidden": 16, "model.embed": 16, "model.channels": 8, "model.grid": 4, "train.steps": 100, "train.batch_size": 16,
               "train.lr": 0.03, "train.eval_every": 100, "train.eval_batches": 2, "train.checkpoint_every": 100,
               "probes.every": 0, **extra}

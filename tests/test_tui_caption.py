@@ -99,7 +99,7 @@ def test_the_live_screen_opens_it_for_a_captioning_run(caption_runs):
     async def scenario():
         async with app.run_test(size=(100, 30)) as pilot:
             app.open_live(run)
-            await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen) and app.screen.arch == "caption",
+            await wait_for(pilot, lambda: isinstance(app.screen, LiveScreen) and app.screen.arch == "image_caption",
                            what="the live screen")
             assert app.screen.check_action("attention", ()) is True  # in the footer
             await pilot.press("a")

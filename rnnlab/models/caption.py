@@ -38,7 +38,7 @@ from .seq2seq import PAD, RNN_CLASSES, Memory, Seq2SeqModel, init_rnn
 
 @dataclass
 class CaptionOptions(RecurrentOptions):
-    arch: str = opt("caption", "architecture (`rnnlab list archs`)")
+    arch: str = opt("image_caption", "architecture (`rnnlab list archs`)")
     hidden: int = opt(128, "units per recurrent layer", min=1)
     layers: int = opt(1, "stacked recurrent layers of the decoder", min=1, max=8)
     cell: str = opt("lstm", "recurrent cell of the decoder (fused kernels)", choices=list(RNN_CLASSES))
@@ -61,7 +61,7 @@ def coordinates(images: Tensor) -> Tensor:
     return torch.cat([images, where], 1)
 
 
-@ARCHS.register("caption", "CNN encoder + LSTM/GRU decoder, fixed image context or soft attention; scenes")
+@ARCHS.register("image_caption", "CNN encoder + LSTM/GRU decoder, fixed image context or soft attention; scenes")
 class CaptionModel(Seq2SeqModel):
     Options = CaptionOptions
 

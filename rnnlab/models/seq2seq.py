@@ -95,7 +95,8 @@ class Seq2SeqModel(SequenceModel):
         super().__init__()
         if spec.eos is None or spec.vocab_size is None:
             raise ConfigError("model.arch", options.arch, "needs a sequence-to-sequence task (token inputs, "
-                              "outputs ending in EOS)", "reverse, sort, addition, dates, translate")
+                              "outputs ending in EOS)",
+                              "reverse, sort, addition, dates, translate (scenes: model.arch = image_caption)")
         self.options, self.spec = options, spec
         hidden, embed, layers = options.hidden, options.embed, options.layers
         self.lstm = options.cell == "lstm"

@@ -222,7 +222,7 @@ class LiveScreen(Screen):
         if action == "resume":
             return True if self.state in RESUMABLE else None
         if action == "attention":  # listed for seq2seq and caption runs only: at 80 columns each key costs another
-            return self.is_seq2seq() or self.arch == "caption"
+            return self.is_seq2seq() or self.arch == "image_caption"
         if action == "heads":  # likewise, NTM runs only
             return self.arch == "ntm"
         return True
@@ -299,7 +299,7 @@ class LiveScreen(Screen):
             return
         if self.is_seq2seq():
             self.app.open_attention(self.run)  # a seq2seq run's "sample" is decoding an input
-        elif self.arch == "caption":
+        elif self.arch == "image_caption":
             self.app.open_caption(self.run)  # a captioning run's, captioning its held-out scenes
         else:
             self.app.open_sample(self.run)
@@ -308,7 +308,7 @@ class LiveScreen(Screen):
         return self.arch == "seq2seq"
 
     def action_attention(self) -> None:
-        if self.arch == "caption":
+        if self.arch == "image_caption":
             self.app.open_caption(self.run)
             return
         if not self.is_seq2seq():
