@@ -45,18 +45,21 @@ def test_the_generator_is_a_function_of_its_seed():
 def test_the_heldout_split_shares_no_combination_with_training():
     task = ScenesTask(ScenesOptions(heldout=12, split_seed=5))
     generator = torch.Generator().manual_seed(0)
-    trained = {s.combination for _ in range(20) for s in task.draw(64, generator, heldout=False)}
+    trained = {s.combination for _ in range(20) for s in task.draw(64, generator, "train")}
     heldout = {s.combination for scenes in task.eval_scenes(64, 4) for s in scenes}
+    seen = ScenesTask(ScenesOptions(heldout=12, split_seed=5, eval_split="seen"))
+    controls = {s.combination for scenes in seen.eval_scenes(64, 4) for s in scenes}
     trained.discard(None)  # one-object scenes have no relation
     assert heldout == task.heldout and len(heldout) == 12  # every held-out combination is evaluated, only they
     assert not trained & heldout and len(trained) == 64 - 12  # and training sees every other one
+    assert controls <= trained and None not in controls  # the control: two objects, trained combinations
     pairs = [(shape, colour) for shape, colour, _ in heldout]
     assert len(set(pairs)) == len(pairs)  # at most one relation per (shape, colour): the rest still train
     assert task.heldout == ScenesTask(ScenesOptions(heldout=12, split_seed=5), seed=7).heldout  # not the run seed
 
 
 def test_each_caption_says_what_its_image_shows():
-    scenes = [TASK.scene(random.Random(i), heldout=i % 2 == 0) for i in range(200)]
+    scenes = [TASK.scene(random.Random(i), ("train", "heldout")[i % 2]) for i in range(200)]
     images = TASK.batch(scenes)[0]
     for scene, image, words in zip(scenes, images, TASK.captions(scenes)):
         for thing in scene.things:  # the centre pixel of every shape has its colour (the background is black)

@@ -16,7 +16,8 @@ The held-out split: a scene's combination is its subject's (shape, colour,
 relation). `heldout` of the 64 combinations, chosen by `split_seed` (not the
 run's seed: every run shares one split), never occur in training, and
 evaluation draws only two-object scenes with them, so each evaluation caption
-joins words the model has seen in a way it has not. At most one relation per
+joins words the model has seen in a way it has not (`eval_split = "seen"`
+scores two-object scenes of trained combinations instead: the control). At most one relation per
 (shape, colour) pair is held out, cycling through the relations, so every
 word and every pair still trains with other relations.
 
@@ -142,6 +143,8 @@ class ScenesOptions(TaskOptions):
     heldout: int = opt(8, "(shape, colour, relation) combinations never trained on, evaluated on (of 64; at "
                        "most one relation per shape and colour)", min=1, max=16)
     split_seed: int = opt(0, "seed choosing the held-out combinations (the same split for every run seed)", min=0)
+    eval_split: str = opt("heldout", "what evaluation scores: heldout (two objects, combinations never trained "
+                          "on) or seen (two objects, trained combinations: the control)", choices=["heldout", "seen"])
 
 
 @TASKS.register("scenes", "Caption generated scenes of shapes (image -> words; held-out combinations)")
@@ -170,11 +173,13 @@ class ScenesTask(Seq2SeqTask):
         return Thing(shape, colour, rng.randint(margin, self.size - 1 - margin),
                      rng.randint(margin, self.size - 1 - margin), radius)
 
-    def scene(self, rng: random.Random, heldout: bool) -> Scene:
-        if not heldout and rng.random() < self.options.single:
+    def scene(self, rng: random.Random, split: str) -> Scene:
+        """A scene of `split`: train (one or two objects, trained combinations), heldout (two objects, held-out
+        combinations) or seen (two objects, trained combinations: evaluation's control)."""
+        if split == "train" and rng.random() < self.options.single:
             radius = rng.choice([self.big, self.small])
             return Scene((self.place(rng, rng.choice(SHAPES), rng.choice(list(COLOURS)), radius),), None)
-        shape, colour, relation = rng.choice(sorted(self.heldout) if heldout else self.trained)
+        shape, colour, relation = rng.choice(sorted(self.heldout) if split == "heldout" else self.trained)
         other_shape, other_colour = rng.choice(SHAPES), rng.choice(list(COLOURS))
         for _ in range(TRIES):
             subject = self.place(rng, shape, colour, self.big)
@@ -193,19 +198,20 @@ class ScenesTask(Seq2SeqTask):
             y[row, :len(target)] = torch.tensor(target)
         return render(scenes, self.size), y, y != 0  # x (B, 3, S, S), y, mask (B, U)
 
-    def draw(self, batch_size: int, generator: torch.Generator, heldout: bool) -> list[Scene]:
+    def draw(self, batch_size: int, generator: torch.Generator, split: str) -> list[Scene]:
         # One torch draw seeds Python's RNG, as the seq2seq tasks do: the stream is a function of the run's seed.
         rng = random.Random(int(torch.randint(2 ** 62, (1,), generator=generator)))
-        return [self.scene(rng, heldout) for _ in range(batch_size)]
+        return [self.scene(rng, split) for _ in range(batch_size)]
 
     def make_batch(self, batch_size: int, generator: torch.Generator):
-        return self.batch(self.draw(batch_size, generator, heldout=False))
+        return self.batch(self.draw(batch_size, generator, "train"))
 
     def eval_scenes(self, batch_size: int, count: int):
-        """The evaluation's scenes, batch by batch: held out, from their own seed (the CLI and TUI show these)."""
+        """The evaluation's scenes (task.eval_split), batch by batch, from their own seed (the CLI and TUI show
+        these)."""
         generator = torch.Generator().manual_seed(EVAL_SEED)
         for _ in range(count):
-            yield self.draw(batch_size, generator, heldout=True)
+            yield self.draw(batch_size, generator, self.options.eval_split)
 
     def eval_batches(self, batch_size: int, count: int):
         for scenes in self.eval_scenes(batch_size, count):
@@ -224,7 +230,7 @@ class ScenesTask(Seq2SeqTask):
                 "a", "small", rng.choice(list(COLOURS)), rng.choice(SHAPES)]
 
     def _baselines(self, rng: random.Random, count: int) -> dict:
-        answers = self.captions([self.scene(rng, heldout=True) for _ in range(count)])
+        answers = self.captions([self.scene(rng, self.options.eval_split) for _ in range(count)])
         counts = Counter(token for caption in answers for token in [*caption, "<eos>"])
         total = sum(counts.values())
         unigram = -sum(c / total * math.log(c / total) for c in counts.values())
