@@ -7,8 +7,8 @@ the same wherever a shape stands, and captions say where things are), three
 3x3 convolutions with two 2x2 poolings between, and an adaptive average pool
 to a grid x grid feature map: the annotations a_l, (B, L = grid^2, C).
 
-attention = "none": the image vector g = tanh(W flatten(a)) (B, C), a whole
-image summary like a CNN's top layer, starts the decoder (s_0 = tanh(bridge g))
+attention = "none": the image vector g = tanh(W flatten(a)) (B, hidden), a
+whole image summary like a CNN's top layer, starts the decoder (s_0 = tanh(bridge g))
 and is its fixed context at every step, beside the previous word, and in the
 readout. attention = "soft": s_0 comes from the mean annotation (Xu et al.'s
 init), and each step's context is additive attention over the L locations,
@@ -84,8 +84,11 @@ class CaptionModel(Seq2SeqModel):
             nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
             nn.AdaptiveAvgPool2d(options.grid))
         attends = options.attention == "soft"
-        self.whole = None if attends else nn.Linear(options.grid ** 2 * channels, channels)  # flatten(a) -> g
-        self.build_decoder(channels, attends)
+        # D, the context's width: the annotations' C, or an image vector as wide as the decoder (Show and tell
+        # embeds the image in the LSTM's input space; a C-wide one, 32, stalled on the plateau where the
+        # decoder writes the grammar and ignores the image, at seed 2 of caption-fixed)
+        self.whole = None if attends else nn.Linear(options.grid ** 2 * channels, options.hidden)  # flatten(a) -> g
+        self.build_decoder(channels if attends else options.hidden, attends)
         init_rnn(self.decoder, options)
         self.penalty: Tensor | None = None  # the regulariser of the latest training forward, until taken
 
@@ -95,7 +98,7 @@ class CaptionModel(Seq2SeqModel):
         states = features.flatten(2).transpose(1, 2)  # (B, L, C), row-major over the grid
         pad = torch.zeros(states.shape[:2], dtype=torch.bool, device=x.device)  # (B, L): every location is real
         if self.attention is None:
-            summary = torch.tanh(self.whole(states.flatten(1)))  # (B, C)
+            summary = torch.tanh(self.whole(states.flatten(1)))  # (B, hidden)
             return Memory(states, None, pad, summary)
         return Memory(states, self.attention.keys(states), pad, states.mean(1))  # keys (B, L, A)
 
