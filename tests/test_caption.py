@@ -149,9 +149,9 @@ def test_refusals():
 
 
 def caption_config(**extra) -> config.Config:
-    values = {"device": "cpu", "model.arch": "image_caption", "task.name": "scenes", "task.size": 16, "model.cell": "gru",
-              "model.hidden": 16, "model.embed": 16, "model.channels": 8, "model.grid": 4, "train.steps": 100, "train.batch_size": 16,
-              "train.lr": 0.03, "train.eval_every": 100, "train.eval_batches": 2, "train.checkpoint_every": 100,
+    values = {"device": "cpu", "model.arch": "image_caption", "task.name": "scenes", "task.size": 16,
+              "model.cell": "gru", "model.hidden": 16, "model.embed": 16, "model.channels": 8, "model.grid": 4,
+              "train.steps": 100, "train.batch_size": 16, "train.lr": 0.03, "train.eval_every": 100, "train.eval_batches": 2, "train.checkpoint_every": 100,
               "probes.every": 0, **extra}
     return config.load(None, [f"{k}={v}" for k, v in values.items()])
 
