@@ -66,9 +66,53 @@ def scene_at(loaded: LoadedCaptioner, index: int):
 
 def caption(loaded: LoadedCaptioner, index: int, beam: int = 1, max_len: int = 24) -> Captioned:
     """Caption held-out scene `index`, with each word's attention over the feature grid."""
-    scene = scene_at(loaded, index)
+    return caption_scene(loaded, scene_at(loaded, index), beam, max_len)
+
+
+def caption_scene(loaded: LoadedCaptioner, scene, beam: int = 1, max_len: int = 24) -> Captioned:
     image, y, _ = loaded.task.batch([scene])  # (1, 3, H, W), (1, U)
     device = next(loaded.model.parameters()).device
     tokens, attention = decode_one(loaded.model, image[0].to(device), max_len, beam)
     return Captioned(image[0].tolist(), output_tokens(y[0].tolist(), loaded.words),
                      output_tokens(tokens, loaded.words), attention, loaded.model.options.grid)
+
+
+ROLES = {1: "subject's colour", 2: "subject's shape", -2: "object's colour", -1: "object's shape"}  # caption
+# positions of the words that name one of the two things (the object's counted from the caption's end)
+
+
+def thing_cells(thing, size: int, grid: int) -> set[int]:
+    """The feature-grid cells (row-major) that a thing's bounding box overlaps, on a size x size canvas."""
+    low_x, high_x = (thing.x - thing.radius) * grid // size, (thing.x + thing.radius) * grid // size
+    low_y, high_y = (thing.y - thing.radius) * grid // size, (thing.y + thing.radius) * grid // size
+    return {row * grid + col for row in range(low_y, high_y + 1) for col in range(low_x, high_x + 1)}
+
+
+class Shares(NamedTuple):
+    scenes: int
+    exact: float  # share of the scenes captioned exactly
+    roles: dict  # role -> (mean attention on the subject's cells, on the object's), over the exact two-object ones
+
+
+def attention_shares(loaded: LoadedCaptioner, count: int, beam: int = 1) -> Shares:
+    """Caption held-out scenes 0..count-1 and measure where the decoder looks while it names each thing: the
+    attention mass on the grid cells of the subject and of the object, for each role's word (Xu et al.'s
+    claim, as a number: the model attends to the object it is naming)."""
+    if count < 1:
+        raise ConfigError("--score", count, "must be at least 1", "an integer >= 1")
+    sums = {role: [0.0, 0.0] for role in ROLES.values()}
+    right = judged = 0
+    batches = loaded.task.eval_scenes(loaded.batch_size, -(-count // loaded.batch_size))
+    for scene in [scene for batch in batches for scene in batch][:count]:
+        result = caption_scene(loaded, scene, beam)
+        right += result.words == result.truth
+        if result.words != result.truth or result.attention is None or len(scene.things) < 2:
+            continue
+        judged += 1
+        cells = [thing_cells(thing, loaded.task.size, result.grid) for thing in scene.things[:2]]
+        for position, role in ROLES.items():
+            weights = result.attention[position % len(result.words)]
+            for which in (0, 1):
+                sums[role][which] += sum(weights[cell] for cell in cells[which])
+    roles = {role: (on[0] / judged, on[1] / judged) for role, on in sums.items()} if judged else {}
+    return Shares(count, right / count, roles)

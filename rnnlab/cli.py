@@ -222,15 +222,20 @@ def caption(
     run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path of a captioning run")],
     index: Annotated[int, typer.Option(min=0, help="Which held-out scene of the run's evaluation")] = 0,
     beam: Annotated[int, typer.Option(min=1, help="Beam width (1: greedy)")] = 1,
+    score: Annotated[Optional[int], typer.Option(min=1, help="Instead: caption scenes 0..N-1, print the exact "
+                                                 "match and where the attention falls while naming each thing")] = None,
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     runs_dir: RunsDir = None,
 ) -> None:
     """Caption a held-out scene with a captioning run: the image, the caption, each word's attention."""
-    from .captioning import caption as caption_one, load_captioner
-    from .console import caption_maps, image_cells, literal
+    from .captioning import attention_shares, caption as caption_one, load_captioner
+    from .console import caption_maps, image_cells, literal, shares_table
 
     run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
     loaded = load_captioner(run_dir, checkpoint)
+    if score is not None:
+        out.print(shares_table(attention_shares(loaded, score, beam)))
+        return
     result = caption_one(loaded, index, beam)
     out.print(image_cells(result.image))
     right = "right" if result.words == result.truth else "truth: " + " ".join(result.truth)

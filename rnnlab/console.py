@@ -309,3 +309,18 @@ def caption_maps(image: list, words: list[str], weights: list[list[float]], grid
     for start in range(0, len(cells), columns):
         table.add_row(*cells[start:start + columns])
     return table
+
+
+def shares_table(shares) -> Table | Text:
+    """captioning.Shares: the exact match, and for each word naming a thing, its attention on either thing."""
+    if not shares.roles:  # a fixed context, or no scene captioned exactly
+        return Text(f"{shares.scenes} held-out scenes: exact match {fmt_num(shares.exact, 3)} (no attention "
+                    "to measure: a fixed image context, or no caption exactly right)")
+    table = Table(title=f"{shares.scenes} held-out scenes: exact match {fmt_num(shares.exact, 3)}", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    table.add_column("word")
+    table.add_column("attention on the subject", justify="right")
+    table.add_column("on the object", justify="right")
+    for role, (subject, other) in shares.roles.items():
+        table.add_row(role, fmt_num(subject, 2), fmt_num(other, 2))
+    return table

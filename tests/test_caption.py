@@ -219,3 +219,34 @@ def test_a_run_that_is_not_a_captioner_says_so(tmp_path):
     result = CliRunner().invoke(cli_app, ["caption", run.id, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "is not a captioning model" in result.output
     assert result.output.count("\n") == 1
+
+
+def test_attention_shares_measure_the_weights_on_each_things_cells(caption_run, monkeypatch):
+    import rnnlab.captioning as captioning
+    from rnnlab.captioning import ROLES, Captioned, attention_shares, thing_cells
+    from rnnlab.tasks.scenes import Thing
+
+    assert thing_cells(Thing("square", "red", 5, 5, 3), 24, 6) == {0, 1, 2, 6, 7, 8, 12, 13, 14}  # pixels 2..8
+    assert thing_cells(Thing("circle", "red", 20, 3, 3), 24, 6) == {4, 5, 10, 11}
+    run, _, _ = caption_run
+    loaded = load_captioner(run)
+    printed = CliRunner().invoke(cli_app, ["caption", run.id, "--score", "20", "--runs-dir", str(run.path.parent)])
+    exact = attention_shares(loaded, 20).exact
+    assert exact == sum(caption(loaded, i).words == caption(loaded, i).truth for i in range(20)) / 20
+    assert printed.exit_code == 0 and printed.output.startswith(f"20 held-out scenes: exact match {exact:.3f}")
+
+    def perfect(loaded, scene, beam=1):  # every caption right; word t attends to cell t only
+        truth = loaded.task.captions([scene])[0]
+        weights = [[float(cell == t) for cell in range(16)] for t in range(len(truth) + 1)]
+        return Captioned([], truth, truth, weights, 4)
+
+    monkeypatch.setattr(captioning, "caption_scene", perfect)
+    shares = attention_shares(loaded, 40)
+    scenes = [scene for batch in loaded.task.eval_scenes(16, 3) for scene in batch][:40]
+    for position, role in ROLES.items():
+        expected = []
+        for scene in scenes:
+            cell = position % len(loaded.task.captions([scene])[0])  # the word's index: the cell it looks at
+            expected.append([cell in thing_cells(thing, 16, 4) for thing in scene.things])
+        assert shares.exact == 1 and shares.roles[role] == pytest.approx(tuple(sum(e[i] for e in expected) / 40
+                                                                               for i in (0, 1)))
