@@ -242,6 +242,8 @@ def caption(
     out.print(literal(f"scene {index}: {' '.join(result.words)}  ({right})"), highlight=False)
     if result.attention is not None:
         out.print(caption_maps(result.image, result.words, result.attention, result.grid))
+    else:
+        out.print("(a fixed image context, model.attention = none: no attention maps)", highlight=False)
 
 
 @app.command()

@@ -205,6 +205,8 @@ def test_caption_command(caption_run):
     assert "<eos>" in result.output and all(word in result.output for word in words)
     bad = runner.invoke(cli_app, ["caption", run.id, "--index", "-1", "--runs-dir", runs_dir])
     assert bad.exit_code == 2 and bad.output.count("\n") == 1
+    sampled = runner.invoke(cli_app, ["sample", run.id, "--runs-dir", runs_dir])
+    assert sampled.exit_code == 2 and "caption its scenes with `rnnlab caption RUN`" in sampled.output
     missing = runner.invoke(cli_app, ["caption", "nope", "--runs-dir", runs_dir])
     assert missing.exit_code == 2 and missing.output.count("\n") == 1
 
