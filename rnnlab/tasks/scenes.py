@@ -17,9 +17,9 @@ relation). `heldout` of the 64 combinations, chosen by `split_seed` (not the
 run's seed: every run shares one split), never occur in training, and
 evaluation draws only two-object scenes with them, so each evaluation caption
 joins words the model has seen in a way it has not (`eval_split = "seen"`
-scores two-object scenes of trained combinations instead: the control). At most one relation per
-(shape, colour) pair is held out, cycling through the relations, so every
-word and every pair still trains with other relations.
+scores two-object scenes of trained combinations instead: the control). At
+most one relation per (shape, colour) pair is held out, cycling through the
+relations, so every word and every pair still trains with other relations.
 
 A batch is x (B, 3, size, size) floats in [0, 1], y (B, U) caption ids ending
 with EOS then 0-padding, mask (B, U) True on the real targets: the seq2seq
