@@ -86,7 +86,7 @@ class CaptionModel(Seq2SeqModel):
         attends = options.attention == "soft"
         # D, the context's width: the annotations' C, or an image vector as wide as the decoder (Show and tell
         # embeds the image in the LSTM's input space; a C-wide one, 32, stalled on the plateau where the
-        # decoder writes the grammar and ignores the image, at seed 2 of caption-fixed)
+        # decoder writes the grammar and ignores the image, at seeds 0 and 2 of caption-fixed)
         self.whole = None if attends else nn.Linear(options.grid ** 2 * channels, options.hidden)  # flatten(a) -> g
         self.build_decoder(channels if attends else options.hidden, attends)
         init_rnn(self.decoder, options)
