@@ -1,7 +1,7 @@
 """The `rnnlab` command line: thin typer commands over the library.
 
 This file: the app, training (`run`), and reading a trained model (`sample`,
-`translate`, `activations`, `tui`); cli_runs.py: `runs ...` and `list ...`;
+`translate`, `caption`, `activations`, `tui`); cli_runs.py: `runs ...` and `list ...`;
 cli_serve.py: `serve` (the app in a browser); cli_common.py: what they share.
 
 Every user error is one line on stderr and a non-zero exit (2 for bad input),
@@ -214,6 +214,36 @@ def translate(
     out.print(visible(loaded.vocab.joiner.join(result.output)), highlight=False, markup=False)
     if result.attention is not None:
         out.print(attention_heatmap(result.source, result.output, result.attention))
+
+
+@app.command()
+@reports_errors
+def caption(
+    run_ref: Annotated[str, typer.Argument(metavar="RUN", help="Run id, unique id prefix, or path of a captioning run")],
+    index: Annotated[int, typer.Option(min=0, help="Which held-out scene of the run's evaluation")] = 0,
+    beam: Annotated[int, typer.Option(min=1, help="Beam width (1: greedy)")] = 1,
+    score: Annotated[Optional[int], typer.Option(min=1, help="Instead: caption scenes 0..N-1, print the exact "
+                                                 "match and where the attention falls while naming each thing")] = None,
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    runs_dir: RunsDir = None,
+) -> None:
+    """Caption a held-out scene with a captioning run: the image, the caption, each word's attention."""
+    from .captioning import attention_shares, caption as caption_one, load_captioner
+    from .console import caption_maps, image_cells, literal, shares_table
+
+    run_dir = run_with_checkpoint(run_ref, checkpoint, runs_dir)
+    loaded = load_captioner(run_dir, checkpoint)
+    if score is not None:
+        out.print(shares_table(attention_shares(loaded, score, beam)))
+        return
+    result = caption_one(loaded, index, beam)
+    out.print(image_cells(result.image))
+    right = "right" if result.words == result.truth else "truth: " + " ".join(result.truth)
+    out.print(literal(f"scene {index}: {' '.join(result.words)}  ({right})"), highlight=False)
+    if result.attention is not None:
+        out.print(caption_maps(result.image, result.words, result.attention, result.grid))
+    else:
+        out.print("(a fixed image context, model.attention = none: no attention maps)", highlight=False)
 
 
 @app.command()

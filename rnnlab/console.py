@@ -259,3 +259,68 @@ def attention_heatmap(source: list[str], output: list[str], weights: list[list[f
             cells.append(Text(shown, style=f"{ink} on rgb({level},{level},{level // 2})"))
         table.add_row(literal(token), *cells)
     return table
+
+
+def _rgb(pixel) -> str:
+    return "rgb({},{},{})".format(*(int(255 * min(max(value, 0.0), 1.0)) for value in pixel))
+
+
+def image_cells(image: list) -> Text:
+    """An RGB image (3, H, W) of floats in [0, 1] in half-block cells: each "▀" is two pixels, the upper as its
+    colour and the lower as its background, so H rows take H / 2 lines (an odd last row over black)."""
+    channels, height, width = len(image), len(image[0]), len(image[0][0])
+    pixel = [[[image[c][y][x] for c in range(channels)] for x in range(width)] for y in range(height)]
+    black = [0.0] * channels
+    out = Text()
+    for y in range(0, height, 2):
+        for x in range(width):
+            lower = pixel[y + 1][x] if y + 1 < height else black
+            out.append("▀", style=f"{_rgb(pixel[y][x])} on {_rgb(lower)}")
+        if y + 2 < height:
+            out.append("\n")
+    return out
+
+
+def attended_image(image: list, weights: list[float], grid: int) -> Text:
+    """The image lit where one word's attention (L = grid * grid weights, row-major) falls, as in Xu et al.'s
+    figures: each pixel takes its grid cell's weight a, scaled so the largest is 1; the image is dimmed to 30%
+    where a = 0 and a grey light of 0.45 a is added (the background is black: a dimmed image alone would hide
+    attention on empty canvas)."""
+    height, width = len(image[0]), len(image[0][0])
+    top = max(weights, default=0.0) or 1.0
+    lit = []
+    for channel in image:
+        rows = []
+        for y in range(height):
+            row_weights = weights[(y * grid // height) * grid:(y * grid // height + 1) * grid]
+            rows.append([value * (0.3 + 0.7 * a) + 0.45 * a for value, a in
+                         ((channel[y][x], row_weights[x * grid // width] / top) for x in range(width))])
+        lit.append(rows)
+    return image_cells(lit)
+
+
+def caption_maps(image: list, words: list[str], weights: list[list[float]], grid: int, columns: int = 3) -> Table:
+    """Each generated word (then <eos>) above the image lit by its attention, `columns` maps to a row."""
+    table = Table.grid(padding=(0, 2))
+    for _ in range(columns):
+        table.add_column(no_wrap=True)
+    cells = [Text.assemble(literal(word, "bold"), f"  max {max(row, default=0):.2f}", "\n",
+                           attended_image(image, row, grid)) for word, row in zip([*words, "<eos>"], weights)]
+    for start in range(0, len(cells), columns):
+        table.add_row(*cells[start:start + columns])
+    return table
+
+
+def shares_table(shares) -> Table | Text:
+    """captioning.Shares: the exact match, and for each word naming a thing, its attention on either thing."""
+    if not shares.roles:  # a fixed context, or no scene captioned exactly
+        return Text(f"{shares.scenes} held-out scenes: exact match {fmt_num(shares.exact, 3)} (no attention "
+                    "to measure: a fixed image context, or no caption exactly right)")
+    table = Table(title=f"{shares.scenes} held-out scenes: exact match {fmt_num(shares.exact, 3)}", box=box.SIMPLE_HEAD,
+                  title_justify="left")
+    table.add_column("word")
+    table.add_column("attention on the subject", justify="right")
+    table.add_column("on the object", justify="right")
+    for role, (subject, other) in shares.roles.items():
+        table.add_row(role, fmt_num(subject, 2), fmt_num(other, 2))
+    return table

@@ -258,16 +258,23 @@ class Decoding(NamedTuple):
 
 
 @torch.no_grad()
-def translate(model, vocab: Seq2SeqVocab, source: Tensor, max_len: int, beam: int = 1,
-              alpha: float = 0.0) -> Decoding:
-    """Decode one source (S,); the attention of the chosen output is read by feeding it back (teacher forcing)."""
+def decode_one(model, source: Tensor, max_len: int, beam: int = 1,
+               alpha: float = 0.0) -> tuple[list[int], list[list[float]] | None]:
+    """Decode one source (S,) ids, or one image (3, H, W) for a captioner: the chosen ids (up to EOS, included)
+    and their attention (U, S) or None, read by feeding the choice back (teacher forcing)."""
     if beam > 1:
         tokens = beam_search(Seq2SeqStepper(model, source), beam, max_len, eos=EOS, alpha=alpha).tokens
     else:
         tokens = model.decode(source[None], max_len).ids[0].tolist()
         tokens = tokens[:tokens.index(EOS) + 1] if EOS in tokens else tokens
-    output = torch.tensor(tokens, dtype=torch.long)[None]
+    output = torch.tensor(tokens, dtype=torch.long, device=source.device)[None]
     model(source[None], targets=output)  # fills last_attention (1, U, S)
     weights = model.last_attention
-    attention = [[round(float(w), 4) for w in row] for row in weights[0]] if weights is not None else None
+    return tokens, [[round(float(w), 4) for w in row] for row in weights[0]] if weights is not None else None
+
+
+def translate(model, vocab: Seq2SeqVocab, source: Tensor, max_len: int, beam: int = 1,
+              alpha: float = 0.0) -> Decoding:
+    """Decode one source (S,) with its attention over the source tokens."""
+    tokens, attention = decode_one(model, source, max_len, beam, alpha)
     return Decoding([vocab.source[i] for i in source.tolist()], vocab.output_tokens(tokens), attention)

@@ -32,7 +32,8 @@ def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -
     path = checkpoint.path_for_run(run, which)
     saved = checkpoint.load(path, map_location=device)
     if "vocab" not in saved:
-        hint = "; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else ""
+        hint = ("; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else
+                "; caption its scenes with `rnnlab caption RUN`" if "caption_vocab" in saved else "")
         raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary){hint}")
     checkpoint.check_keys(saved, {"vocab": list}, path)
     vocab = vocabulary_from_checkpoint(saved)

@@ -118,6 +118,9 @@ def rename_old_keys(table: dict, section: str, notes: list[str], source: str | N
 
 def needs_encoder_decoder(arch: str, task: str) -> ConfigError:
     """The error for a model that cannot emit an output sequence of its own length (one message, two checks)."""
+    if task == "scenes":  # an image in, a caption out: the encoder is a CNN
+        return ConfigError("model.arch", arch, "task 'scenes' captions images: it needs an image captioner",
+                           "image_caption")
     return ConfigError("model.arch", arch, f"task {task!r} maps a sequence to another of a different length: "
                        "it needs an encoder-decoder", "seq2seq")
 

@@ -73,11 +73,15 @@ BAD = [
     ("sample a seq2seq run", ["sample", "{s2s}"], "translate"),
     ("sample an unknown option", ["sample", "{run}", "--bogus"], "--bogus"),
     ("sample without RUN", ["sample"], "RUN"),
-    # translate, activations
+    # translate, caption, activations
     ("translate a language model", ["translate", "{run}", "abc"], None),
     ("translate without INPUT", ["translate", "{s2s}"], "INPUT"),
     ("translate --beam 0", ["translate", "{s2s}", "1 2 3", "--beam", "0"], "--beam"),
     ("translate unknown symbols", ["translate", "{s2s}", "xyz!"], None),
+    ("caption a language model", ["caption", "{run}"], "captioning"),
+    ("caption a seq2seq run", ["caption", "{s2s}"], "captioning"),
+    ("caption --index -1", ["caption", "{run}", "--index", "-1"], "--index"),
+    ("caption --score 0", ["caption", "{run}", "--score", "0"], "--score"),
     ("activations --unit too large", ["activations", "{run}", "--unit", "99999"], "--unit"),
     ("activations --layer too large", ["activations", "{run}", "--layer", "5"], "--layer"),
     ("activations --cell on a gru", ["activations", "{run}", "--cell"], "--cell"),

@@ -7,6 +7,7 @@ from . import fused  # noqa: E402,F401,I001
 from . import custom  # noqa: E402,F401,I001
 from . import deep, bidirectional  # noqa: E402,F401,I001
 from . import seq2seq  # noqa: E402,F401,I001
+from . import caption  # noqa: E402,F401,I001
 from . import esn  # noqa: E402,F401,I001
 from . import delay, clockwork  # noqa: E402,F401,I001
 from . import ntm  # noqa: E402,F401,I001

@@ -58,6 +58,17 @@ class Seq2SeqOptions(RecurrentOptions):
     attention_size: int = opt(0, "width of the additive attention's tanh layer (0: hidden)", min=0)
 
 
+def init_rnn(rnn: nn.Module, options) -> None:
+    """model.init on a fused layer's recurrent matrices; an LSTM's forget gate biased to 1 (keep memory early)."""
+    hidden = options.hidden
+    for name, weight in rnn.named_parameters():
+        if name.startswith("weight_hh"):
+            init_recurrent(weight, GATES[options.cell], options.init, options.init_radius, options.init_gain)
+        elif options.cell == "lstm" and name.startswith("bias_"):  # the forget gate is the 2nd block
+            with torch.no_grad():
+                weight[hidden:2 * hidden].fill_(1.0 if name.startswith("bias_ih") else 0.0)
+
+
 class Memory(NamedTuple):
     """What the decoder reads of one encoded source batch."""
 
@@ -84,7 +95,8 @@ class Seq2SeqModel(SequenceModel):
         super().__init__()
         if spec.eos is None or spec.vocab_size is None:
             raise ConfigError("model.arch", options.arch, "needs a sequence-to-sequence task (token inputs, "
-                              "outputs ending in EOS)", "reverse, sort, addition, dates, translate")
+                              "outputs ending in EOS)",
+                              "reverse, sort, addition, dates, translate (scenes: model.arch = image_caption)")
         self.options, self.spec = options, spec
         hidden, embed, layers = options.hidden, options.embed, options.layers
         self.lstm = options.cell == "lstm"
@@ -97,20 +109,22 @@ class Seq2SeqModel(SequenceModel):
         self.target_embed = nn.Embedding(spec.output_size + 1, embed)
         self.encoder = rnn_class(embed, hidden, num_layers=layers, batch_first=True, dropout=between,
                                  bidirectional=options.bidirectional_encoder)
+        self.build_decoder(memory, options.attention == "bahdanau")
+        for rnn in (self.encoder, self.decoder):
+            init_rnn(rnn, options)
+
+    def build_decoder(self, memory: int, attends: bool) -> None:
+        """The decoder's parts after target_embed, for a memory of width D (models/caption.py's captioner shares them;
+        their creation order is the parameters' draw order, kept as it was)."""
+        options, spec = self.options, self.spec
+        hidden, embed, layers = options.hidden, options.embed, options.layers
+        between = options.dropout if layers > 1 else 0.0
         self.bridge = nn.Linear(memory, layers * hidden)  # summary -> s_0 of every decoder layer
-        self.decoder = rnn_class(embed + memory, hidden, num_layers=layers, batch_first=True, dropout=between)
-        self.attention = (AdditiveAttention(hidden, memory, options.attention_size or hidden)
-                          if options.attention == "bahdanau" else None)
+        self.decoder = RNN_CLASSES[options.cell](embed + memory, hidden, num_layers=layers, batch_first=True,
+                                                 dropout=between)
+        self.attention = AdditiveAttention(hidden, memory, options.attention_size or hidden) if attends else None
         self.head = nn.Linear(hidden + memory + embed, spec.output_size)  # [s_t; c_t; emb(y_{t-1})]
         self.drop = nn.Dropout(options.dropout)
-        for rnn in (self.encoder, self.decoder):
-            for name, weight in rnn.named_parameters():
-                if name.startswith("weight_hh"):
-                    init_recurrent(weight, GATES[options.cell], options.init, options.init_radius,
-                                   options.init_gain)
-                elif self.lstm and name.startswith("bias_"):  # forget gate (2nd block) at 1: keep memory early
-                    with torch.no_grad():
-                        weight[hidden:2 * hidden].fill_(1.0 if name.startswith("bias_ih") else 0.0)
         self.last_attention: Tensor | None = None  # (B, U, S) of the latest forward or decode, detached
 
     # -- the pieces a decoding strategy uses ------------------------------------------
@@ -182,8 +196,13 @@ class Seq2SeqModel(SequenceModel):
                 contexts.append(context)
                 weights.append(weights_t)
             states, contexts = torch.stack(states, 1), torch.stack(contexts, 1)  # (B, U, H), (B, U, D)
-            self.last_attention = torch.stack(weights, 1).detach()  # (B, U, S)
+            self.attended(torch.stack(weights, 1), targets)  # (B, U, S)
         return self.readout(states, contexts, inputs), None  # (B, U, V)
+
+    def attended(self, weights: Tensor, targets: Tensor) -> None:
+        """The attention weights (B, U, S) of a training-style pass, still in the graph: kept detached for
+        the probes (the captioner also regularises them: models/caption.py)."""
+        self.last_attention = weights.detach()
 
     def scheduled_sampling(self, memory: Memory, targets: Tensor) -> Tensor:
         """Logits (B, U, V) when each step reads the true previous token with probability teacher_forcing,
@@ -200,7 +219,10 @@ class Seq2SeqModel(SequenceModel):
             with torch.no_grad():
                 own = torch.multinomial(torch.softmax(step_logits.float(), -1), 1)[:, 0]  # (B,)
             tokens = torch.where(truth[:, t], targets[:, t], own)
-        self.last_attention = torch.stack(weights, 1).detach() if self.attention is not None else None
+        if self.attention is not None:
+            self.attended(torch.stack(weights, 1), targets)  # (B, U, S)
+        else:
+            self.last_attention = None
         return torch.stack(logits, 1)  # (B, U, V)
 
     @torch.no_grad()

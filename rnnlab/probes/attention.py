@@ -15,7 +15,7 @@ from ..decoding import PAD, Seq2SeqVocab, translate
 def attention_event(model, task, x: Tensor, y: Tensor) -> dict | None:
     """The attention probe: decode the first probe example greedily, with its weights (None without attention).
     x (B, S) source ids, PAD after each source; y (B, U) target ids."""
-    if getattr(model, "attention", None) is None or not hasattr(task, "source_tokens"):
+    if getattr(model, "attention", None) is None or not hasattr(task, "source"):  # captions have no source tokens
         return None
     was_training = model.training
     model.eval()

@@ -10,6 +10,7 @@ from . import synthetic  # noqa: E402,F401,I001
 from . import timeseries, series_file  # noqa: E402,F401,I001
 from . import seq2seq, dates, translation  # noqa: E402,F401,I001
 from . import listops  # noqa: E402,F401,I001
+from . import scenes  # noqa: E402,F401,I001
 from .base import Task  # noqa: E402
 
 

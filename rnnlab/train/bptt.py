@@ -41,7 +41,12 @@ class FullBPTT:
             output = mixed_forward(model, x, self.teacher_forcing, self.generator)  # (B, T, V)
         else:
             output, _ = apply_model(model, x, y)  # (B, T, O)
-        return self.task.loss(output, y, mask), tokens
+        loss = self.task.loss(output, y, mask)
+        penalty = model.take_penalty() if hasattr(model, "take_penalty") else None  # a model's own term of
+        if penalty is not None:  # this forward (the captioner's doubly stochastic attention, models/caption.py)
+            self.extras = {"penalty": float(penalty.detach())}
+            loss = loss + penalty
+        return loss, tokens
 
     def state_dict(self) -> dict:
         return {}

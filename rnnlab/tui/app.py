@@ -70,6 +70,11 @@ class RnnlabApp(App):
 
         self.push_screen(AttentionScreen(run))
 
+    def open_caption(self, run: RunDir) -> None:
+        from .screens.caption import CaptionScreen
+
+        self.push_screen(CaptionScreen(run))
+
     def open_heads(self, run: RunDir) -> None:
         from .screens.heads import HeadsScreen
 

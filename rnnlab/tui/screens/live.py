@@ -63,7 +63,8 @@ class LiveScreen(Screen):
                 tooltip="Switch between the training and the dynamics plots (and, scored by length, the lengths)"),
         Binding("x", "sample", "Sample", tooltip="Generate text from this run's checkpoint (seq2seq runs: "
                 "decode inputs and see their attention)"),
-        Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps"),
+        Binding("a", "attention", "Attention", tooltip="A seq2seq run's attention heatmaps; a captioning run's "
+                "scenes, captions and attention maps"),
         Binding("h", "heads", "Heads", tooltip="An NTM run's read and write heads over memory slots and time"),
         Binding("escape", "back", "Back", tooltip="Back to the runs; a trainer keeps running"),
         # Not in the footer (80 columns are full): ? lists them; the plots' legend and title say the state.
@@ -220,8 +221,8 @@ class LiveScreen(Screen):
             return True if self.state == "running" else None  # None: shown, greyed out
         if action == "resume":
             return True if self.state in RESUMABLE else None
-        if action == "attention":  # listed for seq2seq runs only: at 80 columns each key costs another
-            return self.is_seq2seq()
+        if action == "attention":  # listed for seq2seq and caption runs only: at 80 columns each key costs another
+            return self.is_seq2seq() or self.arch == "image_caption"
         if action == "heads":  # likewise, NTM runs only
             return self.arch == "ntm"
         return True
@@ -298,6 +299,8 @@ class LiveScreen(Screen):
             return
         if self.is_seq2seq():
             self.app.open_attention(self.run)  # a seq2seq run's "sample" is decoding an input
+        elif self.arch == "image_caption":
+            self.app.open_caption(self.run)  # a captioning run's, captioning its held-out scenes
         else:
             self.app.open_sample(self.run)
 
@@ -305,6 +308,9 @@ class LiveScreen(Screen):
         return self.arch == "seq2seq"
 
     def action_attention(self) -> None:
+        if self.arch == "image_caption":
+            self.app.open_caption(self.run)
+            return
         if not self.is_seq2seq():
             notify(self, f"Attention heatmaps are drawn for seq2seq runs only (this run's arch is "
                          f"{(self.status or {}).get('arch', 'unknown')}).", title="Attention", severity="warning")
