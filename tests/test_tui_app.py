@@ -18,13 +18,14 @@ from tui_fixtures import screen_text, start_endless_trainer
 
 
 def test_help_lists_every_binding_of_every_screen():
+    from rnnlab.tui.screens.caption import CaptionScreen
     from rnnlab.tui.screens.heads import HeadsScreen
     from rnnlab.tui.screens.launch import LaunchScreen
     from rnnlab.tui.screens.live import LiveScreen
     from rnnlab.tui.screens.sample import SampleScreen
 
     text = help_text()
-    for screen in (RunsScreen, LiveScreen, LaunchScreen, SampleScreen, HeadsScreen):
+    for screen in (RunsScreen, LiveScreen, LaunchScreen, SampleScreen, HeadsScreen, CaptionScreen):
         for binding in screen.BINDINGS:
             description = binding.description if hasattr(binding, "description") else binding[2]
             if description:

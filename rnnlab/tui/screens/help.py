@@ -47,6 +47,7 @@ def _bindings_table(title: str, bindings) -> str:
 
 def help_text() -> str:
     from .attention import AttentionScreen
+    from .caption import CaptionScreen
     from .heads import HeadsScreen
     from .launch import LaunchScreen
     from .live import LiveScreen
@@ -58,7 +59,7 @@ def help_text() -> str:
     parts = [INTRO]
     for title, screen in (("Runs", RunsScreen), ("Sweep", SweepScreen), ("Live run", LiveScreen),
                           ("New run", LaunchScreen), ("Sample", SampleScreen), ("Attention", AttentionScreen),
-                          ("Heads", HeadsScreen), ("Studies", StudiesScreen), ("Study", StudyScreen)):
+                          ("Caption", CaptionScreen), ("Heads", HeadsScreen), ("Studies", StudiesScreen), ("Study", StudyScreen)):
         parts.append(_bindings_table(title, screen.BINDINGS))
     return "\n".join(parts)
 
