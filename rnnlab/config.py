@@ -149,7 +149,7 @@ class RunOptions:
     device: str = opt("auto", "auto (cuda, then mps, then cpu) | cpu | cuda | cuda:N | mps")
     precision: str = opt("fp32", "bf16 uses autocast on CUDA", choices=["fp32", "bf16"])
     threads: int = opt(0, "CPU threads torch may use; 0: chosen, one thread, or every idle core for a model of "
-                       "250k+ parameters on the CPU (OMP_NUM_THREADS, when set, is kept): a second thread mostly "
+                       "20k+ parameters on the CPU (OMP_NUM_THREADS, when set, is kept): a second thread mostly "
                        "waits beside a busy process (rnnlab/train/threads.py, benchmarks/threads.py)", min=0, max=1024)
 
     def check(self, section: str) -> None:

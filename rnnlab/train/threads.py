@@ -10,31 +10,39 @@ big enough for more to pay and that many cores are idle now.
 from __future__ import annotations
 
 import os
+import time
 
 import torch
 
-# Parameters from which more threads may pay, on idle cores only (benchmarks/threads.py, 2 cores, torch
-# 2.13). Beside busy processes (load 5 on the 2 cores) 2 threads ran an LSTM step at 0.19-0.74x the speed
-# of 1 thread at every width from 64 to 512: usable_cores() is what keeps a big model from that.
-PARAMS_FOR_MORE_THREADS = 250_000
+# benchmarks/threads.py, an LSTM language-model step on a 2-core CPU, torch 2.13: on idle cores 2 threads
+# ran it 1.03x (9.7k parameters), 1.12x (22k), 1.24x (46k), 1.47x (119k), 1.64x (362k) and 1.67x (1.2M)
+# as fast as 1; beside one spinning process 0.53-0.85x at every size. So the idle cores decide, and a
+# model below this size, which a second thread speeds by 3% at most, keeps one and leaves the core free.
+PARAMS_FOR_MORE_THREADS = 20_000
+SAMPLES, SAMPLE_SECONDS = 8, 0.005  # how often, and how far apart, the runnable tasks are counted
 
 
-def usable_cores(loadavg: str | None = None, cores: int | None = None) -> int:
+def usable_cores(samples: list[str] | None = None, cores: int | None = None) -> int:
     """Cores this process may use that nothing else is using now, at least 1: the cores of its affinity
-    mask, less the other runnable tasks (the larger of the kernel's instantaneous count and the 1-minute
-    load average, so a neighbour that just started and one that runs in bursts both count). `loadavg`
-    and `cores` stand in for /proc/loadavg and the affinity mask (tests)."""
+    mask, less the other tasks the kernel has runnable, averaged over SAMPLES readings of /proc/loadavg
+    SAMPLE_SECONDS apart (the 1-minute load average lags: a minute after a test suite ended it still
+    counted one core busy). `samples` and `cores` stand in for those readings and the mask (tests)."""
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
-        if loadavg is None:
-            with open("/proc/loadavg") as handle:
-                loadavg = handle.read()
-        fields = loadavg.split()  # "0.52 0.40 0.31 2/345 6789": averages, runnable/all tasks, last pid
-        busy = max(int(fields[3].split("/")[0]) - 1, float(fields[0]))  # runnable now, less this process
-    except (OSError, ValueError, IndexError):
+        if samples is None:
+            samples = []
+            for index in range(SAMPLES):
+                with open("/proc/loadavg") as handle:
+                    samples.append(handle.read())
+                if index + 1 < SAMPLES:
+                    time.sleep(SAMPLE_SECONDS)
+        # "0.52 0.40 0.31 2/345 6789": averages, runnable/all tasks, last pid; this process is one runnable
+        others = [int(sample.split()[3].split("/")[0]) - 1 for sample in samples]
+        busy = sum(others) / len(others)
+    except (OSError, ValueError, IndexError, ZeroDivisionError):
         try:
-            busy = os.getloadavg()[0]
+            busy = os.getloadavg()[0]  # no /proc (macOS): the average it has
         except (OSError, AttributeError):  # no load figure at all (Windows): assume nothing else runs
             busy = 0.0
     return max(1, cores - int(busy + 0.5))
