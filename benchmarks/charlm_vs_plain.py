@@ -45,7 +45,7 @@ DEFAULT_CORPUS = ROOT / ".." / "shared" / "data" / "tinyshakespeare.txt"
 HIDDEN, LAYERS, EMBED, SEQ_LEN, BATCH, LR, CLIP = 256, 2, 64, 128, 32, 2e-3, 5.0
 
 
-def build_config(corpus: str, seconds: float, eval_batches: int, seed: int) -> config.Config:
+def build_config(corpus: str, seconds: float, eval_batches: int, seed: int, probes: bool = True) -> config.Config:
     """The rnnlab side, expressed as a config like any user's experiment."""
     raw = {
         "name": "bench-charlm", "seed": seed, "device": "cpu",
@@ -58,6 +58,7 @@ def build_config(corpus: str, seconds: float, eval_batches: int, seed: int) -> c
             "eval_every": 0, "checkpoint_every": 0,  # only the final evaluation and checkpoint
             "eval_batches": eval_batches,
         },
+        "probes": {} if probes else {"every": 0},  # default cadence, or none (--no-probes: their share)
     }
     return config.resolve(raw)
 
@@ -210,6 +211,7 @@ def main() -> None:
                         help="one plain step after each rnnlab step, or each side for --seconds in turn")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-probes", action="store_true", help="rnnlab without its probes (their share of the gap)")
     parser.add_argument("--warmup", type=float, default=20.0,
                         help="seconds of throw-away plain training first: whichever run went first "
                         "was otherwise ~15%% slower (allocator and CPU warm-up), whatever its kind")
@@ -224,7 +226,7 @@ def main() -> None:
     else:
         corpus = "stdlib"  # rnnlab's embedded corpus: Python stdlib source, always available
 
-    cfg = build_config(corpus, args.seconds, args.eval_batches, args.seed)
+    cfg = build_config(corpus, args.seconds, args.eval_batches, args.seed, probes=not args.no_probes)
     prepared = prepare(cfg)  # seeds, builds the CharLM split and the model
     task = prepared.task
     initial = {k: v.clone() for k, v in prepared.model.state_dict().items()}  # before any training

@@ -24,14 +24,13 @@ without the flush (what runs got before it).
 
     python benchmarks/custom_cells_speed.py [--archs lstm_cell,mgu] [--repeats 5] [--eager] [--keep-denormal]
 
-Measured (issue 17), three runs of --repeats 2 on the shared 2-core machine (torch 2.13 CPU, load
-average ~6: three other sessions at work, so ratios moved by up to ~0.1 between runs): ratio to the
-fused kernel with the hand backward (autograd through the loop, what ran before, in brackets), denormals kept
-lstm_cell 0.89-0.92 (0.69-0.71), lstm_peephole 0.79-0.92 (0.60-0.63), gru_cell 1.06-1.13 (0.86-0.92),
-mgu 1.84-2.02 (1.45-1.54), elman_act 1.01-1.06 (0.96-1.03), leaky 0.86-0.95 (0.67-0.81), residual
-0.37-0.41 (0.37-0.41), gated_residual 0.56-0.60 (0.45-0.46), indrnn 1.29-1.74 (autograd only).
-With denormals flushed: residual 1.01 (0.91-0.95), gated_residual 0.54-0.56 (its matmul work is
-1.75x the Elman's: 0.57).
+Measured (issue 17), two runs of --repeats 2 on the idle 2-core machine (torch 2.13 CPU, one thread,
+denormals flushed): ratio to the fused kernel with the hand backward (autograd through the loop, what
+ran before, in brackets): lstm_cell 0.84-0.95 (0.70-0.71), lstm_peephole 0.84-0.86 (0.58-0.60),
+gru_cell 1.16-1.18 (0.89-0.91), mgu 1.90-1.96 (1.50-1.55), elman_act 1.06-1.08 (0.97-1.02), leaky
+0.93-0.95 (0.87), residual 1.05-1.08 (0.97-0.98), gated_residual 0.57-0.58 (0.45-0.46; its matmul work
+is 1.75x the Elman's: 0.57 is what equal FLOP rates give), indrnn 1.72-1.79 (autograd only).
+With --keep-denormal: residual 0.39, gated_residual 0.59.
 """
 
 from __future__ import annotations
