@@ -142,3 +142,15 @@ def test_the_cache_stays_under_its_byte_limit_but_keeps_the_newest(cache, corpus
     time.sleep(0.02)
     task(corpus, ngram_order=3)  # bigger than the limit alone: still kept (the newest)
     assert len(list(cache.glob("corpus-*.pt"))) == 1
+
+
+def test_no_home_directory_means_no_cache_not_an_error(corpus, monkeypatch):
+    monkeypatch.delenv("RNNLAB_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+    def no_home():
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.setattr(corpus_cache.Path, "home", staticmethod(no_home))
+    assert corpus_cache.cache_dir() is None
+    assert task(corpus).vocab.tokens  # computed, nothing stored

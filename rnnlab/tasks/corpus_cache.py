@@ -35,7 +35,10 @@ def cache_dir() -> Path | None:
     chosen = os.environ.get("RNNLAB_CACHE")
     if chosen is not None:
         return None if chosen.strip().lower() in ("off", "0", "") else Path(chosen).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no home directory to be found (no $HOME, no passwd entry): no cache
+        return None
     return Path(base) / "rnnlab"
 
 
