@@ -12,7 +12,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
@@ -20,10 +19,10 @@ from ...console import attention_heatmap
 from ...store import RunDir
 from ..literal import plain
 from ..messages import RunUpdate
-from ..watch import watch_run
+from .following import FollowsRun
 
 
-class AttentionScreen(Screen):
+class AttentionScreen(FollowsRun):
     SUB_TITLE = "attention"
     AUTO_FOCUS = "#source"  # typing starts at once (its keys are text: the probe binding is ctrl+e)
     BINDINGS = [
@@ -60,14 +59,6 @@ class AttentionScreen(Screen):
                          "steps. Type an input above and press enter to decode it from the checkpoint.",
                          id="heatmap")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.watch()
-
-    @work(thread=True, exclusive=True, group="watch")
-    def watch(self) -> None:
-        current = get_current_worker()
-        watch_run(lambda: current.is_cancelled, self.post_message, self.run)
 
     def on_run_update(self, update: RunUpdate) -> None:
         latest = [e for e in update.events if e.get("kind") == "attention" and isinstance(e.get("weights"), list)]

@@ -14,26 +14,23 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
-from textual.worker import get_current_worker
 
 from ...console import attention_heatmap
 from ...store import RunDir
 from ..literal import plain
 from ..messages import RunUpdate
-from ..watch import watch_run
+from .following import FollowsRun
 
 KEEP = 1000  # probes held for browsing (~3 KB each for the presets)
 FOCUS = 10  # percent: slots no head weights this much at any step are left out of the maps
 WAITING = "No heads probe in this run yet: the trainer records the NTM's heads every probes.every steps."
 
 
-class HeadsScreen(Screen):
+class HeadsScreen(FollowsRun):
     SUB_TITLE = "heads"
     BINDINGS = [
         Binding("left_square_bracket", "browse(-1)", "Earlier probe"),
@@ -65,14 +62,6 @@ class HeadsScreen(Screen):
                 pane.border_title = "read heads"
                 yield Static("", id="read")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.watch()
-
-    @work(thread=True, exclusive=True, group="watch")
-    def watch(self) -> None:
-        current = get_current_worker()
-        watch_run(lambda: current.is_cancelled, self.post_message, self.run)
 
     def on_run_update(self, update: RunUpdate) -> None:
         new = [e for e in update.events if e.get("kind") == "heads" and well_formed(e)]

@@ -18,14 +18,11 @@ import subprocess
 import time
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.reactive import var
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, RichLog
-from textual.worker import get_current_worker
 
 from ... import worker
 from ...curves import RunCurves
@@ -33,7 +30,7 @@ from ...literal import visible
 from ...store import RunDir
 from ..literal import notify
 from ..messages import RunUpdate
-from ..watch import watch_run
+from .following import FollowsRun
 from ..widgets.header import RunHeader, num
 from ..widgets.plots import DYNAMICS, LENGTHS, TRAINING, LossPlot, RunPlot, next_smoothing
 
@@ -55,7 +52,7 @@ def last_line(path: Path) -> str:
     return lines[-1] if lines else "(empty)"
 
 
-class LiveScreen(Screen):
+class LiveScreen(FollowsRun):
     BINDINGS = [
         Binding("s", "stop", "Stop", tooltip="SIGINT: the trainer finishes its step, checkpoints, stops"),
         Binding("c", "resume", "Continue", tooltip="Resume a stopped, crashed or failed run from its last checkpoint"),
@@ -118,14 +115,8 @@ class LiveScreen(Screen):
         yield RichLog(id="log", max_lines=1000, wrap=True, markup=False, highlight=False)
         yield Footer()
 
-    def on_mount(self) -> None:
-        self.watch()
+    def on_mount(self) -> None:  # FollowsRun's on_mount starts the watching
         self.set_interval(REPAINT_SECONDS, self.repaint)
-
-    @work(thread=True, exclusive=True, group="watch")
-    def watch(self) -> None:
-        current = get_current_worker()
-        watch_run(lambda: current.is_cancelled, self.post_message, self.run)
 
     # -- data in ------------------------------------------------------------------------
     def on_run_update(self, update: RunUpdate) -> None:
