@@ -12,10 +12,8 @@ from typing import NamedTuple
 
 import torch
 
-from .config import load as load_config
 from .decoding import EOS, decode_one, output_tokens
 from .errors import CheckpointError, ConfigError
-from .models import build_model
 from .models.base import TaskSpec
 from .store import RunDir
 from .tasks import build_task
@@ -39,19 +37,14 @@ class Captioned(NamedTuple):
 
 
 def load_captioner(run: RunDir, which: str = "best", device: str = "cpu") -> LoadedCaptioner:
-    cfg = load_config(run.config_path)
-    path = checkpoint.path_for_run(run, which)
-    saved = checkpoint.load(path, map_location=device)
-    if "caption_vocab" not in saved:
-        raise CheckpointError(f"run {run.id} is not a captioning model (its checkpoint has no caption vocabulary)")
-    checkpoint.check_keys(saved, {"caption_vocab": list, "image_size": int}, path)
+    cfg, path, saved = checkpoint.load_for_use(run, which, device, "caption_vocab",
+                                               {"caption_vocab": list, "image_size": int})
     task = build_task(cfg.task, cfg.seed)
     if saved["caption_vocab"] != task.target.tokens:
         raise CheckpointError(f"{path}: its caption vocabulary is not its task's (the run's config was edited?)")
     spec = TaskSpec(input_size=3, output_size=len(saved["caption_vocab"]), eos=EOS)
-    model = build_model(cfg.model, spec).to(device)
-    checkpoint.load_model(model, saved["model"], path)
-    return LoadedCaptioner(model.eval(), saved["caption_vocab"], task, cfg.train.batch_size, int(saved["step"]))
+    model = checkpoint.restored_model(cfg, spec, saved, path, device)
+    return LoadedCaptioner(model, saved["caption_vocab"], task, cfg.train.batch_size, int(saved["step"]))
 
 
 def scene_at(loaded: LoadedCaptioner, index: int):

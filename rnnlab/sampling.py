@@ -9,10 +9,8 @@ import torch
 
 from . import decoding
 from .config import Config
-from .config import load as load_config
 from .decoding import Sampling
-from .errors import CheckpointError, ConfigError
-from .models import build_model
+from .errors import ConfigError
 from .models.base import TaskSpec
 from .store import RunDir
 from .tasks.tokenizers import Vocabulary, vocabulary_from_checkpoint
@@ -28,20 +26,10 @@ class LoadedModel(NamedTuple):
 
 def load_language_model(run: RunDir, which: str = "best", device: str = "cpu") -> LoadedModel:
     """A run's language model from its checkpoint (best falls back to last)."""
-    cfg: Config = load_config(run.config_path)
-    path = checkpoint.path_for_run(run, which)
-    saved = checkpoint.load(path, map_location=device)
-    if "vocab" not in saved:
-        hint = ("; decode its inputs with `rnnlab translate RUN INPUT`" if "target_vocab" in saved else
-                "; caption its scenes with `rnnlab caption RUN`" if "caption_vocab" in saved else "")
-        raise CheckpointError(f"run {run.id} is not a language model (its checkpoint has no vocabulary){hint}")
-    checkpoint.check_keys(saved, {"vocab": list}, path)
+    cfg, path, saved = checkpoint.load_for_use(run, which, device, "vocab", {"vocab": list})
     vocab = vocabulary_from_checkpoint(saved)
     spec = TaskSpec(input_size=len(vocab), output_size=len(vocab), vocab_size=len(vocab))
-    model = build_model(cfg.model, spec).to(device)
-    checkpoint.load_model(model, saved["model"], path)
-    model.eval()
-    return LoadedModel(model, vocab, cfg, int(saved["step"]))
+    return LoadedModel(checkpoint.restored_model(cfg, spec, saved, path, device), vocab, cfg, int(saved["step"]))
 
 
 def pick_next(logits: torch.Tensor, temperature: float, top_k: int | None, greedy: bool,

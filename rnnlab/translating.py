@@ -12,10 +12,7 @@ from typing import NamedTuple
 
 import torch
 
-from .config import load as load_config
 from .decoding import EOS, Seq2SeqVocab
-from .errors import CheckpointError
-from .models import build_model
 from .models.base import TaskSpec
 from .store import RunDir
 from .train import checkpoint
@@ -28,15 +25,9 @@ class LoadedSeq2Seq(NamedTuple):
 
 
 def load_seq2seq(run: RunDir, which: str = "best", device: str = "cpu") -> LoadedSeq2Seq:
-    cfg = load_config(run.config_path)
-    path = checkpoint.path_for_run(run, which)
-    saved = checkpoint.load(path, map_location=device)
-    if "target_vocab" not in saved:
-        raise CheckpointError(f"run {run.id} is not a seq2seq model (its checkpoint has no target vocabulary)")
-    checkpoint.check_keys(saved, {"source_vocab": list, "target_vocab": list, "joiner": str}, path)
+    cfg, path, saved = checkpoint.load_for_use(run, which, device, "target_vocab",
+                                               {"source_vocab": list, "target_vocab": list, "joiner": str})
     vocab = Seq2SeqVocab(saved["source_vocab"], saved["target_vocab"], saved["joiner"])
     spec = TaskSpec(input_size=len(vocab.source), output_size=len(vocab.target), vocab_size=len(vocab.source),
                     eos=EOS)
-    model = build_model(cfg.model, spec).to(device)
-    checkpoint.load_model(model, saved["model"], path)
-    return LoadedSeq2Seq(model.eval(), vocab, int(saved["step"]))
+    return LoadedSeq2Seq(checkpoint.restored_model(cfg, spec, saved, path, device), vocab, int(saved["step"]))

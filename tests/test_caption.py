@@ -220,6 +220,7 @@ def test_a_run_that_is_not_a_captioner_says_so(tmp_path):
     Trainer(prepare(cfg), run).train()
     result = CliRunner().invoke(cli_app, ["caption", run.id, "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "is not a captioning model" in result.output
+    assert "rnnlab translate RUN INPUT" in result.output  # what a seq2seq run is for
     assert result.output.count("\n") == 1
 
 

@@ -83,6 +83,40 @@ def path_for_run(run: RunDir, which: str = "best") -> Path:
     return run.checkpoint("last") if which == "best" and not path.is_file() else path
 
 
+# What a checkpoint holds that says which kind of model it is, and what that kind is used with: the
+# readers below name the right command when a run of another kind is given to them.
+KINDS = {
+    "vocab": ("a language model", "vocabulary", "sample from it with `rnnlab sample RUN`"),
+    "target_vocab": ("a seq2seq model", "target vocabulary", "decode its inputs with `rnnlab translate RUN INPUT`"),
+    "caption_vocab": ("a captioning model", "caption vocabulary", "caption its scenes with `rnnlab caption RUN`"),
+}
+
+
+def load_for_use(run: RunDir, which: str, device: str, kind: str, keys: dict):
+    """(config, path, checkpoint) of a run to use, not to train (sampling, translating, captioning): the
+    checkpoint (best falls back to last) must be of `kind` (a KINDS key) and hold `keys` of their types."""
+    from ..config import load as load_config
+
+    cfg = load_config(run.config_path)
+    path = path_for_run(run, which)
+    saved = load(path, map_location=device)
+    if kind not in saved:
+        what, noun, _ = KINDS[kind]
+        hint = next((f"; {use}" for key, (_, _, use) in KINDS.items() if key != kind and key in saved), "")
+        raise CheckpointError(f"run {run.id} is not {what} (its checkpoint has no {noun}){hint}")
+    check_keys(saved, keys, path)
+    return cfg, path, saved
+
+
+def restored_model(cfg, spec, saved: dict, path: Path, device: str) -> torch.nn.Module:
+    """The run's model for its task's spec, with the checkpoint's weights, in eval mode."""
+    from ..models import build_model
+
+    model = build_model(cfg.model, spec).to(device)
+    load_model(model, saved["model"], path)
+    return model.eval()
+
+
 def load_model(model: torch.nn.Module, state: dict, path: Path) -> None:
     """Load a state dict, or say in one line which tensor does not fit the config (torch says it in many)."""
     own = model.state_dict()
